@@ -1,0 +1,5 @@
+"""`python -m pitbox`."""
+
+from pitbox.cli import main
+
+main()

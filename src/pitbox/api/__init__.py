@@ -1,0 +1,1 @@
+"""HTTP and WebSocket routes: parse, ask the access module, call one service, shape the answer."""

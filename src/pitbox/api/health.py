@@ -1,0 +1,39 @@
+"""GET /health (no auth, for probes) and GET /api/status (the caller and the server)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import ORJSONResponse
+
+from pitbox import __version__
+from pitbox.api.deps import CurrentPrincipal, ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Health of the server and its components")
+async def health(services: ServicesDep) -> ORJSONResponse:
+    """200 with each component's state when the database answers, 503 otherwise."""
+    database_ok = await services.database.ping()
+    components: dict[str, Any] = {
+        "database": {"status": "ok" if database_ok else "down",
+                     "embedded": services.database.embedded is not None},
+    }
+    for name, probe in services.extra.get("health_probes", {}).items():
+        components[name] = await probe()
+    body = {"status": "ok" if database_ok else "unavailable", "version": __version__, "components": components}
+    return ORJSONResponse(body, status_code=200 if database_ok else 503)
+
+
+@router.get("/api/status", summary="Server status and the caller's identity")
+async def status(services: ServicesDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Version, uptime and who is calling."""
+    return {
+        "status": "ok",
+        "version": __version__,
+        "uptimeS": round(time.monotonic() - services.started_at, 3),
+        "identity": await services.auth.describe(principal),
+    }

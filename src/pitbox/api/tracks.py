@@ -1,0 +1,41 @@
+"""/api/tracks: shared track reference data."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.tracks.models import TrackCreate, TrackUpdate
+
+router = APIRouter(prefix="/api/tracks", tags=["tracks"])
+
+
+@router.post("", status_code=201, summary="Create a track")
+async def create_track(body: TrackCreate, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+    return await services.tracks.create(principal, body)
+
+
+@router.get("", summary="Every track")
+async def list_tracks(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+    return await services.tracks.list(principal)
+
+
+@router.get("/{track_id}", summary="One track")
+async def get_track(track_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+    return await services.tracks.get(principal, track_id)
+
+
+@router.patch("/{track_id}", summary="Change a track")
+async def update_track(
+    track_id: uuid.UUID, body: TrackUpdate, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    return await services.tracks.update(principal, track_id, body)
+
+
+@router.delete("/{track_id}", status_code=204, summary="Delete a track")
+async def delete_track(track_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    await services.tracks.delete(principal, track_id)
+    return Response(status_code=204)

@@ -1,0 +1,108 @@
+"""`create_app(settings)`: the ASGI app, its routes, and the services built in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+
+import jwt
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import ORJSONResponse
+
+from pitbox import __version__
+from pitbox.api import auth as auth_routes
+from pitbox.api import drivers as driver_routes
+from pitbox.api import health as health_routes
+from pitbox.api import keys as key_routes
+from pitbox.api import teams as team_routes
+from pitbox.api import tracks as track_routes
+from pitbox.api.errors import install_error_handlers
+from pitbox.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from pitbox.auth.access import Access
+from pitbox.auth.passwords import Passwords
+from pitbox.auth.service import AuthService
+from pitbox.auth.tokens import TokenIssuer, load_or_create_secret
+from pitbox.config import Settings
+from pitbox.db.pool import open_database
+from pitbox.services import Services
+from pitbox.teams.service import TeamService
+from pitbox.tracks.service import TrackService
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """PitBox Backend Engine: telemetry and video ingest, live channels, coaching and voice.
+
+Authenticate with `Authorization: Bearer <jwt>` (from `POST /api/auth/login` or `pitbox token create`) or an API
+key (`Authorization: Bearer pbk_…` or `X-API-Key`). Errors always have the shape
+`{"error": {"code": "…", "message": "…", "details": …}}`."""
+
+
+def build_token_issuer(settings: Settings) -> TokenIssuer:
+    """The token issuer: JWT_SECRET (or the one kept in DATA_DIR), plus the JWKS of an external IdP if set."""
+    secret = settings.jwt_secret or load_or_create_secret(settings.data_dir)
+    jwks = jwt.PyJWKClient(str(settings.jwks_url), cache_keys=True, lifespan=300) if settings.jwks_url else None
+    return TokenIssuer(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks_client=jwks)
+
+
+@asynccontextmanager
+async def build_services(settings: Settings) -> AsyncIterator[Services]:
+    """Open the database and build every service; close them in reverse on exit."""
+    async with AsyncExitStack() as stack:
+        database = await stack.enter_async_context(open_database(settings))
+        pool = database.pool
+        access = Access(pool)
+        auth = AuthService(
+            pool,
+            build_token_issuer(settings),
+            Passwords(),
+            access,
+            token_ttl=timedelta(seconds=settings.access_token_ttl_s),
+            login_limit_per_minute=settings.login_rate_per_minute,
+        )
+        services = Services(
+            settings=settings,
+            database=database,
+            access=access,
+            auth=auth,
+            teams=TeamService(pool, access),
+            tracks=TrackService(pool, access),
+        )
+        yield services
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The PitBox ASGI app for these settings; nothing starts until its lifespan runs."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with build_services(settings) as services:
+            app.state.services = services
+            log.info("server_ready", version=__version__, embedded_db=services.database.embedded is not None)
+            yield
+            log.info("server_stopping")
+
+    app = FastAPI(
+        title="PitBox Backend Engine",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    for module in (health_routes, auth_routes, team_routes, driver_routes, track_routes, key_routes):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
+            allow_credentials=False,
+        )
+    app.add_middleware(RequestLogMiddleware)
+    return app

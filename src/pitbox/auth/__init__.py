@@ -1,0 +1,1 @@
+"""Identity and access: who is calling (JWT, API key) and what they may read or write."""

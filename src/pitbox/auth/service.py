@@ -1,0 +1,248 @@
+"""Authentication and accounts: login, token and API-key verification, user and key creation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from pitbox.auth import api_keys, store
+from pitbox.auth.access import Access
+from pitbox.auth.passwords import Passwords
+from pitbox.auth.principal import Principal, Role
+from pitbox.auth.ratelimit import SlidingWindowLimiter
+from pitbox.auth.tokens import TokenIssuer
+from pitbox.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+
+ROLES: tuple[Role, ...] = ("admin", "manager", "engineer", "driver")
+
+
+class AuthService:
+    """Turns credentials into a Principal, and manages users and API keys."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        tokens: TokenIssuer,
+        passwords: Passwords,
+        access: Access,
+        *,
+        token_ttl: timedelta,
+        login_limit_per_minute: int,
+    ) -> None:
+        self._pool = pool
+        self.tokens = tokens
+        self._passwords = passwords
+        self._access = access
+        self._token_ttl = token_ttl
+        self._login_limiter = SlidingWindowLimiter(login_limit_per_minute, 60.0)
+
+    async def login(self, email: str, password: str, client_ip: str) -> tuple[str, datetime]:
+        """A token for valid credentials; Unauthorized otherwise; RateLimited after too many failures."""
+        email = email.strip().lower()
+        keys = (f"email:{email}", f"ip:{client_ip}")
+        wait = max(self._login_limiter.retry_after(k) for k in keys)
+        if wait > 0:
+            raise RateLimited("too many login attempts; try again later", retry_after=wait)
+        user = await store.user_by_email(self._pool, email)
+        ok = self._passwords.verify(user["password_hash"] if user else None, password)
+        if not ok or user is None or user["disabled"]:
+            for k in keys:
+                self._login_limiter.hit(k)
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        self._login_limiter.reset(keys[0])
+        return self.tokens.issue(str(user["id"]), self._token_ttl)
+
+    async def authenticate(self, credential: str) -> Principal:
+        """The Principal behind a bearer token or API key; Unauthorized for anything else."""
+        if credential.startswith(api_keys.KEY_PREFIX):
+            return await self._authenticate_key(credential)
+        claims = self.tokens.verify(credential)
+        try:
+            user_id = uuid.UUID(claims.subject)
+        except ValueError:
+            raise Unauthorized("token subject is not a user id", code="invalid_token") from None
+        user = await store.user_by_id(self._pool, user_id)
+        if user is None or user["disabled"]:
+            raise Unauthorized("unknown or disabled user", code="invalid_token")
+        return Principal(
+            kind="user", user_id=user["id"], email=user["email"], role=user["role"], expires_at=claims.expires_at
+        )
+
+    async def _authenticate_key(self, plaintext: str) -> Principal:
+        parts = api_keys.split_key(plaintext)
+        row = await store.key_by_prefix(self._pool, parts[0]) if parts else None
+        if parts is None or row is None or not api_keys.secret_matches(parts[1], row["secret_hash"]):
+            raise Unauthorized("invalid API key", code="invalid_api_key")
+        if row["revoked_at"] is not None:
+            raise Unauthorized("API key revoked", code="invalid_api_key")
+        await store.touch_key(self._pool, row["id"])
+        return Principal(
+            kind="api_key",
+            key_id=row["id"],
+            key_driver_id=row["driver_id"],
+            key_team_id=row["team_id"],
+            scopes=frozenset(row["scopes"]),
+        )
+
+    async def create_user(
+        self,
+        email: str,
+        role: str,
+        *,
+        password: str | None = None,
+        display_name: str = "",
+        team_id: uuid.UUID | None = None,
+    ) -> dict[str, Any]:
+        """Create a user (and for a driver, their driver profile), optionally in a team; returns it as JSON."""
+        email = email.strip().lower()
+        if role not in ROLES:
+            raise Invalid(f"role must be one of {', '.join(ROLES)}", details={"field": "role"})
+        if "@" not in email or len(email) > 320:
+            raise Invalid("email is not valid", details={"field": "email"})
+        if password is not None and len(password) < 8:
+            raise Invalid("password must have at least 8 characters", details={"field": "password"})
+        password_hash = self._passwords.hash(password) if password else None
+        async with self._pool.acquire() as conn, conn.transaction():
+            if team_id is not None and not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM teams WHERE id = $1)", team_id
+            ):
+                raise NotFound("team not found")
+            try:
+                user = await store.insert_user(conn, email, role, display_name or email.split("@")[0], password_hash)
+            except asyncpg.UniqueViolationError:
+                raise Conflict("a user with this email exists", code="email_taken") from None
+            result: dict[str, Any] = {"id": str(user["id"]), "email": email, "role": role}
+            driver_id = None
+            if role == "driver":
+                driver_id = await conn.fetchval(
+                    "INSERT INTO drivers (name, user_id) VALUES ($1, $2) RETURNING id", user["display_name"], user["id"]
+                )
+                result["driverId"] = str(driver_id)
+            if team_id is not None:
+                await conn.execute(
+                    "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3)",
+                    team_id,
+                    user["id"],
+                    "manager" if role in ("admin", "manager") else role,
+                )
+                if driver_id is not None:
+                    await conn.execute(
+                        "INSERT INTO team_drivers (team_id, driver_id) VALUES ($1, $2)", team_id, driver_id
+                    )
+        return result
+
+    async def resolve_user(self, email_or_id: str) -> asyncpg.Record:
+        """The user named by email or id; NotFound otherwise."""
+        try:
+            row = await store.user_by_id(self._pool, uuid.UUID(email_or_id))
+        except ValueError:
+            row = await store.user_by_email(self._pool, email_or_id.strip().lower())
+        if row is None:
+            raise NotFound("user not found")
+        return row
+
+    async def describe(self, principal: Principal) -> dict[str, Any]:
+        """The caller as GET /api/me shows it."""
+        if principal.kind == "api_key":
+            return {
+                "kind": "api_key",
+                "keyId": str(principal.key_id),
+                "driverId": str(principal.key_driver_id) if principal.key_driver_id else None,
+                "teamId": str(principal.key_team_id) if principal.key_team_id else None,
+                "scopes": sorted(principal.scopes),
+            }
+        assert principal.user_id is not None
+        user = await store.user_by_id(self._pool, principal.user_id)
+        assert user is not None
+        teams = await store.teams_of_user(self._pool, principal.user_id)
+        driver_id = await store.driver_of_user(self._pool, principal.user_id)
+        return {
+            "kind": "user",
+            "user": {
+                "id": str(user["id"]),
+                "email": user["email"],
+                "displayName": user["display_name"],
+                "role": user["role"],
+                "createdAt": user["created_at"].isoformat(),
+            },
+            "driverId": str(driver_id) if driver_id else None,
+            "teams": [{"id": str(t["id"]), "name": t["name"], "role": t["role"]} for t in teams],
+        }
+
+    async def create_key(
+        self,
+        principal: Principal | None,
+        *,
+        scopes: list[str],
+        driver_id: uuid.UUID | None = None,
+        team_id: uuid.UUID | None = None,
+        name: str = "",
+    ) -> dict[str, Any]:
+        """A new API key for one driver or one team; the plaintext is in the answer once. None = operator CLI."""
+        unknown = sorted(set(scopes) - api_keys.SCOPES)
+        if unknown:
+            raise Invalid(f"unknown scopes: {', '.join(unknown)}", details={"allowed": sorted(api_keys.SCOPES)})
+        if (driver_id is None) == (team_id is None):
+            raise Invalid("give exactly one of driverId or teamId", code="invalid_owner")
+        if principal is not None:
+            self._access.require_user(principal)
+            if team_id is not None:
+                await self._access.require_team(principal, team_id, "write")
+            else:
+                assert driver_id is not None
+                await self._access.require_driver(principal, driver_id)
+                if not principal.is_admin:
+                    assert principal.user_id is not None
+                    own = await store.driver_of_user(self._pool, principal.user_id)
+                    if own != driver_id:
+                        await self._access.require_driver_admin(principal, driver_id)
+        new = api_keys.generate_key()
+        try:
+            row = await store.insert_key(
+                self._pool,
+                name=name,
+                prefix=new.prefix,
+                secret_hash=new.secret_hash,
+                driver_id=driver_id,
+                team_id=team_id,
+                scopes=sorted(set(scopes)),
+                created_by=principal.user_id if principal else None,
+            )
+        except asyncpg.ForeignKeyViolationError:
+            raise NotFound("driver or team not found") from None
+        return {**store.public_key(row), "key": new.plaintext}
+
+    async def list_keys(self, principal: Principal) -> list[dict[str, Any]]:
+        """The keys a user may see: all for an admin, else those of drivers/teams they manage or are."""
+        self._access.require_user(principal)
+        rows = await store.keys_visible(self._pool, all_keys=principal.is_admin, user_id=principal.user_id)
+        return [store.public_key(r) for r in rows]
+
+    async def revoke_key(self, principal: Principal, key_id: uuid.UUID) -> dict[str, Any]:
+        """Revoke a key the caller may see; NotFound otherwise."""
+        self._access.require_user(principal)
+        visible = {k["id"] for k in await self.list_keys(principal)}
+        if key_id not in visible:
+            raise NotFound("API key not found")
+        row = await store.revoke_key(self._pool, key_id)
+        if row is None:
+            raise NotFound("API key not found")
+        return store.public_key(row)
+
+    def issue_token(self, user_id: uuid.UUID, ttl: timedelta | None = None) -> tuple[str, datetime]:
+        """A token for a user (the operator's `pitbox token create`)."""
+        return self.tokens.issue(str(user_id), ttl or self._token_ttl)
+
+
+def forbid_api_key(principal: Principal) -> None:
+    """Forbidden for API keys (convenience for user-only routes)."""
+    if principal.kind != "user":
+        raise Forbidden("this action needs a user, not an API key", code="user_required")
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)

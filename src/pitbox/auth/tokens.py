@@ -1,0 +1,115 @@
+"""JWT: issue HS256 tokens, verify ours and (optionally) an external identity provider's via JWKS."""
+
+from __future__ import annotations
+
+import secrets
+import stat
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import structlog
+
+from pitbox.errors import Unauthorized
+
+log = structlog.get_logger(__name__)
+
+LEEWAY_S = 30
+EXTERNAL_ALGORITHMS = ["RS256", "ES256"]
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """The claims of a verified token that we act on."""
+
+    subject: str
+    expires_at: datetime
+    token_id: str | None
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The JWT secret kept in DATA_DIR/jwt_secret (mode 0600), created strong on first use."""
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=stat.S_IRUSR | stat.S_IWUSR)
+    tmp.write_text(secret, encoding="utf-8")
+    tmp.replace(path)
+    log.warning("jwt_secret_generated", path=str(path), hint="set JWT_SECRET to share tokens across instances")
+    return secret
+
+
+class TokenIssuer:
+    """Issues and verifies tokens; the algorithm is pinned, so `none` and HS/RS confusion are refused."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        issuer: str | None = None,
+        audience: str | None = None,
+        jwks_client: jwt.PyJWKClient | None = None,
+    ) -> None:
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self._jwks = jwks_client
+
+    def issue(self, subject: str, ttl: timedelta) -> tuple[str, datetime]:
+        """A signed HS256 token for `subject` valid for `ttl`, and its expiry."""
+        now = datetime.now(UTC)
+        expires = now + ttl
+        claims: dict[str, Any] = {
+            "sub": subject,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "jti": uuid.uuid4().hex,
+        }
+        if self._issuer:
+            claims["iss"] = self._issuer
+        if self._audience:
+            claims["aud"] = self._audience
+        return jwt.encode(claims, self._secret, algorithm="HS256"), expires.replace(microsecond=0)
+
+    def verify(self, token: str) -> TokenClaims:
+        """The claims of a valid token; Unauthorized for anything expired, early, malformed or badly signed."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise Unauthorized("malformed token", code="invalid_token") from None
+        alg = header.get("alg")
+        options = {"require": ["exp", "sub"]}
+        kwargs: dict[str, Any] = {"leeway": LEEWAY_S, "options": options}
+        if self._issuer:
+            kwargs["issuer"] = self._issuer
+        if self._audience:
+            kwargs["audience"] = self._audience
+        else:
+            options["verify_aud"] = False  # type: ignore[assignment]
+        try:
+            if alg == "HS256":
+                claims = jwt.decode(token, self._secret, algorithms=["HS256"], **kwargs)
+            elif alg in EXTERNAL_ALGORITHMS and self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token)
+                claims = jwt.decode(token, key.key, algorithms=EXTERNAL_ALGORITHMS, **kwargs)
+            else:
+                raise Unauthorized("token algorithm not accepted", code="invalid_token")
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token expired", code="token_expired") from None
+        except (jwt.InvalidTokenError, jwt.PyJWKClientError):
+            raise Unauthorized("invalid token", code="invalid_token") from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise Unauthorized("token has no subject", code="invalid_token")
+        return TokenClaims(
+            subject=subject,
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            token_id=claims.get("jti"),
+        )

@@ -1,0 +1,113 @@
+"""One Settings object: every variable of SPEC.md plus ours, read from the environment and a `.env` file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, Field, PostgresDsn, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class Settings(BaseSettings):
+    """Configuration of one server process. Field docs feed docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    port: int = Field(8080, ge=1, le=65535, description="HTTP and WebSocket port.")
+    host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a server binds all by default
+    jwt_secret: str | None = Field(
+        None,
+        min_length=16,
+        description="HS256 secret for JWTs. Unset: one is generated, kept in DATA_DIR/jwt_secret (0600).",
+    )
+    jwt_issuer: str | None = Field(None, description="Expected `iss` claim; checked when set.")
+    jwt_audience: str | None = Field(None, description="Expected `aud` claim; checked when set.")
+    jwks_url: AnyHttpUrl | None = Field(
+        None, description="JWKS of an external identity provider (RS256/ES256 tokens)."
+    )
+    access_token_ttl_s: int = Field(3600, ge=60, le=30 * 86400, description="Lifetime of login tokens.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed by CORS and for browser WebSockets.",
+    )
+    log_level: LogLevel = Field("info", description="debug, info, warning, error or critical.")
+    database_url: PostgresDsn | None = Field(
+        None, description="PostgreSQL URL. Unset: an embedded PostgreSQL (pgserver) under DATA_DIR/postgres."
+    )
+    db_pool_min: int = Field(2, ge=1, le=100, description="Smallest database pool size.")
+    db_pool_max: int = Field(10, ge=1, le=500, description="Largest database pool size.")
+    ai_agent_url: AnyHttpUrl | None = Field(None, description="URL of the AI agent service.")
+    ai_agent_timeout_s: float = Field(3.0, gt=0, le=60, description="Timeout of one AI agent call.")
+    data_dir: Path = Field(Path("./data"), description="Directory for the embedded database, frames, audio.")
+    gradient_ai_api_key: str | None = Field(None, description="API key for GradientAI.")
+    gradient_ai_base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://inference.do-ai.run/v1"),
+        description="GradientAI OpenAI-compatible base URL.",
+    )
+    gradient_ai_model: str = Field("llama3.3-70b-instruct", description="GradientAI chat model.")
+    elevenlabs_api_key: str | None = Field(None, description="API key for ElevenLabs.")
+    elevenlabs_base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.elevenlabs.io"), description="ElevenLabs API base URL."
+    )
+    elevenlabs_model: str = Field("eleven_multilingual_v2", description="ElevenLabs model id.")
+    voice_cache_max_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024 * 1024, description="Size cap of the voice cache on disk."
+    )
+    redis_url: str | None = Field(None, description="Redis URL: fan out channels across instances.")
+    nats_url: str | None = Field(None, description="NATS URL: fan out channels across instances.")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest accepted HTTP request body."
+    )
+    login_rate_per_minute: int = Field(10, ge=1, description="Login attempts per account and per IP a minute.")
+    session_idle_timeout_s: int = Field(
+        1800, ge=30, description="An active session with no telemetry for this long is ended."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url", "jwt_secret", "ai_agent_url", "redis_url", "nats_url", "jwks_url",
+                     "gradient_ai_api_key", "elevenlabs_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def log_level_number(self) -> int:
+        """The stdlib logging level for `log_level`."""
+        return int(logging.getLevelName(self.log_level.upper()))
+
+
+class SettingsError(Exception):
+    """A configuration value is wrong; the message is one line naming the variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read Settings from the environment and `.env`, turning validation errors into one clear line."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            secret = any(word in name for word in ("SECRET", "KEY", "URL"))
+            got = "" if secret else f" (got {err.get('input')!r})"
+            parts.append(f"{name}: {err['msg']}{got}")
+        raise SettingsError("invalid configuration: " + "; ".join(parts)) from None

@@ -1,0 +1,1 @@
+"""The database: connection pool, embedded PostgreSQL when none is configured, and migrations."""

@@ -1,0 +1,28 @@
+"""The services of one running app, built once in the lifespan and handed to the routes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pitbox.auth.access import Access
+from pitbox.auth.service import AuthService
+from pitbox.config import Settings
+from pitbox.db.pool import Database
+from pitbox.teams.service import TeamService
+from pitbox.tracks.service import TrackService
+
+
+@dataclass
+class Services:
+    """Everything a route may call. Domains added later hang their service here too."""
+
+    settings: Settings
+    database: Database
+    access: Access
+    auth: AuthService
+    teams: TeamService
+    tracks: TrackService
+    started_at: float = field(default_factory=time.monotonic)
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Telemetry: the canonical channel catalogue, ingest and storage of samples."""

@@ -1,0 +1,316 @@
+"""Compact encoding of one telemetry chunk (a batch of samples × channels) into a `bytes` payload.
+
+What is kept, per channel and per chunk (chosen automatically, recorded in a 2-byte descriptor):
+
+* every present value equal        -> ``CONSTANT``: one exact float64;
+* every present value an integer   -> ``INTEGER``: exact (|v| < 2**53), as zig-zag deltas;
+* a channel named in ``exact_channels`` (default ``t``, ``lat``, ``lon``) -> ``FLOAT64``: the exact
+  float64 bit pattern, delta-coded as an integer (bit-exact, NaN payloads aside);
+* any other channel                 -> ``FLOAT32``: the value rounded to float32 (relative error <= 2**-24,
+  so exact for data that was float32 at the source, as iRacing's is), optionally rounded further to
+  ``mantissa_bits`` significant bits (relative error <= 2**-(mantissa_bits + 1)).
+
+Float bit patterns are delta-coded as integers (first or second order, whichever is smaller for that
+channel), zig-zagged, narrowed to 1/2/4/8 bytes, byte-shuffled (all first bytes of a channel, then all
+second bytes, ... as Blosc does) and the whole chunk is compressed with zstd. A missing value (``None``, a
+missing key or NaN) is recorded in a per-channel bitmap that is only present for channels that miss values;
+decoding gives NaN there. Every decoded channel is a float64 array.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import zstandard
+
+from pitbox.errors import BadRequest, Invalid
+
+FloatArray = npt.NDArray[np.float64]
+Sample = Mapping[str, float | int | None]
+
+FORMAT_VERSION: Final = 1
+DEFAULT_EXACT_CHANNELS: Final = frozenset({"t", "lat", "lon"})
+
+KIND_ALL_MISSING: Final = 0
+KIND_CONSTANT: Final = 1
+KIND_INTEGER: Final = 2
+KIND_FLOAT32: Final = 3
+KIND_FLOAT64: Final = 4
+
+_HEADER = struct.Struct("<BIH")  # version, samples, channels
+_MAX_EXACT_INT = 2.0**53
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_WIDTH_DTYPES: Final = {0: np.uint8, 1: np.uint16, 2: np.uint32, 3: np.uint64}
+
+
+def rows_to_columns(rows: Sequence[Sample]) -> dict[str, FloatArray]:
+    """Turn row-wise samples (the decoded JSON of an ingest batch) into float64 columns, NaN for missing.
+
+    Channels are ordered by first appearance; a sample without a channel gets NaN for it.
+    """
+    if not rows:
+        return {}
+    first = rows[0]
+    first_keys = first.keys()
+    try:
+        if all(row.keys() == first_keys for row in rows):
+            names = list(first_keys)
+            if len(names) == 1:
+                only = names[0]
+                return {only: np.array([row[only] for row in rows], dtype=np.float64)}
+            getter = itemgetter(*names)
+            matrix = np.array([getter(row) for row in rows], dtype=np.float64)
+        else:
+            names = list(dict.fromkeys(chain.from_iterable(rows)))
+            matrix = np.array([[row.get(name) for name in names] for row in rows], dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise Invalid("a telemetry value is not a number", code="telemetry_value_not_numeric") from error
+    if matrix.ndim != 2:  # pragma: no cover - only when a value is itself a sequence
+        raise Invalid("a telemetry value is not a number", code="telemetry_value_not_numeric")
+    columns = np.ascontiguousarray(matrix.T)
+    return {name: columns[index] for index, name in enumerate(names)}
+
+
+def _as_matrix(columns: Mapping[str, Iterable[float | int | None]]) -> tuple[list[str], FloatArray]:
+    names = list(columns)
+    try:
+        arrays = [np.asarray(columns[name], dtype=np.float64) for name in names]
+    except (TypeError, ValueError) as error:
+        raise Invalid("a telemetry value is not a number", code="telemetry_value_not_numeric") from error
+    if not arrays:
+        return names, np.empty((0, 0), dtype=np.float64)
+    lengths = {array.shape for array in arrays}
+    if len(lengths) != 1 or arrays[0].ndim != 1:
+        raise Invalid("every channel of a chunk needs the same number of samples", code="ragged_chunk")
+    return names, np.stack(arrays)
+
+
+def _zigzag(deltas: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+    return ((deltas << 1) ^ (deltas >> 63)).view(np.uint64)
+
+
+def _unzigzag(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    return ((values >> np.uint64(1)).view(np.int64)) ^ -((values & np.uint64(1)).view(np.int64))
+
+
+class ChunkCodec:
+    """Encodes chunks of samples to compact bytes and back; holds its zstd (de)compressor.
+
+    A codec is cheap to build and not thread-safe: build one per worker or per task.
+    """
+
+    def __init__(
+        self,
+        *,
+        level: int = 3,
+        mantissa_bits: int = 23,
+        exact_channels: Iterable[str] = DEFAULT_EXACT_CHANNELS,
+        full_precision_channels: Iterable[str] = ("lapDistPct", "lapDist", "x", "y", "z"),
+    ) -> None:
+        """Build a codec; `mantissa_bits` < 23 rounds float32 channels further (not the full-precision ones)."""
+        if not 1 <= mantissa_bits <= 23:
+            raise ValueError("mantissa_bits must be between 1 and 23")
+        self._compressor = zstandard.ZstdCompressor(level=level)
+        self._decompressor = zstandard.ZstdDecompressor()
+        self._drop_bits = 23 - mantissa_bits
+        self._exact = frozenset(exact_channels)
+        self._full_precision = frozenset(full_precision_channels)
+
+    def encode_rows(self, rows: Sequence[Sample]) -> tuple[bytes, list[str]]:
+        """Encode row-wise samples; returns the payload and the channel names in payload order."""
+        return self.encode(rows_to_columns(rows))
+
+    def encode(self, columns: Mapping[str, Iterable[float | int | None]]) -> tuple[bytes, list[str]]:
+        """Encode column-wise samples (equal lengths; None or NaN for missing) to a payload and channel names."""
+        names, matrix = _as_matrix(columns)
+        channels, samples = matrix.shape if matrix.size or names else (0, 0)
+        if channels > 0xFFFF:
+            raise Invalid("too many channels in one chunk", code="too_many_channels")
+        header = _HEADER.pack(FORMAT_VERSION, samples, channels)
+        if channels == 0 or samples == 0:
+            return header, names
+
+        missing = np.isnan(matrix)
+        has_missing = missing.any(axis=1)
+        all_missing = np.zeros(channels, dtype=bool)
+        if has_missing.any():
+            matrix, all_missing = _fill_missing(matrix, missing, has_missing)
+
+        kinds = np.full(channels, KIND_FLOAT32, dtype=np.uint8)
+        finite = np.isfinite(matrix)
+        integral = np.all(finite & (matrix == np.rint(matrix)) & (np.abs(matrix) < _MAX_EXACT_INT), axis=1)
+        constant = np.all(matrix == matrix[:, :1], axis=1)
+        exact = np.fromiter((name in self._exact for name in names), dtype=bool, count=channels)
+        beyond_float32 = np.any(finite & (np.abs(matrix) > _FLOAT32_MAX), axis=1)
+        kinds[exact | beyond_float32] = KIND_FLOAT64
+        kinds[integral] = KIND_INTEGER
+        kinds[constant] = KIND_CONSTANT
+        kinds[all_missing] = KIND_ALL_MISSING
+
+        shifts = np.zeros(channels, dtype=np.uint8)
+        codes = np.zeros((channels, samples), dtype=np.int64)
+        rows_int = np.flatnonzero(kinds == KIND_INTEGER)
+        codes[rows_int] = matrix[rows_int].astype(np.int64)
+        rows_f64 = np.flatnonzero(kinds == KIND_FLOAT64)
+        codes[rows_f64] = np.ascontiguousarray(matrix[rows_f64]).view(np.int64)
+        rows_f32 = np.flatnonzero(kinds == KIND_FLOAT32)
+        if rows_f32.size:
+            bits = matrix[rows_f32].astype(np.float32).view(np.uint32).astype(np.int64)
+            if self._drop_bits:
+                rounded = np.fromiter(
+                    (names[row] not in self._full_precision for row in rows_f32), dtype=bool, count=rows_f32.size
+                )
+                drop = self._drop_bits
+                bits[rounded] = (bits[rounded] + (1 << (drop - 1))) >> drop
+                shifts[rows_f32[rounded]] = drop
+            codes[rows_f32] = bits
+
+        coded = np.flatnonzero(kinds >= KIND_INTEGER)
+        orders = np.zeros(channels, dtype=np.uint8)
+        widths = np.zeros(channels, dtype=np.uint8)
+        blocks: list[bytes] = []
+        if coded.size:
+            first = np.diff(codes[coded], axis=1, prepend=0)
+            second = np.diff(first, axis=1, prepend=0)
+            use_second = np.abs(second.astype(np.float64)).sum(axis=1) < np.abs(first.astype(np.float64)).sum(
+                axis=1
+            )
+            deltas = np.where(use_second[:, None], second, first)
+            zigzag = _zigzag(deltas)
+            peak = zigzag.max(axis=1)
+            width_codes = np.select(
+                [peak < 1 << 8, peak < 1 << 16, peak < 1 << 32], [0, 1, 2], default=3
+            ).astype(np.uint8)
+            orders[coded] = np.where(use_second, 2, 1)
+            widths[coded] = width_codes
+            for width_code, dtype in _WIDTH_DTYPES.items():
+                members = np.flatnonzero(width_codes == width_code)
+                if members.size:
+                    narrow = zigzag[members].astype(dtype)
+                    size = narrow.dtype.itemsize
+                    planes = narrow.view(np.uint8).reshape(members.size, samples, size).transpose(0, 2, 1)
+                    blocks.append(planes.tobytes())
+
+        descriptors = np.empty((channels, 2), dtype=np.uint8)
+        descriptors[:, 0] = kinds | (has_missing.astype(np.uint8) << 3) | (orders << 4) | (widths << 6)
+        descriptors[:, 1] = shifts
+        constants = matrix[kinds == KIND_CONSTANT, 0].astype("<f8").tobytes()
+        partial = has_missing & ~all_missing
+        bitmap = np.packbits(missing[partial], axis=1).tobytes() if partial.any() else b""
+        body = b"".join([descriptors.tobytes(), constants, bitmap, *blocks])
+        return header + self._compressor.compress(body), names
+
+    def decode(self, payload: bytes, names: Sequence[str]) -> dict[str, FloatArray]:
+        """Decode a payload back to float64 columns keyed by `names` (NaN where a value was missing)."""
+        matrix = self.decode_matrix(payload, len(names))
+        return {name: matrix[index] for index, name in enumerate(names)}
+
+    def decode_matrix(self, payload: bytes, channels: int) -> FloatArray:
+        """Decode a payload to a (channels × samples) float64 matrix, one row per channel in payload order."""
+        if len(payload) < _HEADER.size:
+            raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
+        version, samples, stored_channels = _HEADER.unpack_from(payload)
+        if version != FORMAT_VERSION:
+            raise BadRequest(f"unknown telemetry chunk version {version}", code="corrupt_chunk")
+        if stored_channels != channels:
+            raise BadRequest("channel names do not match the chunk", code="corrupt_chunk")
+        out = np.empty((channels, samples), dtype=np.float64)
+        if channels == 0 or samples == 0:
+            return out
+        try:
+            body = self._decompressor.decompress(memoryview(payload)[_HEADER.size :])
+        except zstandard.ZstdError as error:
+            raise BadRequest("telemetry chunk is corrupt", code="corrupt_chunk") from error
+        return _decode_body(body, out, channels, samples)
+
+
+def _fill_missing(
+    matrix: FloatArray, missing: npt.NDArray[np.bool_], has_missing: npt.NDArray[np.bool_]
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Fill gaps with the previous present value (the first present one at the start) so deltas stay small."""
+    matrix = matrix.copy()
+    rows = np.flatnonzero(has_missing)
+    sub = matrix[rows]
+    gaps = missing[rows]
+    all_missing = np.zeros(matrix.shape[0], dtype=bool)
+    all_missing[rows] = gaps.all(axis=1)
+    positions = np.where(gaps, 0, np.arange(sub.shape[1]))
+    np.maximum.accumulate(positions, axis=1, out=positions)
+    filled = np.take_along_axis(sub, positions, axis=1)
+    first_present = np.argmax(~gaps, axis=1)
+    leading = np.isnan(filled)
+    filled = np.where(leading, sub[np.arange(sub.shape[0]), first_present][:, None], filled)
+    filled[np.isnan(filled)] = 0.0
+    matrix[rows] = filled
+    return matrix, all_missing
+
+
+def _decode_body(body: bytes, out: FloatArray, channels: int, samples: int) -> FloatArray:
+    raw = np.frombuffer(body, dtype=np.uint8)
+    descriptors = raw[: 2 * channels].reshape(channels, 2)
+    kinds = descriptors[:, 0] & 7
+    has_missing = (descriptors[:, 0] >> 3) & 1
+    orders = (descriptors[:, 0] >> 4) & 3
+    widths = descriptors[:, 0] >> 6
+    shifts = descriptors[:, 1]
+    offset = 2 * channels
+
+    constant_rows = np.flatnonzero(kinds == KIND_CONSTANT)
+    end = offset + 8 * constant_rows.size
+    out[constant_rows] = np.frombuffer(body, dtype="<f8", count=constant_rows.size, offset=offset)[:, None]
+    offset = end
+    out[kinds == KIND_ALL_MISSING] = np.nan
+
+    partial = np.flatnonzero((has_missing == 1) & (kinds != KIND_ALL_MISSING))
+    bitmap_bytes = (samples + 7) // 8
+    gaps = None
+    if partial.size:
+        packed = raw[offset : offset + partial.size * bitmap_bytes].reshape(partial.size, bitmap_bytes)
+        gaps = np.unpackbits(packed, axis=1, count=samples).astype(bool)
+        offset += partial.size * bitmap_bytes
+
+    coded = np.flatnonzero(kinds >= KIND_INTEGER)
+    if coded.size:
+        codes = np.empty((coded.size, samples), dtype=np.int64)
+        coded_widths = widths[coded]
+        for width_code, dtype in _WIDTH_DTYPES.items():
+            members = np.flatnonzero(coded_widths == width_code)
+            if not members.size:
+                continue
+            size = np.dtype(dtype).itemsize
+            count = members.size * samples * size
+            if offset + count > raw.size:
+                raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
+            planes = raw[offset : offset + count].reshape(members.size, size, samples)
+            narrow = np.ascontiguousarray(planes.transpose(0, 2, 1)).view(dtype).reshape(members.size, samples)
+            codes[members] = _unzigzag(narrow.astype(np.uint64))
+            offset += count
+        coded_orders = orders[coded]
+        second = np.flatnonzero(coded_orders == 2)
+        if second.size:
+            codes[second] = np.cumsum(codes[second], axis=1)
+        np.cumsum(codes, axis=1, out=codes)
+        coded_kinds = kinds[coded]
+        for kind in (KIND_INTEGER, KIND_FLOAT32, KIND_FLOAT64):
+            members = np.flatnonzero(coded_kinds == kind)
+            if not members.size:
+                continue
+            rows = coded[members]
+            if kind == KIND_INTEGER:
+                out[rows] = codes[members]
+            elif kind == KIND_FLOAT64:
+                out[rows] = codes[members].view(np.float64)
+            else:
+                bits = codes[members] << shifts[rows].astype(np.int64)[:, None]
+                out[rows] = bits.astype(np.uint32).view(np.float32)
+    if gaps is not None:
+        sub = out[partial]
+        sub[gaps] = np.nan
+        out[partial] = sub
+    return out

@@ -1,0 +1,1 @@
+"""Tracks: name, length, sector split points, corners once known."""

@@ -1,0 +1,31 @@
+"""Bodies of the track routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from pitbox.auth.models import CamelModel
+
+
+class TrackCreate(CamelModel):
+    name: str = Field(min_length=1, max_length=200)
+    country: str | None = Field(None, max_length=100)
+    length_m: float | None = Field(None, alias="lengthM", gt=0, le=100_000)
+    sector_splits: list[float] = Field(
+        default_factory=list, alias="sectorSplits", max_length=20,
+        description="Lap-distance fractions (0..1, increasing) where sectors end; empty means thirds.",
+    )
+    corners: list[dict[str, Any]] | None = Field(None, max_length=100)
+
+    @field_validator("sector_splits")
+    @classmethod
+    def _increasing_fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < v < 1 for v in value) or value != sorted(set(value)):
+            raise ValueError("sector splits must be increasing fractions strictly between 0 and 1")
+        return value
+
+
+class TrackUpdate(TrackCreate):
+    name: str | None = Field(None, min_length=1, max_length=200)  # type: ignore[assignment]
