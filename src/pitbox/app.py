@@ -10,7 +10,6 @@ import jwt
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 
 from pitbox import __version__
 from pitbox.api import auth as auth_routes
@@ -43,7 +42,9 @@ key (`Authorization: Bearer pbk_…` or `X-API-Key`). Errors always have the sha
 def build_token_issuer(settings: Settings) -> TokenIssuer:
     """The token issuer: JWT_SECRET (or the one kept in DATA_DIR), plus the JWKS of an external IdP if set."""
     secret = settings.jwt_secret or load_or_create_secret(settings.data_dir)
-    jwks = jwt.PyJWKClient(str(settings.jwks_url), cache_keys=True, lifespan=300) if settings.jwks_url else None
+    jwks = (
+        jwt.PyJWKClient(str(settings.jwks_url), cache_keys=True, lifespan=300) if settings.jwks_url else None
+    )
     return TokenIssuer(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks_client=jwks)
 
 
@@ -89,7 +90,6 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
     for module in (health_routes, auth_routes, team_routes, driver_routes, track_routes, key_routes):

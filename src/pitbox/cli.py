@@ -95,7 +95,10 @@ def db_upgrade() -> None:
     settings = _settings()
 
     async def main() -> list[int]:
-        async with open_database(settings, apply_migrations=False) as database, database.pool.acquire() as conn:
+        async with (
+            open_database(settings, apply_migrations=False) as database,
+            database.pool.acquire() as conn,
+        ):
             return await migrate.upgrade(conn)
 
     applied = asyncio.run(main())
@@ -114,7 +117,9 @@ def db_init_sql() -> None:
 def users_create(
     email: str,
     role: Annotated[str, typer.Option(help="admin, manager, engineer or driver")],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
     team: Annotated[str | None, typer.Option(help="Team id to join.")] = None,
     name: Annotated[str, typer.Option(help="Display name.")] = "",
 ) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, Field, PostgresDsn, field_validator
+from pydantic import AnyHttpUrl, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
@@ -37,7 +38,7 @@ class Settings(BaseSettings):
         description="Comma-separated origins allowed by CORS and for browser WebSockets.",
     )
     log_level: LogLevel = Field("info", description="debug, info, warning, error or critical.")
-    database_url: PostgresDsn | None = Field(
+    database_url: str | None = Field(
         None, description="PostgreSQL URL. Unset: an embedded PostgreSQL (pgserver) under DATA_DIR/postgres."
     )
     db_pool_min: int = Field(2, ge=1, le=100, description="Smallest database pool size.")
@@ -61,10 +62,10 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, description="Redis URL: fan out channels across instances.")
     nats_url: str | None = Field(None, description="NATS URL: fan out channels across instances.")
-    max_body_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="Largest accepted HTTP request body."
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest accepted HTTP request body.")
+    login_rate_per_minute: int = Field(
+        10, ge=1, description="Login attempts per account and per IP a minute."
     )
-    login_rate_per_minute: int = Field(10, ge=1, description="Login attempts per account and per IP a minute.")
     session_idle_timeout_s: int = Field(
         1800, ge=30, description="An active session with no telemetry for this long is ended."
     )
@@ -81,11 +82,31 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("database_url", "jwt_secret", "ai_agent_url", "redis_url", "nats_url", "jwks_url",
-                     "gradient_ai_api_key", "elevenlabs_api_key", mode="before")
+    @field_validator(
+        "database_url",
+        "jwt_secret",
+        "ai_agent_url",
+        "redis_url",
+        "nats_url",
+        "jwks_url",
+        "gradient_ai_api_key",
+        "elevenlabs_api_key",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        # Not PostgresDsn: libpq URLs may name a Unix socket with an empty host (`postgresql://u@/db?host=/run`).
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgres", "postgresql") or not (parts.netloc or parts.query):
+            raise ValueError("must be a postgresql:// URL")
+        return value
 
     @property
     def log_level_number(self) -> int:

@@ -1,10 +1,9 @@
-"""The world the voice tests run in: an embedded PostgreSQL with the schema, the local voice, a fake ElevenLabs."""
+"""The voice tests' world: a database with the schema, the local voice, a fake ElevenLabs."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pgserver
 import pytest
 import pytest_asyncio
 import uvicorn
@@ -20,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from tests.conftest import create_database, drop_database
 
 from pitbox.voice import VoiceService
 from pitbox.voice.piper_voice import PiperEngine
@@ -33,20 +32,14 @@ MP3_FRAME = bytes([0xFF, 0xFB, 0x90, 0x64]) + bytes(413)
 
 
 @pytest_asyncio.fixture(scope="session")
-async def voice_pool() -> AsyncIterator[asyncpg.Pool]:
-    """A pool on a fresh database of an embedded PostgreSQL, with the project's schema applied."""
-    with tempfile.TemporaryDirectory(prefix="pitbox-voice-pg-") as pgdata:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
-        try:
-            admin = await asyncpg.connect(server.get_uri())
-            await admin.execute("CREATE DATABASE voice_test")
-            await admin.close()
-            pool = await asyncpg.create_pool(server.get_uri(), database="voice_test", min_size=1, max_size=8)
-            await pool.execute(MIGRATION.read_text(encoding="utf-8"))
-            yield pool
-            await pool.close()
-        finally:
-            server.cleanup()
+async def voice_pool(pg_server_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh database of the run's PostgreSQL, with the project's schema applied."""
+    url = await create_database(pg_server_url)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=8)
+    await pool.execute(MIGRATION.read_text(encoding="utf-8"))
+    yield pool
+    await pool.close()
+    await drop_database(pg_server_url, url)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -115,10 +108,10 @@ async def elevenlabs_server() -> AsyncIterator[FakeElevenLabs]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     fake.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # Listening before uvicorn starts, so early connections wait in the backlog instead of being refused.
+    sock.listen(64)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
     yield fake
     server.should_exit = True
     await serving
@@ -135,7 +128,8 @@ async def make_voice_service(
     elevenlabs_server: FakeElevenLabs,
     tmp_path: Path,
 ) -> AsyncIterator[ServiceFactory]:
-    """Builds VoiceServices on an empty voice cache under this test's data dir; ElevenLabs off unless asked."""
+    """Builds VoiceServices on an empty voice cache under this test's data dir; ElevenLabs is off unless
+    a test passes `elevenlabs_api_key` (the fake accepts "test-key")."""
     await voice_pool.execute("TRUNCATE voice_cache")
     elevenlabs_server.reset()
     services: list[VoiceService] = []

@@ -1,4 +1,4 @@
-"""The voice service against a real PostgreSQL, the real Piper voice and a local server speaking ElevenLabs."""
+"""The voice service against a real PostgreSQL, the real Piper voice and a local fake of ElevenLabs."""
 
 from __future__ import annotations
 
@@ -165,6 +165,23 @@ async def test_failing_elevenlabs_falls_back_to_the_local_voice(
     assert result.fallback_reason == f"ElevenLabs answered {statuses[-1]}"
     assert wav_seconds(result.audio)[0] > 2.0
     assert len(elevenlabs_server.requests) == requests_made
+
+
+async def test_after_a_failure_new_text_skips_elevenlabs_but_its_cached_audio_is_still_served(
+    make_voice_service: ServiceFactory, elevenlabs_server: FakeElevenLabs
+) -> None:
+    service = await make_voice_service(elevenlabs_api_key="test-key")
+    remote = await service.synthesize("Blue flag, let the leader through.")
+    elevenlabs_server.statuses.extend([500, 500, 500])
+    await service.synthesize("Rain is expected in ten minutes.")
+    requests_before = len(elevenlabs_server.requests)
+
+    fresh = await service.synthesize("Switch to the wet line.")
+    cached = await service.synthesize("Blue flag, let the leader through.")
+
+    assert (fresh.provider, fresh.fallback_reason) == ("piper", "ElevenLabs is paused after a recent failure")
+    assert (cached.provider, cached.cached, cached.audio) == ("elevenlabs", True, remote.audio)
+    assert len(elevenlabs_server.requests) == requests_before
 
 
 async def test_elevenlabs_is_retried_after_one_server_error(

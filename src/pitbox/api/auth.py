@@ -12,8 +12,12 @@ from pitbox.auth.models import LoginRequest, TokenResponse
 router = APIRouter(prefix="/api", tags=["identity"])
 
 
-@router.post("/auth/login", response_model=TokenResponse, response_model_by_alias=True,
-             summary="Exchange email and password for a bearer token")
+@router.post(
+    "/auth/login",
+    response_model=TokenResponse,
+    response_model_by_alias=True,
+    summary="Exchange email and password for a bearer token",
+)
 async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
     """Rate-limited per account and per IP; 401 for wrong credentials, 429 when over the limit."""
     token, expires = await services.auth.login(body.email, body.password, client_ip(request))

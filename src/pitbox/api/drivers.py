@@ -14,7 +14,9 @@ router = APIRouter(prefix="/api/drivers", tags=["drivers"])
 
 
 @router.post("", status_code=201, summary="Create a driver profile")
-async def create_driver(body: DriverCreate, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+async def create_driver(
+    body: DriverCreate, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
     return await services.teams.create_driver(principal, body.name, body.user_id, body.team_id)
 
 
@@ -24,7 +26,9 @@ async def list_drivers(principal: CurrentPrincipal, services: ServicesDep) -> li
 
 
 @router.get("/{driver_id}", summary="One driver")
-async def get_driver(driver_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+async def get_driver(
+    driver_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
     return await services.teams.get_driver(principal, driver_id)
 
 

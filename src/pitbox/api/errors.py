@@ -8,17 +8,25 @@ import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pitbox.api.responses import OrjsonResponse
 from pitbox.errors import PitboxError, RateLimited, Unauthorized
 
 log = structlog.get_logger(__name__)
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid",
-    429: "rate_limited", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    503: "unavailable",
 }
 
 # Errors of the database connection itself (not of a query): the database is down or restarting.
@@ -40,9 +48,9 @@ def error_body(status: int, code: str, message: str, details: Any = None) -> dic
 
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-) -> ORJSONResponse:
+) -> OrjsonResponse:
     """A response in the one error shape."""
-    return ORJSONResponse(error_body(status, code, message, details), status_code=status, headers=headers)
+    return OrjsonResponse(error_body(status, code, message, details), status_code=status, headers=headers)
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -57,7 +65,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map domain errors, framework errors and anything unexpected to the one shape."""
 
     @app.exception_handler(PitboxError)
-    async def _domain(request: Request, exc: PitboxError) -> ORJSONResponse:
+    async def _domain(request: Request, exc: PitboxError) -> OrjsonResponse:
         headers = {}
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if "token" in exc.code else "Bearer"
@@ -66,14 +74,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> OrjsonResponse:
         details = _validation_details(exc)
         first = details[0] if details else {"field": "", "message": "invalid request"}
         message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return error_response(422, "invalid", message, details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and message == "Not Found":
@@ -81,18 +89,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, message, None, dict(exc.headers or {}))
 
     @app.exception_handler(asyncpg.PostgresConnectionError)
-    async def _db_connection(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _db_connection(request: Request, exc: Exception) -> OrjsonResponse:
         return _database_unavailable(exc)
 
     for exc_type in DATABASE_DOWN:
-        app.add_exception_handler(exc_type, _db_connection)  # type: ignore[arg-type]
+        app.add_exception_handler(exc_type, _db_connection)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
         log.exception("unhandled_error", path=request.url.path)
         return error_response(500, "internal", "internal server error")
 
 
-def _database_unavailable(exc: Exception) -> ORJSONResponse:
+def _database_unavailable(exc: Exception) -> OrjsonResponse:
     log.warning("database_unavailable", error=type(exc).__name__)
-    return error_response(503, "unavailable", "the database is not answering; retry shortly", None, {"Retry-After": "1"})
+    return error_response(
+        503, "unavailable", "the database is not answering; retry shortly", None, {"Retry-After": "1"}
+    )

@@ -6,26 +6,32 @@ import time
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
 
 from pitbox import __version__
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.responses import OrjsonResponse
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", summary="Health of the server and its components")
-async def health(services: ServicesDep) -> ORJSONResponse:
+async def health(services: ServicesDep) -> OrjsonResponse:
     """200 with each component's state when the database answers, 503 otherwise."""
     database_ok = await services.database.ping()
     components: dict[str, Any] = {
-        "database": {"status": "ok" if database_ok else "down",
-                     "embedded": services.database.embedded is not None},
+        "database": {
+            "status": "ok" if database_ok else "down",
+            "embedded": services.database.embedded is not None,
+        },
     }
     for name, probe in services.extra.get("health_probes", {}).items():
         components[name] = await probe()
-    body = {"status": "ok" if database_ok else "unavailable", "version": __version__, "components": components}
-    return ORJSONResponse(body, status_code=200 if database_ok else 503)
+    body = {
+        "status": "ok" if database_ok else "unavailable",
+        "version": __version__,
+        "components": components,
+    }
+    return OrjsonResponse(body, status_code=200 if database_ok else 503)
 
 
 @router.get("/api/status", summary="Server status and the caller's identity")

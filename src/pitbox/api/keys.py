@@ -14,10 +14,14 @@ router = APIRouter(prefix="/api/keys", tags=["keys"])
 
 
 @router.post("", status_code=201, summary="Create an API key (the key is shown once)")
-async def create_key(body: ApiKeyCreate, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
-    return _camel(await services.auth.create_key(
-        principal, scopes=body.scopes, driver_id=body.driver_id, team_id=body.team_id, name=body.name
-    ))
+async def create_key(
+    body: ApiKeyCreate, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    return _camel(
+        await services.auth.create_key(
+            principal, scopes=body.scopes, driver_id=body.driver_id, team_id=body.team_id, name=body.name
+        )
+    )
 
 
 @router.get("", summary="API keys the caller manages")
@@ -31,6 +35,11 @@ async def revoke_key(key_id: uuid.UUID, principal: CurrentPrincipal, services: S
 
 
 def _camel(row: dict[str, Any]) -> dict[str, Any]:
-    names = {"driver_id": "driverId", "team_id": "teamId", "created_at": "createdAt",
-             "last_used_at": "lastUsedAt", "revoked_at": "revokedAt"}
+    names = {
+        "driver_id": "driverId",
+        "team_id": "teamId",
+        "created_at": "createdAt",
+        "last_used_at": "lastUsedAt",
+        "revoked_at": "revokedAt",
+    }
     return {names.get(k, k): v for k, v in row.items()}

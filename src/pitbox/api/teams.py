@@ -42,7 +42,9 @@ async def delete_team(team_id: uuid.UUID, principal: CurrentPrincipal, services:
 
 
 @router.get("/{team_id}/members", summary="Members of a team")
-async def list_members(team_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+async def list_members(
+    team_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
+) -> list[dict[str, Any]]:
     return await services.teams.list_members(principal, team_id)
 
 

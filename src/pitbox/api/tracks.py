@@ -14,7 +14,9 @@ router = APIRouter(prefix="/api/tracks", tags=["tracks"])
 
 
 @router.post("", status_code=201, summary="Create a track")
-async def create_track(body: TrackCreate, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+async def create_track(
+    body: TrackCreate, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
     return await services.tracks.create(principal, body)
 
 
@@ -24,7 +26,9 @@ async def list_tracks(principal: CurrentPrincipal, services: ServicesDep) -> lis
 
 
 @router.get("/{track_id}", summary="One track")
-async def get_track(track_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+async def get_track(
+    track_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
     return await services.tracks.get(principal, track_id)
 
 

@@ -21,6 +21,8 @@ class Passwords:
     def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; a missing hash is checked against a dummy so timing says nothing."""
         try:
-            return self._hasher.verify(password_hash or self._dummy_hash, password) and password_hash is not None
+            return (
+                self._hasher.verify(password_hash or self._dummy_hash, password) and password_hash is not None
+            )
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False

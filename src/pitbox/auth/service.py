@@ -68,7 +68,11 @@ class AuthService:
         if user is None or user["disabled"]:
             raise Unauthorized("unknown or disabled user", code="invalid_token")
         return Principal(
-            kind="user", user_id=user["id"], email=user["email"], role=user["role"], expires_at=claims.expires_at
+            kind="user",
+            user_id=user["id"],
+            email=user["email"],
+            role=user["role"],
+            expires_at=claims.expires_at,
         )
 
     async def _authenticate_key(self, plaintext: str) -> Principal:
@@ -111,14 +115,18 @@ class AuthService:
             ):
                 raise NotFound("team not found")
             try:
-                user = await store.insert_user(conn, email, role, display_name or email.split("@")[0], password_hash)
+                user = await store.insert_user(
+                    conn, email, role, display_name or email.split("@")[0], password_hash
+                )
             except asyncpg.UniqueViolationError:
                 raise Conflict("a user with this email exists", code="email_taken") from None
             result: dict[str, Any] = {"id": str(user["id"]), "email": email, "role": role}
             driver_id = None
             if role == "driver":
                 driver_id = await conn.fetchval(
-                    "INSERT INTO drivers (name, user_id) VALUES ($1, $2) RETURNING id", user["display_name"], user["id"]
+                    "INSERT INTO drivers (name, user_id) VALUES ($1, $2) RETURNING id",
+                    user["display_name"],
+                    user["id"],
                 )
                 result["driverId"] = str(driver_id)
             if team_id is not None:
@@ -184,7 +192,9 @@ class AuthService:
         """A new API key for one driver or one team; the plaintext is in the answer once. None = operator CLI."""
         unknown = sorted(set(scopes) - api_keys.SCOPES)
         if unknown:
-            raise Invalid(f"unknown scopes: {', '.join(unknown)}", details={"allowed": sorted(api_keys.SCOPES)})
+            raise Invalid(
+                f"unknown scopes: {', '.join(unknown)}", details={"allowed": sorted(api_keys.SCOPES)}
+            )
         if (driver_id is None) == (team_id is None):
             raise Invalid("give exactly one of driverId or teamId", code="invalid_owner")
         if principal is not None:

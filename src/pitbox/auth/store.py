@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from pitbox.db.types import Queryable
+
 USER_COLUMNS = "id, email, display_name, role, password_hash, disabled, created_at"
 KEY_COLUMNS = (
     "id, name, prefix, secret_hash, driver_id, team_id, scopes, created_at, last_used_at, revoked_at"
@@ -14,10 +16,10 @@ KEY_COLUMNS = (
 
 
 async def insert_user(
-    conn: asyncpg.Connection, email: str, role: str, display_name: str, password_hash: str | None
+    conn: Queryable, email: str, role: str, display_name: str, password_hash: str | None
 ) -> asyncpg.Record:
     """Insert a user; raises UniqueViolationError when the email is taken."""
-    row: asyncpg.Record = await conn.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         f"INSERT INTO users (email, role, display_name, password_hash) VALUES ($1, $2, $3, $4) "
         f"RETURNING {USER_COLUMNS}",  # noqa: S608 - column list is a constant
         email,
@@ -25,26 +27,27 @@ async def insert_user(
         display_name,
         password_hash,
     )
+    assert row is not None
     return row
 
 
-async def user_by_email(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> asyncpg.Record | None:
+async def user_by_email(conn: Queryable, email: str) -> asyncpg.Record | None:
     """The user with this (lower-cased) email."""
     return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE email = $1", email)  # noqa: S608
 
 
-async def user_by_id(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> asyncpg.Record | None:
+async def user_by_id(conn: Queryable, user_id: uuid.UUID) -> asyncpg.Record | None:
     """The user with this id."""
     return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)  # noqa: S608
 
 
-async def driver_of_user(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> uuid.UUID | None:
+async def driver_of_user(conn: Queryable, user_id: uuid.UUID) -> uuid.UUID | None:
     """The driver profile linked to a user, if any."""
     value: uuid.UUID | None = await conn.fetchval("SELECT id FROM drivers WHERE user_id = $1", user_id)
     return value
 
 
-async def teams_of_user(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> list[asyncpg.Record]:
+async def teams_of_user(conn: Queryable, user_id: uuid.UUID) -> list[asyncpg.Record]:
     """(team id, name, role in team) for every team the user belongs to."""
     return list(
         await conn.fetch(
@@ -56,7 +59,7 @@ async def teams_of_user(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.U
 
 
 async def insert_key(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Queryable,
     *,
     name: str,
     prefix: str,
@@ -67,7 +70,7 @@ async def insert_key(
     created_by: uuid.UUID | None,
 ) -> asyncpg.Record:
     """Insert an API key row."""
-    row: asyncpg.Record = await conn.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         "INSERT INTO api_keys (name, prefix, secret_hash, driver_id, team_id, scopes, created_by) "
         f"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}",  # noqa: S608
         name,
@@ -78,20 +81,21 @@ async def insert_key(
         scopes,
         created_by,
     )
+    assert row is not None
     return row
 
 
-async def key_by_prefix(conn: asyncpg.Connection | asyncpg.Pool, prefix: str) -> asyncpg.Record | None:
+async def key_by_prefix(conn: Queryable, prefix: str) -> asyncpg.Record | None:
     """The key with this public prefix."""
     return await conn.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1", prefix)  # noqa: S608
 
 
-async def key_by_id(conn: asyncpg.Connection | asyncpg.Pool, key_id: uuid.UUID) -> asyncpg.Record | None:
+async def key_by_id(conn: Queryable, key_id: uuid.UUID) -> asyncpg.Record | None:
     """The key with this id."""
     return await conn.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)  # noqa: S608
 
 
-async def touch_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: uuid.UUID) -> None:
+async def touch_key(conn: Queryable, key_id: uuid.UUID) -> None:
     """Record that the key was used now (at most once a minute, to keep the hot path write-free)."""
     await conn.execute(
         "UPDATE api_keys SET last_used_at = now() WHERE id = $1 "
@@ -100,9 +104,7 @@ async def touch_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: uuid.UUID) 
     )
 
 
-async def keys_visible(
-    conn: asyncpg.Connection | asyncpg.Pool, *, all_keys: bool, user_id: uuid.UUID | None
-) -> list[asyncpg.Record]:
+async def keys_visible(conn: Queryable, *, all_keys: bool, user_id: uuid.UUID | None) -> list[asyncpg.Record]:
     """Keys of the drivers and teams a user manages (all for an admin), newest first."""
     if all_keys:
         return list(await conn.fetch(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC"))  # noqa: S608
@@ -119,7 +121,7 @@ async def keys_visible(
     )
 
 
-async def revoke_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: uuid.UUID) -> asyncpg.Record | None:
+async def revoke_key(conn: Queryable, key_id: uuid.UUID) -> asyncpg.Record | None:
     """Mark a key revoked (idempotent); the row, or None when missing."""
     return await conn.fetchrow(
         f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {KEY_COLUMNS}",  # noqa: S608
@@ -134,11 +136,9 @@ def public_key(row: asyncpg.Record) -> dict[str, Any]:
     return data
 
 
-async def user_may_see_driver(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID, driver_id: uuid.UUID
-) -> tuple[bool, bool]:
+async def user_may_see_driver(conn: Queryable, user_id: uuid.UUID, driver_id: uuid.UUID) -> tuple[bool, bool]:
     """(exists, visible) for a user: the driver themself or staff of one of the driver's teams."""
-    row = await conn.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT d.user_id = $2 AS own, EXISTS (SELECT 1 FROM team_drivers td JOIN team_members m "
         "  ON m.team_id = td.team_id WHERE td.driver_id = d.id AND m.user_id = $2 "
         "  AND m.role IN ('manager', 'engineer')) AS staff FROM drivers d WHERE d.id = $1",
@@ -150,9 +150,7 @@ async def user_may_see_driver(
     return True, bool(row["own"]) or bool(row["staff"])
 
 
-async def user_manages_driver(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID, driver_id: uuid.UUID
-) -> bool:
+async def user_manages_driver(conn: Queryable, user_id: uuid.UUID, driver_id: uuid.UUID) -> bool:
     """True when the user is a manager of one of the driver's teams."""
     return bool(
         await conn.fetchval(
@@ -164,22 +162,20 @@ async def user_manages_driver(
     )
 
 
-async def driver_in_team(
-    conn: asyncpg.Connection | asyncpg.Pool, driver_id: uuid.UUID, team_id: uuid.UUID
-) -> bool:
+async def driver_in_team(conn: Queryable, driver_id: uuid.UUID, team_id: uuid.UUID) -> bool:
     """True when the driver belongs to the team."""
     return bool(
         await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM team_drivers WHERE driver_id = $1 AND team_id = $2)", driver_id, team_id
+            "SELECT EXISTS (SELECT 1 FROM team_drivers WHERE driver_id = $1 AND team_id = $2)",
+            driver_id,
+            team_id,
         )
     )
 
 
-async def role_in_team(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID, team_id: uuid.UUID
-) -> tuple[bool, str | None]:
+async def role_in_team(conn: Queryable, user_id: uuid.UUID, team_id: uuid.UUID) -> tuple[bool, str | None]:
     """(team exists, the user's role in it or None)."""
-    row = await conn.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT (SELECT role FROM team_members WHERE team_id = t.id AND user_id = $2) AS role "
         "FROM teams t WHERE t.id = $1",
         team_id,
@@ -190,13 +186,13 @@ async def role_in_team(
     return True, row["role"]
 
 
-async def driver_of_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: uuid.UUID) -> uuid.UUID | None:
+async def driver_of_session(conn: Queryable, session_id: uuid.UUID) -> uuid.UUID | None:
     """The driver a session belongs to."""
     value: uuid.UUID | None = await conn.fetchval("SELECT driver_id FROM sessions WHERE id = $1", session_id)
     return value
 
 
-async def visible_driver_ids(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> list[uuid.UUID]:
+async def visible_driver_ids(conn: Queryable, user_id: uuid.UUID) -> list[uuid.UUID]:
     """Every driver a (non-admin) user may read."""
     rows = await conn.fetch(
         "SELECT id FROM drivers WHERE user_id = $1 UNION SELECT td.driver_id FROM team_drivers td "
@@ -206,6 +202,9 @@ async def visible_driver_ids(conn: asyncpg.Connection | asyncpg.Pool, user_id: u
     return [r["id"] for r in rows]
 
 
-async def team_driver_ids(conn: asyncpg.Connection | asyncpg.Pool, team_id: uuid.UUID) -> list[uuid.UUID]:
+async def team_driver_ids(conn: Queryable, team_id: uuid.UUID) -> list[uuid.UUID]:
     """Every driver of a team."""
-    return [r["driver_id"] for r in await conn.fetch("SELECT driver_id FROM team_drivers WHERE team_id = $1", team_id)]
+    return [
+        r["driver_id"]
+        for r in await conn.fetch("SELECT driver_id FROM team_drivers WHERE team_id = $1", team_id)
+    ]

@@ -41,7 +41,9 @@ def load_or_create_secret(data_dir: Path) -> str:
     tmp.touch(mode=stat.S_IRUSR | stat.S_IWUSR)
     tmp.write_text(secret, encoding="utf-8")
     tmp.replace(path)
-    log.warning("jwt_secret_generated", path=str(path), hint="set JWT_SECRET to share tokens across instances")
+    log.warning(
+        "jwt_secret_generated", path=str(path), hint="set JWT_SECRET to share tokens across instances"
+    )
     return secret
 
 

@@ -38,7 +38,9 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import pgserver
 
-            return pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            return pgserver.get_server(  # type: ignore[attr-defined]
+                self.pgdata, cleanup_mode="stop"
+            )
 
     def _ensure_database(self) -> None:
         exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")

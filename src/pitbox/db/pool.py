@@ -44,10 +44,10 @@ class Database:
     pool: asyncpg.Pool
     embedded: EmbeddedPostgres | None
 
-    async def ping(self, timeout: float = 2.0) -> bool:
-        """True when the database answers a trivial query within `timeout` seconds."""
+    async def ping(self, within_s: float = 2.0) -> bool:
+        """True when the database answers a trivial query within `within_s` seconds."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within_s):
                 await self.pool.fetchval("SELECT 1")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             return False

@@ -43,5 +43,7 @@ def open_recording(path: Path | str) -> Recording:
         return read_assetto_corsa_capture(path)
     if suffix == ".csv" and not path.name.endswith(".timing.csv"):
         return read_csv(path)
-    raise Invalid(f"{path.name} is not a recording this service can read (.ibt, .ld, AC capture .raw, .csv)",
-                  code="unsupported_recording")
+    raise Invalid(
+        f"{path.name} is not a recording this service can read (.ibt, .ld, AC capture .raw, .csv)",
+        code="unsupported_recording",
+    )

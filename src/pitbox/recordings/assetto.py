@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,21 +23,52 @@ from pitbox.recordings.models import Recording
 from pitbox.telemetry.channels import to_canonical_channels
 
 _WHEEL_ARRAYS = (
-    "wheelAngularSpeed", "slipAngle", "slipAngle_ContactPatch", "slipRatio", "tyreSlip", "ndSlip", "load",
-    "Dy", "Mz", "tyreDirtyLevel", "camberRAD", "tyreRadius", "tyreLoadedRadius", "suspensionHeight",
+    "wheelAngularSpeed",
+    "slipAngle",
+    "slipAngle_ContactPatch",
+    "slipRatio",
+    "tyreSlip",
+    "ndSlip",
+    "load",
+    "Dy",
+    "Mz",
+    "tyreDirtyLevel",
+    "camberRAD",
+    "tyreRadius",
+    "tyreLoadedRadius",
+    "suspensionHeight",
 )
 _FLAGS = ("isAbsEnabled", "isAbsInAction", "isTcInAction", "isTcEnabled", "isInPit", "isEngineLimiterOn")
 
 RT_CAR_INFO = np.dtype(
-    [("identifier", "S1"), ("_pad0", "V3"), ("size", "<i4"),
-     ("speed_Kmh", "<f4"), ("speed_Mph", "<f4"), ("speed_Ms", "<f4"),
-     *[(flag, "u1") for flag in _FLAGS], ("_pad1", "V2"),
-     ("accG_vertical", "<f4"), ("accG_horizontal", "<f4"), ("accG_frontal", "<f4"),
-     ("lapTime", "<i4"), ("lastLap", "<i4"), ("bestLap", "<i4"), ("lapCount", "<i4"),
-     ("gas", "<f4"), ("brake", "<f4"), ("clutch", "<f4"), ("engineRPM", "<f4"), ("steer", "<f4"),
-     ("gear", "<i4"), ("cgHeight", "<f4"),
-     *[(name, "<f4", (4,)) for name in _WHEEL_ARRAYS],
-     ("carPositionNormalized", "<f4"), ("carSlope", "<f4"), ("carCoordinates", "<f4", (3,))]
+    [
+        ("identifier", "S1"),
+        ("_pad0", "V3"),
+        ("size", "<i4"),
+        ("speed_Kmh", "<f4"),
+        ("speed_Mph", "<f4"),
+        ("speed_Ms", "<f4"),
+        *[(flag, "u1") for flag in _FLAGS],
+        ("_pad1", "V2"),
+        ("accG_vertical", "<f4"),
+        ("accG_horizontal", "<f4"),
+        ("accG_frontal", "<f4"),
+        ("lapTime", "<i4"),
+        ("lastLap", "<i4"),
+        ("bestLap", "<i4"),
+        ("lapCount", "<i4"),
+        ("gas", "<f4"),
+        ("brake", "<f4"),
+        ("clutch", "<f4"),
+        ("engineRPM", "<f4"),
+        ("steer", "<f4"),
+        ("gear", "<i4"),
+        ("cgHeight", "<f4"),
+        *[(name, "<f4", (4,)) for name in _WHEEL_ARRAYS],
+        ("carPositionNormalized", "<f4"),
+        ("carSlope", "<f4"),
+        ("carCoordinates", "<f4", (3,)),
+    ]
 )
 PACKET_SIZE = RT_CAR_INFO.itemsize  # 328
 
@@ -56,20 +88,24 @@ def read_assetto_corsa_capture(path: Path, timing_path: Path | None = None) -> R
     """The recording in an Assetto Corsa RTCarInfo UDP capture and its timing file."""
     timing_path = timing_path or timing_file_of(path)
     if not timing_path.is_file():
-        raise Invalid(f"{path.name} needs its timing file {timing_path.name} (packets carry no clock)",
-                      code="missing_timing")
+        raise Invalid(
+            f"{path.name} needs its timing file {timing_path.name} (packets carry no clock)",
+            code="missing_timing",
+        )
     offsets, lengths, deltas = _read_timing(timing_path)
     data = path.read_bytes()
     if np.any(lengths != PACKET_SIZE) or np.any(offsets + lengths > len(data)):
-        raise Invalid(f"{path.name}: packets are not {PACKET_SIZE}-byte RTCarInfo or run past the file end",
-                      code="corrupt_recording")
+        raise Invalid(
+            f"{path.name}: packets are not {PACKET_SIZE}-byte RTCarInfo or run past the file end",
+            code="corrupt_recording",
+        )
     packets = np.frombuffer(data, dtype=np.uint8)[offsets[:, None] + np.arange(PACKET_SIZE)]
     records = packets.copy().view(RT_CAR_INFO).reshape(-1)
     if np.any(records["size"] != PACKET_SIZE) or np.any(records["identifier"] != b"a"):
         raise Invalid(f"{path.name} holds packets that are not RTCarInfo", code="corrupt_recording")
 
-    raw: dict[str, npt.NDArray[np.generic]] = {}
-    for name in RT_CAR_INFO.names:
+    raw: dict[str, npt.NDArray[Any]] = {}
+    for name in RT_CAR_INFO.names or ():
         if name.startswith("_") or name == "identifier":
             continue
         column = records[name]
@@ -84,8 +120,9 @@ def read_assetto_corsa_capture(path: Path, timing_path: Path | None = None) -> R
     channels = {"t": t, **to_canonical_channels(raw, "assetto_corsa")}
     intervals = np.diff(t)
     rate = 1.0 / float(np.mean(intervals)) if len(intervals) and t[-1] > 0 else 0.0
-    return Recording(source="assetto_corsa", sample_rate_hz=rate, channels=channels,
-                     metadata={"packets": len(records)})
+    return Recording(
+        source="assetto_corsa", sample_rate_hz=rate, channels=channels, metadata={"packets": len(records)}
+    )
 
 
 def _read_timing(path: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
@@ -96,7 +133,9 @@ def _read_timing(path: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int6
         lengths = np.array([int(row["length"]) for row in rows], dtype=np.int64)
         deltas = np.array([float(row["delta_s"]) for row in rows], dtype=np.float64)
     except (KeyError, ValueError) as error:
-        raise Invalid(f"{path.name} is not a capture timing file: {error}", code="corrupt_recording") from error
+        raise Invalid(
+            f"{path.name} is not a capture timing file: {error}", code="corrupt_recording"
+        ) from error
     if len(rows) == 0:
         raise Invalid(f"{path.name} lists no packets", code="empty_recording")
     return offsets, lengths, deltas

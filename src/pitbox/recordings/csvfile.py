@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,21 +35,32 @@ def read_csv(path: Path, source: str | None = None) -> Recording:
         raise Invalid(f"{path.name} has no header row", code="corrupt_recording")
     names = [canonical_name(column.strip(), source) for column in header]
     if "t" not in names:
-        raise Invalid(f"{path.name} has no `t` column (seconds)", code="recording_without_time",
-                      details={"columns": header})
+        raise Invalid(
+            f"{path.name} has no `t` column (seconds)",
+            code="recording_without_time",
+            details={"columns": header},
+        )
     if len(set(names)) != len(names):
         raise Invalid(f"{path.name} names one channel twice", details={"columns": header})
     bad_rows = [number for number, row in enumerate(rows, start=2) if len(row) != len(names)]
     if bad_rows:
-        raise Invalid(f"{path.name}: rows {bad_rows[:5]} do not have {len(names)} cells", code="corrupt_recording")
+        raise Invalid(
+            f"{path.name}: rows {bad_rows[:5]} do not have {len(names)} cells", code="corrupt_recording"
+        )
     columns = {name: _column(name, [row[i] for row in rows], path.name) for i, name in enumerate(names)}
     t = np.asarray(columns["t"], dtype=np.float64)
     if len(t) and (np.isnan(t).any() or np.any(np.diff(t) < 0)):
-        raise Invalid(f"{path.name}: `t` must be present in every row and never decrease", code="invalid_time")
+        raise Invalid(
+            f"{path.name}: `t` must be present in every row and never decrease", code="invalid_time"
+        )
     columns["t"] = t - t[0] if len(t) else t
     rate = (len(t) - 1) / float(t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
-    return Recording(source=source or SOURCE, sample_rate_hz=rate, channels=columns,
-                     metadata={"t_at_start_s": float(t[0])} if len(t) else {})
+    return Recording(
+        source=source or SOURCE,
+        sample_rate_hz=rate,
+        channels=columns,
+        metadata={"t_at_start_s": float(t[0])} if len(t) else {},
+    )
 
 
 def write_csv(recording: Recording, path: Path) -> None:
@@ -62,12 +74,14 @@ def write_csv(recording: Recording, path: Path) -> None:
             writer.writerow(["" if isinstance(v, float) and not math.isfinite(v) else repr(v) for v in row])
 
 
-def _column(name: str, cells: list[str], file_name: str) -> npt.NDArray[np.generic]:
+def _column(name: str, cells: list[str], file_name: str) -> npt.NDArray[Any]:
     try:
         values = np.array([float(cell) if cell.strip() else math.nan for cell in cells], dtype=np.float64)
     except ValueError as error:
-        raise Invalid(f"{file_name}: column {name!r} holds a value that is not a number: {error}",
-                      code="corrupt_recording") from error
+        raise Invalid(
+            f"{file_name}: column {name!r} holds a value that is not a number: {error}",
+            code="corrupt_recording",
+        ) from error
     channel = CATALOGUE.get(name)
     if channel is not None and channel.integer:
         integral = not np.isnan(values).any() and bool(np.all(values == np.round(values)))

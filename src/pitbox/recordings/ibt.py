@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 import irsdk
 import numpy as np
@@ -24,7 +25,9 @@ def read_ibt(path: Path) -> Recording:
     try:
         ibt.open(str(path))
     except (OSError, ValueError) as error:
-        raise Invalid(f"Cannot open {path.name} as an iRacing .ibt file: {error}", code="corrupt_recording") from error
+        raise Invalid(
+            f"Cannot open {path.name} as an iRacing .ibt file: {error}", code="corrupt_recording"
+        ) from error
     try:
         names: list[str] = list(ibt.var_headers_names or [])
         header = ibt._header  # pyirsdk exposes no public accessor for the header fields checked here
@@ -59,8 +62,8 @@ def read_ibt(path: Path) -> Recording:
     )
 
 
-def _all_variables(ibt: irsdk.IBT, names: list[str]) -> dict[str, npt.NDArray[np.generic]]:
-    raw: dict[str, npt.NDArray[np.generic]] = {}
+def _all_variables(ibt: irsdk.IBT, names: list[str]) -> dict[str, npt.NDArray[Any]]:
+    raw: dict[str, npt.NDArray[Any]] = {}
     for name in names:
         values = ibt.get_all(name)
         if not values:
@@ -75,7 +78,7 @@ def _all_variables(ibt: irsdk.IBT, names: list[str]) -> dict[str, npt.NDArray[np
     return raw
 
 
-def _typed(values: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+def _typed(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
     if values.dtype == np.bool_:
         return values.astype(np.int64)
     if values.dtype.kind in "iu":

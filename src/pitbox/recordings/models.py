@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,7 @@ class Recording:
 
     source: str
     sample_rate_hz: float
-    channels: dict[str, npt.NDArray[np.generic]]
+    channels: dict[str, npt.NDArray[Any]]
     track: str | None = None
     car: str | None = None
     metadata: dict[str, str | float | int] = field(default_factory=dict)
@@ -54,8 +55,10 @@ class Recording:
         for start in range(0, self.n_samples, batch_size):
             stop = min(start + batch_size, self.n_samples)
             columns = [self.channels[name][start:stop] for name in names]
-            batch: list[Sample] = [dict(zip(names, row, strict=True)) for row in zip(*(
-                column.tolist() for column in columns), strict=True)]
+            batch: list[Sample] = [
+                dict(zip(names, row, strict=True))
+                for row in zip(*(column.tolist() for column in columns), strict=True)
+            ]
             for name, column in zip(names, columns, strict=True):
                 if column.dtype.kind != "f":
                     continue

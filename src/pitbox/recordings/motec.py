@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,9 +35,15 @@ _MAX_CHANNELS = 4096
 
 #: (data type, size in bytes) -> numpy dtype. Types 0, 3, 5 are integers, 7 floating point.
 _DTYPES: dict[tuple[int, int], str] = {
-    (0, 2): "<i2", (3, 2): "<i2", (5, 2): "<i2",
-    (0, 4): "<i4", (3, 4): "<i4", (5, 4): "<i4",
-    (7, 2): "<f2", (7, 4): "<f4", (7, 8): "<f8",
+    (0, 2): "<i2",
+    (3, 2): "<i2",
+    (5, 2): "<i2",
+    (0, 4): "<i4",
+    (3, 4): "<i4",
+    (5, 4): "<i4",
+    (7, 2): "<f2",
+    (7, 4): "<f4",
+    (7, 8): "<f8",
 }
 
 
@@ -53,7 +60,9 @@ def read_motec_ld(path: Path, sample_rate_hz: float | None = None) -> Recording:
     marker, meta_ptr, _data_ptr, event_ptr = header[0:4]
     if marker != LD_MARKER or not 0 < meta_ptr < len(data):
         raise Invalid(f"{path.name} is not a MoTeC .ld log (no 0x40 marker)", code="corrupt_recording")
-    device_type, date, time, driver, vehicle, venue, comment = (_text(header[i]) for i in (8, 12, 13, 14, 15, 16, 18))
+    device_type, date, time, driver, vehicle, venue, comment = (
+        _text(header[i]) for i in (8, 12, 13, 14, 15, 16, 18)
+    )
 
     raw, frequencies, units = _read_channels(data, meta_ptr, path.name)
     if not raw:
@@ -61,19 +70,25 @@ def read_motec_ld(path: Path, sample_rate_hz: float | None = None) -> Recording:
     rate = float(sample_rate_hz) if sample_rate_hz else _most_common_rate(frequencies)
     duration = max(len(values) / frequencies[name] for name, values in raw.items())
     t = np.arange(int(round(duration * rate)), dtype=np.float64) / rate
-    resampled: dict[str, npt.NDArray[np.generic]] = {
-        name: _resample(values, frequencies[name], t, _resampling_of(name, values)) for name, values in raw.items()
+    resampled: dict[str, npt.NDArray[Any]] = {
+        name: _resample(values, frequencies[name], t, _resampling_of(name, values))
+        for name, values in raw.items()
     }
     channels = to_canonical_channels(resampled, "motec", units)
     channels = {"t": t, **channels}
 
     metadata: dict[str, str | float | int] = {
         key: value
-        for key, value in (("date", date), ("time", time), ("driver", driver), ("device", device_type),
-                           ("comment", comment))
+        for key, value in (
+            ("date", date),
+            ("time", time),
+            ("driver", driver),
+            ("device", device_type),
+            ("comment", comment),
+        )
         if value
     }
-    if 0 < event_ptr and event_ptr + _EVENT.size <= len(data):
+    if event_ptr > 0 and event_ptr + _EVENT.size <= len(data):
         event_name, session, _comment, _venue_ptr = _EVENT.unpack_from(data, event_ptr)
         metadata.update({k: v for k, v in (("event", _text(event_name)), ("session", _text(session))) if v})
     metadata["native_rates_hz"] = ",".join(str(rate) for rate in sorted(set(frequencies.values())))
@@ -98,19 +113,36 @@ def _read_channels(
         if address in seen or len(seen) >= _MAX_CHANNELS or address + _CHANNEL.size > len(data):
             raise Invalid(f"{file_name}: broken channel list at offset {address}", code="corrupt_recording")
         seen.add(address)
-        (_prev, following, data_ptr, count, _counter, kind, size, frequency,
-         shift, mul, scale, decimals, name_raw, _short, unit_raw) = _CHANNEL.unpack_from(data, address)
+        (
+            _prev,
+            following,
+            data_ptr,
+            count,
+            _counter,
+            kind,
+            size,
+            frequency,
+            shift,
+            mul,
+            scale,
+            decimals,
+            name_raw,
+            _short,
+            unit_raw,
+        ) = _CHANNEL.unpack_from(data, address)
         address = following
         dtype = _DTYPES.get((kind, size))
         if dtype is None or frequency <= 0 or count == 0:
             continue  # a channel we cannot decode is skipped rather than guessed at
         if data_ptr + count * size > len(data):
-            raise Invalid(f"{file_name}: channel data runs past the end of the file", code="corrupt_recording")
+            raise Invalid(
+                f"{file_name}: channel data runs past the end of the file", code="corrupt_recording"
+            )
         values = np.frombuffer(data, dtype=dtype, count=count, offset=data_ptr).astype(np.float64)
         name = _text(name_raw) or f"channel@{data_ptr}"
         while name in raw:  # two channels with one name: keep both
             name += "'"
-        raw[name] = (values / (scale or 1) * 10.0 ** -decimals + shift) * mul
+        raw[name] = (values / (scale or 1) * 10.0**-decimals + shift) * mul
         frequencies[name] = float(frequency)
         units[name] = _text(unit_raw)
     return raw, frequencies, units

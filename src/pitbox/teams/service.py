@@ -70,11 +70,19 @@ class TeamService:
         }
 
     async def _team_driver_ids(self, team_id: uuid.UUID) -> list[uuid.UUID]:
-        return [r["driver_id"] for r in await self._pool.fetch("SELECT driver_id FROM team_drivers WHERE team_id = $1", team_id)]
+        return [
+            r["driver_id"]
+            for r in await self._pool.fetch("SELECT driver_id FROM team_drivers WHERE team_id = $1", team_id)
+        ]
 
     @staticmethod
     def _member_json(m: asyncpg.Record) -> dict[str, Any]:
-        return {"userId": str(m["user_id"]), "email": m["email"], "displayName": m["display_name"], "role": m["role"]}
+        return {
+            "userId": str(m["user_id"]),
+            "email": m["email"],
+            "displayName": m["display_name"],
+            "role": m["role"],
+        }
 
     async def rename_team(self, principal: Principal, team_id: uuid.UUID, name: str) -> dict[str, Any]:
         """Rename a team (its managers)."""
@@ -128,7 +136,9 @@ class TeamService:
         if team_id is not None:
             await self._access.require_team(principal, team_id, "write")
         elif not principal.is_admin:
-            raise Invalid("teamId is required: a driver belongs to a team you manage", details={"field": "teamId"})
+            raise Invalid(
+                "teamId is required: a driver belongs to a team you manage", details={"field": "teamId"}
+            )
         async with self._pool.acquire() as conn, conn.transaction():
             try:
                 driver_id = await store.insert_driver(conn, name, user_id)
@@ -144,7 +154,10 @@ class TeamService:
 
     async def list_drivers(self, principal: Principal) -> list[dict[str, Any]]:
         """Drivers the caller may see."""
-        return [driver_json(r) for r in await store.drivers_by_ids(self._pool, await self._access.visible_drivers(principal))]
+        return [
+            driver_json(r)
+            for r in await store.drivers_by_ids(self._pool, await self._access.visible_drivers(principal))
+        ]
 
     async def get_driver(self, principal: Principal, driver_id: uuid.UUID) -> dict[str, Any]:
         """One driver."""
@@ -155,7 +168,12 @@ class TeamService:
         return driver_json(row)
 
     async def update_driver(
-        self, principal: Principal, driver_id: uuid.UUID, name: str | None, user_id: uuid.UUID | None, set_user: bool
+        self,
+        principal: Principal,
+        driver_id: uuid.UUID,
+        name: str | None,
+        user_id: uuid.UUID | None,
+        set_user: bool,
     ) -> dict[str, Any]:
         """Rename a driver or link it to a user (admins and the team's managers)."""
         await self._access.require_driver_admin(principal, driver_id)
@@ -178,7 +196,9 @@ class TeamService:
         await self._access.require_driver(principal, driver_id)
         await store.add_driver_to_team(self._pool, team_id, driver_id)
 
-    async def remove_team_driver(self, principal: Principal, team_id: uuid.UUID, driver_id: uuid.UUID) -> None:
+    async def remove_team_driver(
+        self, principal: Principal, team_id: uuid.UUID, driver_id: uuid.UUID
+    ) -> None:
         """Take a driver out of a team the caller manages."""
         await self._access.require_team(principal, team_id, "write")
         if not await store.remove_driver_from_team(self._pool, team_id, driver_id):

@@ -6,14 +6,15 @@ import uuid
 
 import asyncpg
 
-Conn = asyncpg.Connection | asyncpg.Pool
+from pitbox.db.types import Queryable
+
+Conn = Queryable
 
 
 async def insert_team(conn: Conn, name: str) -> asyncpg.Record:
     """Insert a team."""
-    row: asyncpg.Record = await conn.fetchrow(
-        "INSERT INTO teams (name) VALUES ($1) RETURNING id, name, created_at", name
-    )
+    row: asyncpg.Record | None = await conn.fetchrow("INSERT INTO teams (name) VALUES ($1) RETURNING id, name, created_at", name)
+    assert row is not None
     return row
 
 
@@ -96,7 +97,9 @@ async def insert_driver(conn: Conn, name: str, user_id: uuid.UUID | None) -> uui
 async def add_driver_to_team(conn: Conn, team_id: uuid.UUID, driver_id: uuid.UUID) -> None:
     """Put a driver in a team (idempotent)."""
     await conn.execute(
-        "INSERT INTO team_drivers (team_id, driver_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", team_id, driver_id
+        "INSERT INTO team_drivers (team_id, driver_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        team_id,
+        driver_id,
     )
 
 
@@ -104,7 +107,9 @@ async def remove_driver_from_team(conn: Conn, team_id: uuid.UUID, driver_id: uui
     """Take a driver out of a team."""
     return bool(
         await conn.fetchval(
-            "DELETE FROM team_drivers WHERE team_id = $1 AND driver_id = $2 RETURNING true", team_id, driver_id
+            "DELETE FROM team_drivers WHERE team_id = $1 AND driver_id = $2 RETURNING true",
+            team_id,
+            driver_id,
         )
     )
 
@@ -119,7 +124,9 @@ async def drivers_by_ids(conn: Conn, driver_ids: list[uuid.UUID] | None) -> list
     if driver_ids is None:
         return list(await conn.fetch(DRIVER_SELECT + "GROUP BY d.id ORDER BY d.name, d.id"))
     return list(
-        await conn.fetch(DRIVER_SELECT + "WHERE d.id = ANY($1::uuid[]) GROUP BY d.id ORDER BY d.name, d.id", driver_ids)
+        await conn.fetch(
+            DRIVER_SELECT + "WHERE d.id = ANY($1::uuid[]) GROUP BY d.id ORDER BY d.name, d.id", driver_ids
+        )
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -41,14 +41,25 @@ def _channels(*channels: Channel) -> dict[str, Channel]:
 
 def _corners(prefix: str, unit: str, description: str, low: float | None = None) -> list[Channel]:
     names = {"FL": "front left", "FR": "front right", "RL": "rear left", "RR": "rear right"}
-    return [Channel(f"{prefix}{corner}", unit, f"{description}, {where}", low) for corner, where in names.items()]
+    return [
+        Channel(f"{prefix}{corner}", unit, f"{description}, {where}", low) for corner, where in names.items()
+    ]
 
 
 CATALOGUE: dict[str, Channel] = _channels(
     Channel("t", "s", "Time since the recording (or session) started; never decreases", 0.0),
-    Channel("lap", "", "Lap number as the source counts it; goes up by one at the start/finish line",
-            0.0, None, "step", True),
-    Channel("lapDistPct", "", "Fraction of the lap covered, 0 at the line, 1 back at it", 0.0, 1.0, "wrapping"),
+    Channel(
+        "lap",
+        "",
+        "Lap number as the source counts it; goes up by one at the start/finish line",
+        0.0,
+        None,
+        "step",
+        True,
+    ),
+    Channel(
+        "lapDistPct", "", "Fraction of the lap covered, 0 at the line, 1 back at it", 0.0, 1.0, "wrapping"
+    ),
     Channel("lapDist", "m", "Distance covered since the start/finish line", 0.0, None, "wrapping"),
     Channel("speed", "km/h", "Speed of the car", 0.0, None),
     Channel("rpm", "1/min", "Engine speed", 0.0, None),
@@ -67,16 +78,22 @@ CATALOGUE: dict[str, Channel] = _channels(
     Channel("gVert", "g", "Vertical acceleration, including gravity where the source includes it"),
     Channel("fuel", "L", "Fuel in the tank", 0.0, None),
     Channel("lapTime", "s", "Time since the current lap started", 0.0, None, "wrapping"),
-    Channel("lastLapTime", "s", "Time of the last completed lap; absent until one is completed",
-            0.0, None, "step"),
+    Channel(
+        "lastLapTime", "s", "Time of the last completed lap; absent until one is completed", 0.0, None, "step"
+    ),
     *_corners("tyreTemp", "°C", "Tyre temperature (carcass middle where the source has several)"),
     *_corners("tyrePressure", "kPa", "Tyre pressure", 0.0),
     *_corners("brakeTemp", "°C", "Brake disc temperature"),
     Channel("waterTemp", "°C", "Engine coolant temperature"),
     Channel("oilTemp", "°C", "Engine oil temperature"),
     Channel("drs", "", "DRS flap open: 1 open, 0 closed", 0.0, 1.0, "step", True),
-    Channel("ers", "J", "Energy in the ERS store, in joules (sources giving only a fraction keep their own name)",
-            0.0, None),
+    Channel(
+        "ers",
+        "J",
+        "Energy in the ERS store, in joules (sources giving only a fraction keep their own name)",
+        0.0,
+        None,
+    ),
     Channel("yaw", "rad", "Heading (yaw) of the car in the world frame"),
     Channel("pitch", "rad", "Pitch of the car, in the source's sign convention"),
     Channel("roll", "rad", "Roll of the car, in the source's sign convention"),
@@ -91,16 +108,50 @@ CATALOGUE: dict[str, Channel] = _channels(
 G = 9.80665
 
 UNIT_SYNONYMS: dict[str, str] = {
-    "kph": "km/h", "kmh": "km/h", "km/h": "km/h",
-    "rpm": "1/min", "revs/min": "1/min", "1/min": "1/min", "r/min": "1/min",
-    "c": "°C", "degc": "°C", "°c": "°C", "deg c": "°C",
-    "g": "g", "m/s^2": "m/s²", "m/s2": "m/s²", "m/s²": "m/s²",
-    "l": "L", "litre": "L", "litres": "L", "liter": "L",
-    "deg": "deg", "°": "deg", "degrees": "deg",
-    "rad": "rad", "radians": "rad", "rad/s": "rad/s", "deg/s": "deg/s",
-    "s": "s", "sec": "s", "ms": "ms", "m": "m", "mm": "mm", "km": "km",
-    "%": "%", "": "", "1": "", "kpa": "kPa", "bar": "bar", "psi": "psi", "f": "°F", "°f": "°F",
-    "m/s": "m/s", "mph": "mph", "j": "J", "mj": "MJ",
+    "kph": "km/h",
+    "kmh": "km/h",
+    "km/h": "km/h",
+    "rpm": "1/min",
+    "revs/min": "1/min",
+    "1/min": "1/min",
+    "r/min": "1/min",
+    "c": "°C",
+    "degc": "°C",
+    "°c": "°C",
+    "deg c": "°C",
+    "g": "g",
+    "m/s^2": "m/s²",
+    "m/s2": "m/s²",
+    "m/s²": "m/s²",
+    "l": "L",
+    "litre": "L",
+    "litres": "L",
+    "liter": "L",
+    "deg": "deg",
+    "°": "deg",
+    "degrees": "deg",
+    "rad": "rad",
+    "radians": "rad",
+    "rad/s": "rad/s",
+    "deg/s": "deg/s",
+    "s": "s",
+    "sec": "s",
+    "ms": "ms",
+    "m": "m",
+    "mm": "mm",
+    "km": "km",
+    "%": "%",
+    "": "",
+    "1": "",
+    "kpa": "kPa",
+    "bar": "bar",
+    "psi": "psi",
+    "f": "°F",
+    "°f": "°F",
+    "m/s": "m/s",
+    "mph": "mph",
+    "j": "J",
+    "mj": "MJ",
 }
 
 
@@ -156,12 +207,12 @@ CONVERSIONS: dict[tuple[str, str], Callable[[FloatArray], FloatArray]] = {
 
 
 def normalise_unit(unit: str) -> str:
-    """The one spelling this module uses for a unit (`revs/min` -> `1/min`, `C` -> `°C`); unknown ones unchanged."""
+    """The one spelling used here for a unit (`revs/min` -> `1/min`, `C` -> `°C`); unknown ones unchanged."""
     return UNIT_SYNONYMS.get(unit.strip().lower(), unit.strip())
 
 
 def convert_units(values: FloatArray, from_unit: str, to_unit: str) -> FloatArray:
-    """Values converted from one unit to another; unchanged where the units agree or no conversion is known."""
+    """Values converted between units; unchanged where the units agree or no conversion is known."""
     source, target = normalise_unit(from_unit), normalise_unit(to_unit)
     if source == target:
         return values
@@ -220,9 +271,14 @@ IRACING_ALIASES: dict[str, Alias] = {
     "Yaw": ("yaw", "rad"),
     "Pitch": ("pitch", "rad"),
     "Roll": ("roll", "rad"),
-    **{f"{ir}tempCM": (f"tyreTemp{corner}", "°C") for ir, corner in zip(("LF", "RF", "LR", "RR"), _CORNERS)},
-    **{f"{ir}pressure": (f"tyrePressure{corner}", "kPa")
-       for ir, corner in zip(("LF", "RF", "LR", "RR"), _CORNERS)},
+    **{
+        f"{ir}tempCM": (f"tyreTemp{corner}", "°C")
+        for ir, corner in zip(("LF", "RF", "LR", "RR"), _CORNERS, strict=True)
+    },
+    **{
+        f"{ir}pressure": (f"tyrePressure{corner}", "kPa")
+        for ir, corner in zip(("LF", "RF", "LR", "RR"), _CORNERS, strict=True)
+    },
 }
 
 #: Assetto Corsa remote telemetry (RTCarInfo over UDP) and AC / ACC shared memory (SPageFilePhysics,
@@ -316,8 +372,10 @@ FORZA_ALIASES: dict[str, Alias] = {
     "LapNumber": ("lap", ""),
     "CurrentLap": ("lapTime", "s"),
     "LastLap": ("lastLapTime", "s ≤0 = none"),
-    **{f"TireTemp{where}": (f"tyreTemp{corner}", "°F")
-       for where, corner in zip(("FrontLeft", "FrontRight", "RearLeft", "RearRight"), _CORNERS)},
+    **{
+        f"TireTemp{where}": (f"tyreTemp{corner}", "°F")
+        for where, corner in zip(("FrontLeft", "FrontRight", "RearLeft", "RearRight"), _CORNERS, strict=True)
+    },
 }
 
 #: MoTeC i2 / ADL common channel names; units come from the log itself. Listed in order of preference
@@ -347,8 +405,11 @@ MOTEC_ALIASES: dict[str, Alias] = {
     "Water Temp": ("waterTemp", None),
     "Eng Oil Temp": ("oilTemp", None),
     "Oil Temp": ("oilTemp", None),
-    **{f"Tyre Temp {corner} {part}": (f"tyreTemp{corner}", None)
-       for part in ("Centre", "Center") for corner in _CORNERS},
+    **{
+        f"Tyre Temp {corner} {part}": (f"tyreTemp{corner}", None)
+        for part in ("Centre", "Center")
+        for corner in _CORNERS
+    },
     **{f"Tyre Temp {corner}": (f"tyreTemp{corner}", None) for corner in _CORNERS},
     **{f"Tyre Pres {corner}": (f"tyrePressure{corner}", None) for corner in _CORNERS},
     **{f"Brake Temp {corner}": (f"brakeTemp{corner}", None) for corner in _CORNERS},
@@ -380,24 +441,26 @@ def alias_of(raw_name: str, source: str | None = None) -> Alias | None:
 
 
 def canonical_name(raw_name: str, source: str | None = None) -> str:
-    """The canonical name of a raw channel name; an unknown name is returned unchanged (kept, never dropped)."""
+    """The canonical name of a raw channel name; unknown names come back unchanged, never dropped."""
     alias = alias_of(raw_name, source)
     return raw_name if alias is None else alias[0]
 
 
 def to_canonical_channels(
-    raw_channels: Mapping[str, npt.NDArray[np.generic]],
+    raw_channels: Mapping[str, npt.NDArray[Any]],
     source: str,
     file_units: Mapping[str, str] | None = None,
-) -> dict[str, npt.NDArray[np.generic]]:
+) -> dict[str, npt.NDArray[Any]]:
     """Raw channels renamed to canonical names and converted to canonical units.
 
     Unknown channels keep their raw name and values. When two raw channels map to one canonical name the
     first (in the alias table's order of preference) takes it and the other keeps its raw name.
     """
     table = ALIASES.get(source, {})
-    preferred = sorted(raw_channels, key=lambda name: list(table).index(name) if name in table else len(table))
-    result: dict[str, npt.NDArray[np.generic]] = {}
+    preferred = sorted(
+        raw_channels, key=lambda name: list(table).index(name) if name in table else len(table)
+    )
+    result: dict[str, npt.NDArray[Any]] = {}
     for raw_name in preferred:
         values = raw_channels[raw_name]
         alias = table.get(raw_name)
@@ -424,14 +487,18 @@ def catalogue_markdown_table() -> str:
 
     lines = ["| name | unit | range | meaning |", "|---|---|---|---|"]
     for channel in CATALOGUE.values():
-        span = f"{bound(channel.low)}..{bound(channel.high)}" if (channel.low, channel.high) != (None, None) else ""
+        span = (
+            f"{bound(channel.low)}..{bound(channel.high)}"
+            if (channel.low, channel.high) != (None, None)
+            else ""
+        )
         unit = channel.unit or ("int" if channel.integer else "fraction" if channel.high == 1.0 else "")
         lines.append(f"| `{channel.name}` | {unit} | {span} | {channel.description} |")
     return "\n".join(lines) + "\n"
 
 
 def alias_markdown_table() -> str:
-    """Which raw names each source uses for each canonical channel, as the Markdown table in docs/telemetry.md."""
+    """Which raw names each source uses for each canonical channel, as the table in docs/telemetry.md."""
     sources = list(ALIASES)
     lines = ["| canonical | " + " | ".join(sources) + " |", "|---" * (len(sources) + 1) + "|"]
     for name in CATALOGUE:

@@ -23,7 +23,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +46,13 @@ KIND_FLOAT64: Final = 4
 _HEADER = struct.Struct("<BIH")  # version, samples, channels
 _MAX_EXACT_INT = 2.0**53
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_WIDTH_DTYPES: Final = {0: np.uint8, 1: np.uint16, 2: np.uint32, 3: np.uint64}
+_WIDTH_DTYPES: Final[dict[int, type[np.unsignedinteger[Any]]]] = {
+    0: np.uint8,
+    1: np.uint16,
+    2: np.uint32,
+    3: np.uint64,
+}
+_SIGNED: Final[dict[int, type[np.signedinteger[Any]]]] = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 
 
 def rows_to_columns(rows: Sequence[Sample]) -> dict[str, FloatArray]:
@@ -95,10 +101,6 @@ def _zigzag(deltas: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
     return ((deltas << 1) ^ (deltas >> 63)).view(np.uint64)
 
 
-def _unzigzag(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-    return ((values >> np.uint64(1)).view(np.int64)) ^ -((values & np.uint64(1)).view(np.int64))
-
-
 class ChunkCodec:
     """Encodes chunks of samples to compact bytes and back; holds its zstd (de)compressor.
 
@@ -127,11 +129,17 @@ class ChunkCodec:
         return self.encode(rows_to_columns(rows))
 
     def encode(self, columns: Mapping[str, Iterable[float | int | None]]) -> tuple[bytes, list[str]]:
-        """Encode column-wise samples (equal lengths; None or NaN for missing) to a payload and channel names."""
+        """Encode column-wise samples (equal lengths; None or NaN for missing).
+
+        Returns the payload and the channel names in payload order (channels are regrouped by encoding, so
+        the order may differ from the input's); pass both to `decode`.
+        """
         names, matrix = _as_matrix(columns)
-        channels, samples = matrix.shape if matrix.size or names else (0, 0)
+        channels, samples = (matrix.shape[0], matrix.shape[1]) if names else (0, 0)
         if channels > 0xFFFF:
             raise Invalid("too many channels in one chunk", code="too_many_channels")
+        if samples > 0xFFFFFFFF:
+            raise Invalid("too many samples in one chunk", code="too_many_samples")
         header = _HEADER.pack(FORMAT_VERSION, samples, channels)
         if channels == 0 or samples == 0:
             return header, names
@@ -154,57 +162,74 @@ class ChunkCodec:
         kinds[all_missing] = KIND_ALL_MISSING
 
         shifts = np.zeros(channels, dtype=np.uint8)
-        codes = np.zeros((channels, samples), dtype=np.int64)
-        rows_int = np.flatnonzero(kinds == KIND_INTEGER)
-        codes[rows_int] = matrix[rows_int].astype(np.int64)
-        rows_f64 = np.flatnonzero(kinds == KIND_FLOAT64)
-        codes[rows_f64] = np.ascontiguousarray(matrix[rows_f64]).view(np.int64)
-        rows_f32 = np.flatnonzero(kinds == KIND_FLOAT32)
-        if rows_f32.size:
-            bits = matrix[rows_f32].astype(np.float32).view(np.uint32).astype(np.int64)
-            if self._drop_bits:
-                rounded = np.fromiter(
-                    (names[row] not in self._full_precision for row in rows_f32), dtype=bool, count=rows_f32.size
-                )
-                drop = self._drop_bits
-                bits[rounded] = (bits[rounded] + (1 << (drop - 1))) >> drop
-                shifts[rows_f32[rounded]] = drop
-            codes[rows_f32] = bits
-
-        coded = np.flatnonzero(kinds >= KIND_INTEGER)
         orders = np.zeros(channels, dtype=np.uint8)
         widths = np.zeros(channels, dtype=np.uint8)
-        blocks: list[bytes] = []
+        coded = np.flatnonzero(kinds >= KIND_INTEGER)
+        zigzag = np.empty((0, samples), dtype=np.uint64)
         if coded.size:
-            first = np.diff(codes[coded], axis=1, prepend=0)
-            second = np.diff(first, axis=1, prepend=0)
-            use_second = np.abs(second.astype(np.float64)).sum(axis=1) < np.abs(first.astype(np.float64)).sum(
-                axis=1
-            )
-            deltas = np.where(use_second[:, None], second, first)
-            zigzag = _zigzag(deltas)
+            codes = self._integer_codes(names, matrix, kinds, coded, shifts)
+            first = codes.copy()
+            np.subtract(codes[:, 1:], codes[:, :-1], out=first[:, 1:])
+            second = first.copy()
+            np.subtract(first[:, 1:], first[:, :-1], out=second[:, 1:])
+            use_second = np.abs(second).sum(axis=1, dtype=np.float64) < np.abs(first).sum(axis=1, dtype=np.float64)
+            zigzag = _zigzag(np.where(use_second[:, None], second, first))
             peak = zigzag.max(axis=1)
-            width_codes = np.select(
-                [peak < 1 << 8, peak < 1 << 16, peak < 1 << 32], [0, 1, 2], default=3
-            ).astype(np.uint8)
             orders[coded] = np.where(use_second, 2, 1)
-            widths[coded] = width_codes
-            for width_code, dtype in _WIDTH_DTYPES.items():
-                members = np.flatnonzero(width_codes == width_code)
-                if members.size:
-                    narrow = zigzag[members].astype(dtype)
-                    size = narrow.dtype.itemsize
-                    planes = narrow.view(np.uint8).reshape(members.size, samples, size).transpose(0, 2, 1)
-                    blocks.append(planes.tobytes())
+            widths[coded] = np.select([peak < 1 << 8, peak < 1 << 16, peak < 1 << 32], [0, 1, 2], default=3)
 
+        # Group channels with the same encoding next to each other so decoding works on contiguous runs.
+        order = np.lexsort((widths, orders, shifts, kinds))
+        coded_position = np.full(channels, -1, dtype=np.int64)
+        coded_position[coded] = np.arange(coded.size)
         descriptors = np.empty((channels, 2), dtype=np.uint8)
         descriptors[:, 0] = kinds | (has_missing.astype(np.uint8) << 3) | (orders << 4) | (widths << 6)
         descriptors[:, 1] = shifts
-        constants = matrix[kinds == KIND_CONSTANT, 0].astype("<f8").tobytes()
-        partial = has_missing & ~all_missing
-        bitmap = np.packbits(missing[partial], axis=1).tobytes() if partial.any() else b""
+        descriptors = descriptors[order]
+        sorted_kinds = kinds[order]
+        constants = matrix[order[sorted_kinds == KIND_CONSTANT], 0].astype("<f8").tobytes()
+        partial = order[has_missing[order] & ~all_missing[order]]
+        bitmap = np.packbits(missing[partial], axis=1).tobytes() if partial.size else b""
+        blocks = [
+            _byte_planes(zigzag[coded_position[order[start:stop]]], int(widths[order[start]]))
+            for start, stop in _runs(descriptors)
+            if sorted_kinds[start] >= KIND_INTEGER
+        ]
         body = b"".join([descriptors.tobytes(), constants, bitmap, *blocks])
-        return header + self._compressor.compress(body), names
+        return header + self._compressor.compress(body), [names[index] for index in order]
+
+    def _integer_codes(
+        self,
+        names: Sequence[str],
+        matrix: FloatArray,
+        kinds: npt.NDArray[np.uint8],
+        coded: npt.NDArray[np.intp],
+        shifts: npt.NDArray[np.uint8],
+    ) -> npt.NDArray[np.int64]:
+        """Each coded channel as int64: the integer itself, or the bit pattern of its float32/float64 value."""
+        codes = np.empty((coded.size, matrix.shape[1]), dtype=np.int64)
+        coded_kinds = kinds[coded]
+        for kind in (KIND_INTEGER, KIND_FLOAT32, KIND_FLOAT64):
+            members = np.flatnonzero(coded_kinds == kind)
+            if not members.size:
+                continue
+            values = matrix[coded[members]]
+            if kind == KIND_INTEGER:
+                codes[members] = values.astype(np.int64)
+            elif kind == KIND_FLOAT64:
+                codes[members] = values.view(np.int64)
+            else:
+                bits = values.astype(np.float32).view(np.uint32).astype(np.int64)
+                if self._drop_bits:
+                    rows = coded[members]
+                    rounded = np.fromiter(
+                        (names[row] not in self._full_precision for row in rows), dtype=bool, count=rows.size
+                    )
+                    drop = self._drop_bits
+                    bits[rounded] = (bits[rounded] + (1 << (drop - 1))) >> drop
+                    shifts[rows[rounded]] = drop
+                codes[members] = bits
+        return codes
 
     def decode(self, payload: bytes, names: Sequence[str]) -> dict[str, FloatArray]:
         """Decode a payload back to float64 columns keyed by `names` (NaN where a value was missing)."""
@@ -251,23 +276,50 @@ def _fill_missing(
     return matrix, all_missing
 
 
+def _runs(descriptors: npt.NDArray[np.uint8]) -> list[tuple[int, int]]:
+    """Start and stop of each run of channels sharing kind, order, width and shift (the missing bit aside)."""
+    key = (descriptors[:, 0] & 0xF7).astype(np.uint16) | (descriptors[:, 1].astype(np.uint16) << 8)
+    edges = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(key)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _byte_planes(values: npt.NDArray[np.uint64], width_code: int) -> bytes:
+    """Byte-shuffle: for each channel, all its lowest bytes, then all its second bytes, and so on."""
+    size = 1 << width_code
+    planes = np.empty((values.shape[0], size, values.shape[1]), dtype=np.uint8)
+    for byte in range(size):
+        planes[:, byte] = values >> np.uint64(8 * byte)
+    return planes.tobytes()
+
+
+def _from_byte_planes(planes: npt.NDArray[np.uint8]) -> npt.NDArray[np.signedinteger[Any]]:
+    """Undo `_byte_planes` and the zig-zag for a (channels × bytes × samples) block; signed, same width."""
+    size = planes.shape[1]
+    unsigned = _WIDTH_DTYPES[size.bit_length() - 1]
+    values = planes[:, size - 1].astype(unsigned)
+    eight = unsigned(8)
+    for byte in range(size - 2, -1, -1):
+        values <<= eight
+        values |= planes[:, byte]
+    one = unsigned(1)
+    sign = values & one
+    values >>= one
+    values ^= (-sign.view(_SIGNED[size])).view(unsigned)
+    return values.view(_SIGNED[size])
+
+
 def _decode_body(body: bytes, out: FloatArray, channels: int, samples: int) -> FloatArray:
     raw = np.frombuffer(body, dtype=np.uint8)
+    if raw.size < 2 * channels:
+        raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
     descriptors = raw[: 2 * channels].reshape(channels, 2)
     kinds = descriptors[:, 0] & 7
-    has_missing = (descriptors[:, 0] >> 3) & 1
-    orders = (descriptors[:, 0] >> 4) & 3
-    widths = descriptors[:, 0] >> 6
-    shifts = descriptors[:, 1]
     offset = 2 * channels
 
-    constant_rows = np.flatnonzero(kinds == KIND_CONSTANT)
-    end = offset + 8 * constant_rows.size
-    out[constant_rows] = np.frombuffer(body, dtype="<f8", count=constant_rows.size, offset=offset)[:, None]
-    offset = end
-    out[kinds == KIND_ALL_MISSING] = np.nan
-
-    partial = np.flatnonzero((has_missing == 1) & (kinds != KIND_ALL_MISSING))
+    constant_rows = int(np.count_nonzero(kinds == KIND_CONSTANT))
+    constants = np.frombuffer(body, dtype="<f8", count=constant_rows, offset=offset)
+    offset += 8 * constant_rows
+    partial = np.flatnonzero((descriptors[:, 0] & 8).astype(bool) & (kinds != KIND_ALL_MISSING))
     bitmap_bytes = (samples + 7) // 8
     gaps = None
     if partial.size:
@@ -275,40 +327,37 @@ def _decode_body(body: bytes, out: FloatArray, channels: int, samples: int) -> F
         gaps = np.unpackbits(packed, axis=1, count=samples).astype(bool)
         offset += partial.size * bitmap_bytes
 
-    coded = np.flatnonzero(kinds >= KIND_INTEGER)
-    if coded.size:
-        codes = np.empty((coded.size, samples), dtype=np.int64)
-        coded_widths = widths[coded]
-        for width_code, dtype in _WIDTH_DTYPES.items():
-            members = np.flatnonzero(coded_widths == width_code)
-            if not members.size:
-                continue
-            size = np.dtype(dtype).itemsize
-            count = members.size * samples * size
-            if offset + count > raw.size:
-                raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
-            planes = raw[offset : offset + count].reshape(members.size, size, samples)
-            narrow = np.ascontiguousarray(planes.transpose(0, 2, 1)).view(dtype).reshape(members.size, samples)
-            codes[members] = _unzigzag(narrow.astype(np.uint64))
-            offset += count
-        coded_orders = orders[coded]
-        second = np.flatnonzero(coded_orders == 2)
-        if second.size:
-            codes[second] = np.cumsum(codes[second], axis=1)
-        np.cumsum(codes, axis=1, out=codes)
-        coded_kinds = kinds[coded]
-        for kind in (KIND_INTEGER, KIND_FLOAT32, KIND_FLOAT64):
-            members = np.flatnonzero(coded_kinds == kind)
-            if not members.size:
-                continue
-            rows = coded[members]
-            if kind == KIND_INTEGER:
-                out[rows] = codes[members]
-            elif kind == KIND_FLOAT64:
-                out[rows] = codes[members].view(np.float64)
-            else:
-                bits = codes[members] << shifts[rows].astype(np.int64)[:, None]
-                out[rows] = bits.astype(np.uint32).view(np.float32)
+    constant_index = 0
+    for start, stop in _runs(descriptors):
+        kind = int(kinds[start])
+        target = out[start:stop]
+        if kind == KIND_ALL_MISSING:
+            target[:] = np.nan
+            continue
+        if kind == KIND_CONSTANT:
+            target[:] = constants[constant_index : constant_index + stop - start, None]
+            constant_index += stop - start
+            continue
+        descriptor = int(descriptors[start, 0])
+        size = 1 << (descriptor >> 6)
+        count = (stop - start) * size * samples
+        if offset + count > raw.size:
+            raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
+        deltas = _from_byte_planes(raw[offset : offset + count].reshape(stop - start, size, samples))
+        offset += count
+        # float32 bit patterns only matter modulo 2**32, so their running sums may wrap in int32.
+        codes = deltas.astype(np.int32 if kind == KIND_FLOAT32 and size <= 4 else np.int64)
+        for _ in range((descriptor >> 4) & 3):
+            np.cumsum(codes, axis=1, out=codes)
+        if kind == KIND_INTEGER:
+            target[:] = codes
+        elif kind == KIND_FLOAT64:
+            target[:] = codes.view(np.float64)
+        else:
+            shift = int(descriptors[start, 1])
+            if shift:
+                codes <<= shift
+            target[:] = codes.astype(np.uint32).view(np.float32)
     if gaps is not None:
         sub = out[partial]
         sub[gaps] = np.nan

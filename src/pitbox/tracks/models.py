@@ -14,7 +14,9 @@ class TrackCreate(CamelModel):
     country: str | None = Field(None, max_length=100)
     length_m: float | None = Field(None, alias="lengthM", gt=0, le=100_000)
     sector_splits: list[float] = Field(
-        default_factory=list, alias="sectorSplits", max_length=20,
+        default_factory=list,
+        alias="sectorSplits",
+        max_length=20,
         description="Lap-distance fractions (0..1, increasing) where sectors end; empty means thirds.",
     )
     corners: list[dict[str, Any]] | None = Field(None, max_length=100)

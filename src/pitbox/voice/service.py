@@ -71,6 +71,7 @@ class VoiceService:
         elevenlabs_voice: str = DEFAULT_ELEVENLABS_VOICE,
         elevenlabs_max_attempts: int = 3,
         elevenlabs_backoff_s: float = 0.5,
+        elevenlabs_pause_s: float = 30.0,
         cache_max_bytes: int = 256 * 1024 * 1024,
         max_text_chars: int = 1000,
         rate_limit_per_minute: float = 60.0,
@@ -94,6 +95,8 @@ class VoiceService:
                 backoff_s=elevenlabs_backoff_s,
             )
         self._elevenlabs_voice = elevenlabs_voice
+        self._elevenlabs_pause_s = elevenlabs_pause_s
+        self._elevenlabs_paused_until = 0.0
         self._cache_max_bytes = cache_max_bytes
         self._max_text_chars = max_text_chars
         self._rate_limits = TokenBuckets(rate_limit_per_minute, rate_limit_burst)
@@ -140,6 +143,7 @@ class VoiceService:
                     raise
                 fallback_reason = exc.message
                 self.counters["fallbacks"] += 1
+                self._pause_remote_after(exc)
                 log.warning("voice_fallback", failed=choice.provider, reason=exc.message, details=exc.details)
                 continue
             return result if fallback_reason is None else replace(result, fallback_reason=fallback_reason)
@@ -217,6 +221,15 @@ class VoiceService:
             details={"voices": [v.voice_id for v in self.available_voices()]},
         )
 
+    def _pause_remote_after(self, failure: Unavailable) -> None:
+        # Cached ElevenLabs audio is still served while paused; only new text skips straight to the local
+        # voice instead of paying for retries first. A refused key will not fix itself, so it waits longer.
+        if failure.code != "elevenlabs_failed":
+            return
+        status = failure.details.get("status") if isinstance(failure.details, dict) else None
+        pause = self._elevenlabs_pause_s * (10 if status in (401, 403) else 1)
+        self._elevenlabs_paused_until = max(self._elevenlabs_paused_until, time.monotonic() + pause)
+
     async def _cached_or_made(self, choice: _Choice, text: str) -> SynthesisResult:
         key = cache_key(choice.provider, choice.voice, choice.model, choice.audio_format, text)
         task = self._in_flight.get(key)
@@ -262,6 +275,8 @@ class VoiceService:
             duration_s = wav_duration_s(audio)
         else:
             assert self._elevenlabs is not None
+            if time.monotonic() < self._elevenlabs_paused_until:
+                raise Unavailable("ElevenLabs is paused after a recent failure", code="elevenlabs_paused")
             remote = await self._elevenlabs.synthesize(text, choice.voice, choice.audio_format)
             audio, duration_s = remote.audio, remote.duration_s
         self.counters[f"synthesized_{choice.provider}"] += 1

@@ -1,0 +1,266 @@
+"""Fixtures that build the world: a real PostgreSQL, a real server on loopback, users and teams.
+
+The database is the embedded one (pgserver) unless TEST_DATABASE_URL points at another server; each test run
+gets a fresh database on it. The server is the real app under uvicorn, on a free loopback port, in this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from pitbox.app import create_app
+from pitbox.config import Settings
+from pitbox.services import Services
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_JWT_SECRET = "test-secret-0123456789-abcdefghij"
+
+
+def shared_data(relative: str) -> Path:
+    """A recording in ../shared/data, or skip the test when that folder is not beside the checkout."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"recording {relative} not found: ../shared/data is not beside this checkout")
+    return path
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server for the run: TEST_DATABASE_URL, else an embedded one in a temp dir."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+async def create_database(server_url: str) -> str:
+    """A new empty database on the server; returns its URL."""
+    name = f"pitbox_test_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _with_database(server_url, name)
+
+
+def _with_database(url: str, name: str) -> str:
+    head, sep, query = url.partition("?")
+    scheme_host, _, _ = head.rpartition("/")
+    return f"{scheme_host}/{name}{sep}{query}"
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    """Drop a test database (closing other connections first)."""
+    name = database_url.partition("?")[0].rpartition("/")[2]
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh database for this test run."""
+    url = await create_database(pg_server_url)
+    yield url
+    await drop_database(pg_server_url, url)
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test server: no .env file, a known JWT secret, loopback."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_secret": TEST_JWT_SECRET,
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "log_level": "warning",
+        "cors_origins": ["http://dashboard.test"],
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class RunningServer:
+    """A real server on loopback, with its services for building test data."""
+
+    url: str
+    ws_url: str
+    services: Services
+    settings: Settings
+
+
+@contextlib.asynccontextmanager
+async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """Start the app under uvicorn in this event loop; stop it (lifespan shutdown included) on exit."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        loop="none",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server did not start")
+        await asyncio.sleep(0.02)
+    base = f"http://127.0.0.1:{settings.port}"
+    try:
+        yield RunningServer(base, f"ws://127.0.0.1:{settings.port}", app.state.services, settings)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningServer]:
+    """The shared test server."""
+    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
+    async with run_server(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the test server."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@dataclass
+class Actor:
+    """A user with a token (or an API key), ready to call the API."""
+
+    id: str
+    email: str
+    role: str
+    token: str
+    driver_id: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Authorization headers for this actor."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Team:
+    """A team with a manager, an engineer and two drivers."""
+
+    id: str
+    manager: Actor
+    engineer: Actor
+    driver: Actor
+    driver2: Actor
+
+
+class World:
+    """Builds users and teams through the real services (the same code the CLI uses)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def user(self, role: str, team_id: str | None = None, password: str | None = None) -> Actor:
+        """A new user with a token."""
+        email = f"{role}-{uuid.uuid4().hex[:8]}@pitbox.test"
+        created = await self.services.auth.create_user(
+            email, role, password=password, team_id=uuid.UUID(team_id) if team_id else None
+        )
+        token, _ = self.services.auth.issue_token(uuid.UUID(created["id"]))
+        return Actor(created["id"], email, role, token, created.get("driverId"))
+
+    async def team(self) -> Team:
+        """A new team with its people."""
+        manager = await self.user("manager")
+        from pitbox.auth.principal import Principal
+
+        principal = Principal(kind="user", user_id=uuid.UUID(manager.id), role="manager")
+        team = await self.services.teams.create_team(principal, f"Team {uuid.uuid4().hex[:6]}")
+        engineer = await self.user("engineer", team["id"])
+        driver = await self.user("driver", team["id"])
+        driver2 = await self.user("driver", team["id"])
+        return Team(team["id"], manager, engineer, driver, driver2)
+
+    async def api_key(
+        self, *, driver_id: str | None = None, team_id: str | None = None, scopes: list[str]
+    ) -> str:
+        """A new API key's plaintext."""
+        created = await self.services.auth.create_key(
+            None,
+            scopes=scopes,
+            driver_id=uuid.UUID(driver_id) if driver_id else None,
+            team_id=uuid.UUID(team_id) if team_id else None,
+        )
+        return str(created["key"])
+
+
+@pytest.fixture
+def world(server: RunningServer) -> World:
+    """The world builder on the shared server."""
+    return World(server.services)
+
+
+@pytest.fixture
+async def admin(world: World) -> Actor:
+    """An admin user."""
+    return await world.user("admin")
+
+
+@pytest.fixture
+async def team(world: World) -> Team:
+    """A fresh team."""
+    return await world.team()
+
+
+@pytest.fixture
+async def other_team(world: World) -> Team:
+    """A second team whose members must not see the first's data."""
+    return await world.team()
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is an error in the one shape, with this status (and code)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    error: dict[str, Any] = body["error"]
+    return error

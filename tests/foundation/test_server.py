@@ -1,0 +1,66 @@
+"""The running server: health, the one error shape, request ids, CORS, body limits, OpenAPI."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Actor, RunningServer, assert_error
+
+
+async def test_health_reports_the_database_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["components"]["database"]["status"] == "ok"
+
+
+async def test_status_needs_a_token_and_names_the_caller(client: httpx.AsyncClient, admin: Actor) -> None:
+    assert_error(await client.get("/api/status"), 401, "missing_credentials")
+    response = await client.get("/api/status", headers=admin.headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["version"] and body["uptimeS"] >= 0
+    assert body["identity"]["user"]["email"] == admin.email
+
+
+async def test_unknown_route_and_wrong_method_use_the_error_shape(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/no/such/route"), 404, "not_found")
+    assert_error(await client.delete("/health"), 405, "method_not_allowed")
+
+
+async def test_malformed_json_is_a_4xx_in_the_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_error(response, 422, "invalid")
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/health")
+    assert len(generated.headers["x-request-id"]) >= 16
+    kept = await client.get("/health", headers={"X-Request-ID": "relay-42"})
+    assert kept.headers["x-request-id"] == "relay-42"
+
+
+async def test_cors_allows_only_configured_origins(client: httpx.AsyncClient) -> None:
+    preflight = {"Access-Control-Request-Method": "GET"}
+    allowed = await client.options("/api/status", headers={"Origin": "http://dashboard.test", **preflight})
+    assert allowed.headers.get("access-control-allow-origin") == "http://dashboard.test"
+    refused = await client.options("/api/status", headers={"Origin": "http://evil.test", **preflight})
+    assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_oversized_body_is_refused_with_413(client: httpx.AsyncClient, server: RunningServer) -> None:
+    body = b"x" * (server.settings.max_body_bytes + 1)
+    response = await client.post(
+        "/api/auth/login", content=body, headers={"content-type": "application/json"}
+    )
+    assert_error(response, 413, "payload_too_large")
+
+
+async def test_openapi_describes_every_route(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/health", "/api/status", "/api/auth/login", "/api/teams", "/api/drivers", "/api/keys"):
+        assert path in spec["paths"], path
+    assert (await client.get("/docs")).status_code == 200
