@@ -1,0 +1,1 @@
+"""Live channels: subscriptions, fan-out to sockets, and the broker between instances."""
