@@ -27,7 +27,7 @@ from pitbox.services import Services
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-TEST_JWT_SECRET = "test-secret-0123456789-abcdefghij"
+TEST_JWT_SECRET = "test-secret-0123456789-abcdefghij-klmnopqrst"
 
 
 def shared_data(relative: str) -> Path:

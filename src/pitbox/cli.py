@@ -15,15 +15,19 @@ import typer
 from pitbox.config import Settings, SettingsError, load_settings
 from pitbox.logs import configure_logging
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="PitBox Backend Engine.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="PitBox Backend Engine."
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 users_app = typer.Typer(no_args_is_help=True, help="Users.")
 token_app = typer.Typer(no_args_is_help=True, help="Access tokens.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+config_app = typer.Typer(no_args_is_help=True, help="Configuration reference.")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
 
 T = TypeVar("T")
 
@@ -39,7 +43,7 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
 
 
 def _run_with_services(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
@@ -111,6 +115,19 @@ def db_init_sql() -> None:
     from pitbox.db import migrate
 
     sys.stdout.write(migrate.init_sql())
+
+
+@config_app.command("docs")
+def config_docs() -> None:
+    """Rewrite docs/configuration.md and .env.example from the Settings object."""
+    from pathlib import Path
+
+    from pitbox.config_reference import configuration_markdown, env_example
+
+    Path("docs").mkdir(exist_ok=True)
+    Path("docs/configuration.md").write_text(configuration_markdown(), encoding="utf-8")
+    Path(".env.example").write_text(env_example(), encoding="utf-8")
+    typer.echo("wrote docs/configuration.md and .env.example")
 
 
 @users_app.command("create")

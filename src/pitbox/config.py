@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a server binds all by default
     jwt_secret: str | None = Field(
         None,
-        min_length=16,
+        min_length=32,
         description="HS256 secret for JWTs. Unset: one is generated, kept in DATA_DIR/jwt_secret (0600).",
     )
     jwt_issuer: str | None = Field(None, description="Expected `iss` claim; checked when set.")

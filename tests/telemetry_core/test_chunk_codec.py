@@ -17,7 +17,10 @@ STAMPS = ("14-46-23", "14-48-39", "14-50-46")
 
 def chunks_of(columns: Columns, size: int = 600) -> list[Columns]:
     length = len(columns["t"])
-    return [{name: values[start : start + size] for name, values in columns.items()} for start in range(0, length, size)]
+    return [
+        {name: values[start : start + size] for name, values in columns.items()}
+        for start in range(0, length, size)
+    ]
 
 
 def test_real_chunks_round_trip_at_float32_precision_and_exact_time_and_position(
@@ -64,12 +67,16 @@ def test_chunk_is_under_64_bytes_per_40_channel_sample_with_16_bit_mantissa(
     assert bytes_per_sample(recordings, ChunkCodec(mantissa_bits=16)) <= 64.0
 
 
-def test_lossless_float32_chunk_is_under_96_bytes_per_40_channel_sample(langley: Callable[[str], Columns]) -> None:
+def test_lossless_float32_chunk_is_under_96_bytes_per_40_channel_sample(
+    langley: Callable[[str], Columns],
+) -> None:
     recordings = [{k: v for k, v in langley(stamp).items() if k != "LapLastLapTime"} for stamp in STAMPS]
     assert bytes_per_sample(recordings, ChunkCodec()) <= 96.0
 
 
-def test_rounded_mantissa_keeps_relative_error_and_full_precision_channels(langley: Callable[[str], Columns]) -> None:
+def test_rounded_mantissa_keeps_relative_error_and_full_precision_channels(
+    langley: Callable[[str], Columns],
+) -> None:
     codec = ChunkCodec(mantissa_bits=16)
     chunk = chunks_of(langley("14-46-23"))[2]
     decoded = codec.decode(*codec.encode(chunk))
@@ -104,7 +111,7 @@ def test_missing_values_round_trip() -> None:
 
 def test_channel_missing_everywhere_and_leading_gaps_round_trip() -> None:
     nan = float("nan")
-    columns = {
+    columns: dict[str, list[float | int | None]] = {
         "t": [1.0, 2.0, 3.0, 4.0],
         "nothing": [None, None, None, None],
         "late": [nan, nan, 7.5, 8.5],
@@ -146,7 +153,7 @@ def test_rows_with_the_same_channels_give_the_same_columns_as_column_input() -> 
 
 def test_a_value_that_is_not_a_number_is_invalid() -> None:
     with pytest.raises(Invalid):
-        rows_to_columns([{"t": 0.0, "speed": "fast"}])
+        rows_to_columns([{"t": 0.0, "speed": "fast"}])  # type: ignore[dict-item]
     with pytest.raises(Invalid):
         ChunkCodec().encode({"t": [0.0, 1.0], "speed": [1.0]})
 

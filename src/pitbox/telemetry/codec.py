@@ -145,7 +145,7 @@ class ChunkCodec:
             return header, names
 
         missing = np.isnan(matrix)
-        has_missing = missing.any(axis=1)
+        has_missing: npt.NDArray[np.bool_] = np.any(missing, axis=1)
         all_missing = np.zeros(channels, dtype=bool)
         if has_missing.any():
             matrix, all_missing = _fill_missing(matrix, missing, has_missing)
@@ -166,13 +166,21 @@ class ChunkCodec:
         widths = np.zeros(channels, dtype=np.uint8)
         coded = np.flatnonzero(kinds >= KIND_INTEGER)
         zigzag = np.empty((0, samples), dtype=np.uint64)
+        bases = np.empty(0, dtype=np.int64)
         if coded.size:
             codes = self._integer_codes(names, matrix, kinds, coded, shifts)
-            first = codes.copy()
+            bases = codes[:, 0].copy()  # stored apart, so the deltas start at 0 and stay narrow
+            first = np.zeros_like(codes)
             np.subtract(codes[:, 1:], codes[:, :-1], out=first[:, 1:])
-            second = first.copy()
+            second = np.zeros_like(first)
             np.subtract(first[:, 1:], first[:, :-1], out=second[:, 1:])
-            use_second = np.abs(second).sum(axis=1, dtype=np.float64) < np.abs(first).sum(axis=1, dtype=np.float64)
+            float32_rows = kinds[coded] == KIND_FLOAT32
+            if float32_rows.any():  # their bit patterns are decoded modulo 2**32: wrap the deltas to 32 bits
+                first[float32_rows] = first[float32_rows].astype(np.int32)
+                second[float32_rows] = second[float32_rows].astype(np.int32)
+            use_second = np.abs(second).sum(axis=1, dtype=np.float64) < np.abs(first).sum(
+                axis=1, dtype=np.float64
+            )
             zigzag = _zigzag(np.where(use_second[:, None], second, first))
             peak = zigzag.max(axis=1)
             orders[coded] = np.where(use_second, 2, 1)
@@ -195,7 +203,10 @@ class ChunkCodec:
             for start, stop in _runs(descriptors)
             if sorted_kinds[start] >= KIND_INTEGER
         ]
-        body = b"".join([descriptors.tobytes(), constants, bitmap, *blocks])
+        coded_in_order = coded_position[order[sorted_kinds >= KIND_INTEGER]]
+        body = b"".join(
+            [descriptors.tobytes(), constants, bitmap, bases[coded_in_order].astype("<i8").tobytes(), *blocks]
+        )
         return header + self._compressor.compress(body), [names[index] for index in order]
 
     def _integer_codes(
@@ -327,7 +338,12 @@ def _decode_body(body: bytes, out: FloatArray, channels: int, samples: int) -> F
         gaps = np.unpackbits(packed, axis=1, count=samples).astype(bool)
         offset += partial.size * bitmap_bytes
 
-    constant_index = 0
+    coded_count = int(np.count_nonzero(kinds >= KIND_INTEGER))
+    if offset + 8 * coded_count > raw.size:
+        raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
+    bases = np.frombuffer(body, dtype="<i8", count=coded_count, offset=offset)
+    offset += 8 * coded_count
+    constant_index = coded_index = 0
     for start, stop in _runs(descriptors):
         kind = int(kinds[start])
         target = out[start:stop]
@@ -346,18 +362,21 @@ def _decode_body(body: bytes, out: FloatArray, channels: int, samples: int) -> F
         deltas = _from_byte_planes(raw[offset : offset + count].reshape(stop - start, size, samples))
         offset += count
         # float32 bit patterns only matter modulo 2**32, so their running sums may wrap in int32.
-        codes = deltas.astype(np.int32 if kind == KIND_FLOAT32 and size <= 4 else np.int64)
+        codes: npt.NDArray[np.signedinteger[Any]] = deltas.astype(
+            np.int32 if kind == KIND_FLOAT32 and size <= 4 else np.int64
+        )
         for _ in range((descriptor >> 4) & 3):
             np.cumsum(codes, axis=1, out=codes)
+        codes += bases[coded_index : coded_index + stop - start, None].astype(codes.dtype)
+        coded_index += stop - start
         if kind == KIND_INTEGER:
             target[:] = codes
         elif kind == KIND_FLOAT64:
             target[:] = codes.view(np.float64)
         else:
             shift = int(descriptors[start, 1])
-            if shift:
-                codes <<= shift
-            target[:] = codes.astype(np.uint32).view(np.float32)
+            bits = np.left_shift(codes, shift) if shift else codes
+            target[:] = bits.astype(np.uint32).view(np.float32)
     if gaps is not None:
         sub = out[partial]
         sub[gaps] = np.nan

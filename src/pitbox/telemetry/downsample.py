@@ -2,7 +2,8 @@
 
 The triangle search runs in `tsdownsample` (Rust, SIMD; the library behind plotly-resampler). Missing values
 are left out before the search, so a NaN never becomes a chosen point, and a trace that already has N points
-or fewer is returned whole.
+or fewer is returned whole. Like tsdownsample, the next bucket's mean x is taken as the middle of its x range:
+the same points as the textbook algorithm on evenly sampled traces, a near-identical choice elsewhere.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ def lttb_indices(x: FloatArray, y: FloatArray, points: int) -> IndexArray:
     present = np.flatnonzero(~(np.isnan(x) | np.isnan(y)))
     if present.size <= points:
         return present
+    downsampler = LTTBDownsampler()  # type: ignore[no-untyped-call]
     if present.size == x.size:
-        kept = LTTBDownsampler().downsample(x, y, n_out=points)
-        return np.asarray(kept, dtype=np.intp)
-    kept = LTTBDownsampler().downsample(
+        return np.asarray(downsampler.downsample(x, y, n_out=points), dtype=np.intp)
+    kept = downsampler.downsample(
         np.ascontiguousarray(x[present]), np.ascontiguousarray(y[present]), n_out=points
     )
     return present[np.asarray(kept, dtype=np.intp)]

@@ -185,7 +185,11 @@ class LapDetector:
         if number is None:
             number = self._counted
         self._counted = number + 1
-        marks: list[float | None] = [current.t_start if current.from_line else None, *current.split_times, t_end]
+        marks: list[float | None] = [
+            current.t_start if current.from_line else None,
+            *current.split_times,
+            t_end,
+        ]
         sectors = tuple(
             None if start is None or end is None else end - start
             for start, end in zip(marks[:-1], marks[1:], strict=True)
@@ -208,7 +212,9 @@ def detect_laps(
     return LapDetector(splits=splits).feed(columns)
 
 
-def _lap_columns(columns: Mapping[str, Iterable[float | int | None]]) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _lap_columns(
+    columns: Mapping[str, Iterable[float | int | None]],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     if "t" not in columns or "lapDistPct" not in columns:
         raise Invalid("lap detection needs the t and lapDistPct channels", code="missing_channels")
     t = np.asarray(columns["t"], dtype=np.float64)

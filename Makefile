@@ -1,0 +1,11 @@
+.PHONY: run test lint bench docs
+run:
+	./scripts/serve
+test:
+	./scripts/test
+lint:
+	./scripts/lint
+bench:
+	./scripts/bootstrap && .venv/bin/python bench/run_all.py --quick
+docs:
+	.venv/bin/pitbox config docs && .venv/bin/pitbox db init-sql > db-init.sql
