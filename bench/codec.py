@@ -119,9 +119,9 @@ def main() -> int:
 
     print(f"{'channels':<10} {'storage':<42} {'B/sample':>9} {'ratio':>7}")
     for label, recordings in (("40", common), (f"all {len(every[0])}", every)):
-        rows = size_table(recordings, label)
-        baseline = next(size for _, name, size in rows if "baseline" in name)
-        for channel_label, name, size in rows:
+        sizes = size_table(recordings, label)
+        baseline = next(size for _, name, size in sizes if "baseline" in name)
+        for channel_label, name, size in sizes:
             print(f"{channel_label:<10} {name:<42} {size:>9.2f} {baseline / size:>6.2f}x")
 
     chunk = chunks_of(common[0])[2]

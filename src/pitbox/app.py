@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
+import httpx
 import jwt
 import structlog
 from fastapi import FastAPI
@@ -18,6 +19,7 @@ from pitbox.api import health as health_routes
 from pitbox.api import keys as key_routes
 from pitbox.api import teams as team_routes
 from pitbox.api import tracks as track_routes
+from pitbox.api import voice as voice_routes
 from pitbox.api.errors import install_error_handlers
 from pitbox.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from pitbox.auth.access import Access
@@ -29,6 +31,7 @@ from pitbox.db.pool import open_database
 from pitbox.services import Services
 from pitbox.teams.service import TeamService
 from pitbox.tracks.service import TrackService
+from pitbox.voice.service import VoiceService
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +66,17 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             token_ttl=timedelta(seconds=settings.access_token_ttl_s),
             login_limit_per_minute=settings.login_rate_per_minute,
         )
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)))
+        voice = VoiceService(
+            pool,
+            settings.data_dir,
+            http=http,
+            elevenlabs_api_key=settings.elevenlabs_api_key,
+            elevenlabs_base_url=str(settings.elevenlabs_base_url),
+            elevenlabs_model=settings.elevenlabs_model,
+            cache_max_bytes=settings.voice_cache_max_bytes,
+        )
+        stack.push_async_callback(voice.close)
         services = Services(
             settings=settings,
             database=database,
@@ -70,6 +84,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             auth=auth,
             teams=TeamService(pool, access),
             tracks=TrackService(pool, access),
+            voice=voice,
         )
         yield services
 
@@ -92,7 +107,15 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health_routes, auth_routes, team_routes, driver_routes, track_routes, key_routes):
+    for module in (
+        health_routes,
+        auth_routes,
+        team_routes,
+        driver_routes,
+        track_routes,
+        key_routes,
+        voice_routes,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

@@ -12,6 +12,7 @@ from pitbox.config import Settings
 from pitbox.db.pool import Database
 from pitbox.teams.service import TeamService
 from pitbox.tracks.service import TrackService
+from pitbox.voice.service import VoiceService
 
 
 @dataclass
@@ -24,5 +25,6 @@ class Services:
     auth: AuthService
     teams: TeamService
     tracks: TrackService
+    voice: VoiceService
     started_at: float = field(default_factory=time.monotonic)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -11,8 +11,8 @@ from pitbox.auth.principal import Principal
 from pitbox.errors import Unauthorized
 from pitbox.services import Services
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT from /api/auth/login, or an API key `pbk_…`.")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key `pbk_…`.")
+bearer_scheme = HTTPBearer(auto_error=False, description="A JWT from /api/auth/login, or an API key `pbk_…`.")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key `pbk_…`.")
 
 
 def get_services(request: Request) -> Services:
@@ -27,8 +27,8 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 async def get_principal(
     request: Request,
     services: ServicesDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
     """The caller, from `Authorization: Bearer …` or `X-API-Key`; 401 when missing or invalid."""
     credential = bearer.credentials if bearer is not None else api_key

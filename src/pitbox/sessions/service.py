@@ -1,0 +1,175 @@
+"""Sessions: created for a driver, listed newest first, read with their stats, ended by hand or when idle.
+
+Idle sessions are ended by `end_idle_sessions`, which `idle_session_reaper` runs every minute or so for the
+app's lifetime. Ending is a single UPDATE, so several instances may run the reaper side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from pitbox.auth.access import Access
+from pitbox.auth.principal import Principal
+from pitbox.errors import Invalid, NotFound
+from pitbox.realtime.publisher import Publisher, session_channel, telemetry_channel
+from pitbox.sessions import store
+from pitbox.sessions.models import SessionCreate, SessionCursor, SessionFilter
+from pitbox.telemetry import store as telemetry_store
+from pitbox.telemetry.models import lap_json
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGE = 200
+
+
+def session_json(row: asyncpg.Record) -> dict[str, Any]:
+    """A session as the API shows it, with its running statistics."""
+    t_first, t_last = row["t_first"], row["t_last"]
+    if t_first is not None and t_last is not None:
+        duration = t_last - t_first
+    else:
+        until = row["ended_at"] or row["last_activity_at"]
+        duration = max((until - row["started_at"]).total_seconds(), 0.0)
+    return {
+        "id": str(row["id"]),
+        "driverId": str(row["driver_id"]),
+        "trackId": str(row["track_id"]) if row["track_id"] else None,
+        "trackName": row["track_name"],
+        "name": row["name"],
+        "car": row["car"],
+        "sim": row["sim"],
+        "type": row["type"],
+        "status": row["status"],
+        "startedAt": row["started_at"].isoformat(),
+        "endedAt": row["ended_at"].isoformat() if row["ended_at"] else None,
+        "lastActivityAt": row["last_activity_at"].isoformat(),
+        "sampleCount": row["sample_count"],
+        "lapCount": row["lap_count"],
+        "bestLapTime": row["best_lap_s"],
+        "distanceM": round(row["distance_m"], 3),
+        "durationS": round(duration, 3),
+        "channels": list(row["channels"]),
+    }
+
+
+class SessionService:
+    """The rules of sessions; every method checks access through `Access` first."""
+
+    def __init__(self, pool: asyncpg.Pool, access: Access, publisher: Publisher) -> None:
+        self._pool = pool
+        self._access = access
+        self._publisher = publisher
+
+    async def create(self, principal: Principal, body: SessionCreate) -> dict[str, Any]:
+        """A new active session for a driver the caller may write for."""
+        await self._access.require_driver(principal, body.driver_id, "write", scope="sessions:write")
+        if body.track_id is not None and not await store.track_exists(self._pool, body.track_id):
+            raise Invalid(
+                "trackId: no such track",
+                code="unknown_track",
+                details=[{"field": "trackId", "message": "no such track"}],
+            )
+        row = await store.insert_session(
+            self._pool,
+            body.driver_id,
+            body.name,
+            body.track_id,
+            body.car,
+            body.sim,
+            body.type,
+            principal.user_id,
+        )
+        session = session_json(row)
+        event = {"type": "session_started", "session": session}
+        self._publisher.publish(session_channel(row["id"]), event)
+        self._publisher.publish(telemetry_channel(row["driver_id"]), event)
+        return session
+
+    async def list_for_driver(
+        self,
+        principal: Principal,
+        driver_id: uuid.UUID,
+        where: SessionFilter,
+        cursor: str | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        """A page of the driver's sessions, newest first, with the cursor of the next page (or None)."""
+        await self._access.require_driver(principal, driver_id, scope="sessions:read")
+        if not 1 <= limit <= MAX_PAGE:
+            raise Invalid(
+                f"limit: must be between 1 and {MAX_PAGE}",
+                details=[{"field": "limit", "message": f"must be between 1 and {MAX_PAGE}"}],
+            )
+        after = SessionCursor.decode(cursor) if cursor else None
+        rows = await store.sessions_of_driver(self._pool, driver_id, where, after, limit + 1)
+        page = rows[:limit]
+        next_cursor = (
+            SessionCursor(page[-1]["started_at"], page[-1]["id"]).encode() if len(rows) > limit else None
+        )
+        return {"sessions": [session_json(row) for row in page], "nextCursor": next_cursor}
+
+    async def summary(self, principal: Principal, session_id: uuid.UUID) -> dict[str, Any]:
+        """One session with its stats, its laps and its best lap."""
+        await self._access.require_session(principal, session_id, scope="sessions:read")
+        row = await store.session_by_id(self._pool, session_id)
+        if row is None:
+            raise NotFound("session not found")
+        laps = [lap_json(lap) for lap in await telemetry_store.laps_of_session(self._pool, session_id)]
+        valid = [lap for lap in laps if lap["valid"]]
+        best = min(valid, key=lambda lap: lap["lapTime"]) if valid else None
+        return {**session_json(row), "laps": laps, "bestLap": best}
+
+    async def end(self, principal: Principal, session_id: uuid.UUID) -> dict[str, Any]:
+        """End a session now; ending an ended session changes nothing and answers the same."""
+        driver_id = await self._access.require_session(principal, session_id, "write", scope="sessions:write")
+        if await store.end_session(self._pool, session_id):
+            self._announce_end(session_id, driver_id, reason="ended")
+        row = await store.session_by_id(self._pool, session_id)
+        if row is None:
+            raise NotFound("session not found")
+        return session_json(row)
+
+    async def end_idle_sessions(self, idle_s: float) -> int:
+        """End the active sessions without telemetry for `idle_s` seconds; returns how many."""
+        idle_since = datetime.now(UTC) - timedelta(seconds=idle_s)
+        rows = await store.end_idle_sessions(self._pool, idle_since)
+        for row in rows:
+            self._announce_end(row["id"], row["driver_id"], reason="idle")
+        return len(rows)
+
+    @contextlib.asynccontextmanager
+    async def idle_session_reaper(self, idle_s: float) -> AsyncIterator[None]:
+        """Run `end_idle_sessions` in the background (every idle_s/4 s, at most a minute) while inside."""
+
+        async def reap() -> None:
+            every = min(max(idle_s / 4, 1.0), 60.0)
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    ended = await self.end_idle_sessions(idle_s)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    log.warning("idle_reaper_failed", error=type(error).__name__)
+                    continue
+                if ended:
+                    log.info("idle_sessions_ended", count=ended)
+
+        task = asyncio.create_task(reap(), name="idle-session-reaper")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _announce_end(self, session_id: uuid.UUID, driver_id: uuid.UUID, *, reason: str) -> None:
+        event = {"type": "session_ended", "sessionId": str(session_id), "driverId": str(driver_id), "reason": reason}
+        self._publisher.publish(session_channel(session_id), event)
+        self._publisher.publish(telemetry_channel(driver_id), event)

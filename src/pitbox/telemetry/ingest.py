@@ -1,0 +1,222 @@
+"""Reading and checking one ingest message by hand (it is the hot path: no pydantic, one pass per sample).
+
+Three shapes carry samples: the SPEC's single sample `{"driverId","sessionId","data":{…}}`, a batch of rows
+`{…, "samples":[{…},…]}` and a batch of columns `{…, "columns":{"t":[…],"speed":[…]}}`. A batch names itself
+with `batchId` (any string) or `seq` (an integer); without either, its content is its name, so an identical
+retry is still stored once. Every error is a 422 that names the offending field (`samples[12].speed`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import numpy as np
+import orjson
+
+from pitbox.errors import BadRequest, Invalid, PayloadTooLarge
+from pitbox.telemetry.channels import ALIASES, to_canonical_channels
+from pitbox.telemetry.codec import rows_to_columns
+from pitbox.telemetry.models import (
+    MAX_BATCH_KEY,
+    MAX_BODY_BYTES,
+    MAX_CHANNEL_NAME,
+    MAX_CHANNELS,
+    MAX_SAMPLES,
+    MAX_T,
+    FloatArray,
+    IngestBatch,
+)
+
+_NUMERIC = frozenset({int, float, bool, type(None)})
+# Channel names end up in CSV headers and in query filters (`speed>=250`): keep those characters out.
+_CHANNEL_NAME = re.compile(r'^[^\x00-\x1f,"=<>!&;]{1,%d}$' % MAX_CHANNEL_NAME)
+
+
+def invalid(field: str, message: str, code: str = "invalid_telemetry") -> NoReturn:
+    """Raise the 422 that names `field`."""
+    raise Invalid(f"{field}: {message}", code=code, details=[{"field": field, "message": message}])
+
+
+def decode_body(body: bytes) -> Any:
+    """The JSON of a request body; 422 naming the field for NaN/Infinity, 400 for anything else unreadable."""
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"a telemetry body may hold at most {MAX_BODY_BYTES} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        # orjson refuses NaN, Infinity and 1e400 outright; the slow parser reads them so we can say where.
+        try:
+            lenient = json.loads(body)
+        except (ValueError, RecursionError):
+            raise BadRequest(f"the body is not JSON: {error}", code="invalid_json") from None
+        field = _non_finite_path(lenient, "")
+        if field is not None:
+            invalid(field or "body", "must be a finite number (NaN and Infinity are not JSON)")
+        raise BadRequest(f"the body is not JSON: {error}", code="invalid_json") from None
+
+
+def _non_finite_path(value: Any, path: str) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _non_finite_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def parse_batch(message: Any) -> IngestBatch:
+    """Check a decoded ingest message and turn it into an `IngestBatch` (canonical columns)."""
+    if not isinstance(message, dict):
+        invalid("body", "must be a JSON object")
+    driver_id = _uuid(message, "driverId")
+    session_id = _uuid(message, "sessionId")
+    shapes = [name for name in ("data", "samples", "columns") if name in message]
+    if len(shapes) != 1:
+        invalid("samples", "give exactly one of data (one sample), samples (rows) or columns")
+    shape = shapes[0]
+    payload = message[shape]
+    if shape == "data":
+        if not isinstance(payload, dict):
+            invalid("data", "must be an object of channel: number")
+        columns, label = _columns_of_rows([payload], lambda _: "data")
+    elif shape == "samples":
+        columns, label = _columns_of_rows(payload, lambda index: f"samples[{index}]")
+    else:
+        columns, label = _columns_of_columns(payload)
+    columns = _canonical(message, columns)
+    _check_time(columns, label)
+    return IngestBatch(
+        driver_id=driver_id,
+        session_id=session_id,
+        batch_key=_batch_key(message, payload),
+        columns=columns,
+        live={shape: payload},
+    )
+
+
+def _uuid(message: dict[str, Any], field: str) -> uuid.UUID:
+    value = message.get(field)
+    if value is None:
+        invalid(field, "is required")
+    if not isinstance(value, str):
+        invalid(field, "must be a UUID string")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        invalid(field, "must be a UUID string")
+
+
+def _columns_of_rows(
+    rows: Any, label: Callable[[int], str]
+) -> tuple[dict[str, FloatArray], Callable[[int], str]]:
+    if not isinstance(rows, list):
+        invalid("samples", "must be a list of samples")
+    if not rows:
+        invalid("samples", "must hold at least one sample")
+    if len(rows) > MAX_SAMPLES:
+        invalid("samples", f"at most {MAX_SAMPLES} samples per batch", code="too_many_samples")
+    for index, row in enumerate(rows):
+        if type(row) is not dict:
+            invalid(label(index), "must be an object of channel: number")
+        if len(row) > MAX_CHANNELS:
+            invalid(label(index), f"at most {MAX_CHANNELS} channels per sample", code="too_many_channels")
+        if not _NUMERIC.issuperset(map(type, row.values())):
+            name = next(key for key, value in row.items() if type(value) not in _NUMERIC)
+            invalid(f"{label(index)}.{name}", "must be a number or null")
+    columns = rows_to_columns(rows)
+    if len(columns) > MAX_CHANNELS:
+        invalid("samples", f"at most {MAX_CHANNELS} channels per batch", code="too_many_channels")
+    _check_values(columns, lambda name, index: f"{label(index)}.{name}")
+    return columns, label
+
+
+def _columns_of_columns(raw: Any) -> tuple[dict[str, FloatArray], Callable[[int], str]]:
+    if not isinstance(raw, dict) or not raw:
+        invalid("columns", "must be an object of channel: [numbers]")
+    if len(raw) > MAX_CHANNELS:
+        invalid("columns", f"at most {MAX_CHANNELS} channels per batch", code="too_many_channels")
+    length: int | None = None
+    columns: dict[str, FloatArray] = {}
+    for name, values in raw.items():
+        if not isinstance(values, list):
+            invalid(f"columns.{name}", "must be a list of numbers")
+        if length is None:
+            length = len(values)
+            if not 1 <= length <= MAX_SAMPLES:
+                invalid(f"columns.{name}", f"must hold 1 to {MAX_SAMPLES} samples", code="too_many_samples")
+        elif len(values) != length:
+            invalid(f"columns.{name}", f"has {len(values)} values where the first channel has {length}")
+        if not _NUMERIC.issuperset(map(type, values)):
+            index = next(i for i, value in enumerate(values) if type(value) not in _NUMERIC)
+            invalid(f"columns.{name}[{index}]", "must be a number or null")
+        columns[name] = np.array(values, dtype=np.float64)
+    _check_values(columns, lambda name, index: f"columns.{name}[{index}]")
+    return columns, lambda index: f"columns.t[{index}]"
+
+
+def _check_values(columns: dict[str, FloatArray], field: Callable[[str, int], str]) -> None:
+    for name, values in columns.items():
+        if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
+            invalid(field(str(name), 0), f"a channel name has 1 to {MAX_CHANNEL_NAME} characters, none of ,\"=<>!&;")
+        infinite = np.flatnonzero(np.isinf(values))
+        if infinite.size:
+            invalid(field(name, int(infinite[0])), "must be a finite number")
+
+
+def _canonical(message: dict[str, Any], columns: dict[str, FloatArray]) -> dict[str, FloatArray]:
+    """Rename a known source's channels (and convert their units) when the message says where it comes from."""
+    source = message.get("source")
+    if source is None:
+        return columns
+    if not isinstance(source, str) or source not in ALIASES:
+        invalid("source", f"must be one of {', '.join(sorted(ALIASES))}")
+    return {name: np.asarray(values, dtype=np.float64) for name, values in to_canonical_channels(columns, source).items()}
+
+
+def _check_time(columns: dict[str, FloatArray], label: Callable[[int], str]) -> None:
+    t = columns.get("t")
+    if t is None:
+        field = "columns.t" if label(0).startswith("columns.") else f"{label(0)}.t"
+        invalid(field, "is required (seconds since the session started)")
+    missing = np.flatnonzero(np.isnan(t))
+    if missing.size:
+        invalid(_t_field(label, int(missing[0])), "is required (seconds since the session started)")
+    absurd = np.flatnonzero((t < 0) | (t > MAX_T))
+    if absurd.size:
+        invalid(_t_field(label, int(absurd[0])), f"must be between 0 and {MAX_T:.0f} seconds", code="absurd_time")
+    backwards = np.flatnonzero(np.diff(t) < 0)
+    if backwards.size:
+        invalid(_t_field(label, int(backwards[0]) + 1), "goes backwards within the batch", code="absurd_time")
+
+
+def _t_field(label: Callable[[int], str], index: int) -> str:
+    where = label(index)
+    return where if where.startswith("columns.") else f"{where}.t"
+
+
+def _batch_key(message: dict[str, Any], payload: Any) -> str:
+    batch_id = message.get("batchId")
+    if batch_id is not None:
+        if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= MAX_BATCH_KEY - 3:
+            invalid("batchId", f"must be a string of 1 to {MAX_BATCH_KEY - 3} characters")
+        return f"id:{batch_id}"
+    seq = message.get("seq")
+    if seq is not None:
+        if type(seq) is not int or not 0 <= seq < 2**63:
+            invalid("seq", "must be a non-negative integer")
+        return f"seq:{seq}"
+    digest = hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=20).hexdigest()
+    return f"sha:{digest}"

@@ -1,0 +1,87 @@
+"""POST /api/voice/synthesize and GET /api/voice/audio/{key} over real HTTP with the local Piper voice."""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import httpx
+
+from tests.conftest import Team, World, assert_error
+
+LINE = "Turn four: you braked fifteen metres early and lost two tenths; trust the brakes to the board."
+
+
+async def test_synthesize_returns_wav_and_repeats_come_from_the_cache(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    first = await client.post("/api/voice/synthesize", json={"text": LINE}, headers=team.engineer.headers)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "audio/wav"
+    assert first.headers["x-voice-provider"] == "piper"
+    with wave.open(io.BytesIO(first.content)) as clip:
+        seconds = clip.getnframes() / clip.getframerate()
+    assert 2.0 < seconds < 12.0
+    again = await client.post(
+        "/api/voice/synthesize", json={"text": f"  {LINE} "}, headers=team.driver.headers
+    )
+    assert again.headers["x-voice-cached"] == "true"
+    assert again.content == first.content
+
+
+async def test_json_form_gives_a_url_that_serves_ranges(client: httpx.AsyncClient, team: Team) -> None:
+    headers = {**team.engineer.headers, "Accept": "application/json"}
+    described = await client.post("/api/voice/synthesize", json={"text": "Box this lap."}, headers=headers)
+    assert described.status_code == 200, described.text
+    body = described.json()
+    assert body["url"].startswith("/api/voice/audio/") and body["contentType"] == "audio/wav"
+    whole = await client.get(body["url"], headers=team.engineer.headers)
+    assert whole.status_code == 200 and whole.headers["cache-control"].startswith("private")
+    part = await client.get(body["url"], headers={**team.engineer.headers, "Range": "bytes=0-43"})
+    assert part.status_code == 206 and part.content == whole.content[:44]
+    # <audio src> cannot send headers: a token in the query works too.
+    by_query = await client.get(f"{body['url']}?token={team.engineer.token}")
+    assert by_query.status_code == 200
+    assert_error(await client.get(body["url"]), 401)
+
+
+async def test_bad_voice_requests_get_422(client: httpx.AsyncClient, team: Team) -> None:
+    h = team.engineer.headers
+    for body in (
+        {"text": ""},
+        {"text": "   "},
+        {"text": "x" * 1001},
+        {"text": "Hi", "voiceId": "nobody"},
+        {"text": 5},
+        {"voice": "x"},
+        {"text": "Hi", "format": "ogg"},
+    ):
+        assert_error(await client.post("/api/voice/synthesize", json=body, headers=h), 422)
+    assert_error(await client.get("/api/voice/audio/not-a-key", headers=h), 404)
+    assert_error(await client.get("/api/voice/audio/" + "0" * 64, headers=h), 404)
+
+
+async def test_voice_needs_a_caller_and_the_scope(
+    client: httpx.AsyncClient, world: World, team: Team
+) -> None:
+    assert_error(await client.post("/api/voice/synthesize", json={"text": "Hi"}), 401)
+    key = await world.api_key(driver_id=team.driver.driver_id, scopes=["telemetry:write"])
+    assert_error(
+        await client.post("/api/voice/synthesize", json={"text": "Hi"}, headers={"X-API-Key": key}), 403
+    )
+
+
+async def test_one_user_is_rate_limited(client: httpx.AsyncClient, world: World) -> None:
+    user = await world.user("engineer")
+    statuses = [
+        (
+            await client.post("/api/voice/synthesize", json={"text": "Push now."}, headers=user.headers)
+        ).status_code
+        for _ in range(25)
+    ]
+    assert statuses[0] == 200 and 429 in statuses
+
+
+async def test_voices_lists_the_bundled_default(client: httpx.AsyncClient, team: Team) -> None:
+    voices = (await client.get("/api/voice/voices", headers=team.driver.headers)).json()
+    assert {"voiceId": "en_US-joe-medium", "provider": "piper", "default": True} in voices
