@@ -1,0 +1,318 @@
+"""The hub: channels with per-channel sequence numbers, fan-out of encoded frames, history for catch-up.
+
+Each published message is encoded once into a `message` frame string; the same string is put in the outbox of
+every subscriber. Telemetry and video subscribers may ask for a maximum rate: they share one coalescing group
+per (channel, rate) that forwards only the latest frame. `session:` and `ai:` channels keep a short history so a
+client that reconnects with the last sequence it saw gets what it missed, or is told plainly to resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from pitbox.errors import Invalid
+from pitbox.realtime.brokers import Broker
+from pitbox.realtime.frames import CLOSE_GOING_AWAY, control_frame, encode_data, message_frame
+from pitbox.realtime.outbox import Outbox
+
+log = structlog.get_logger(__name__)
+
+HISTORY_KINDS = frozenset({"session", "ai"})
+COALESCING_KINDS = frozenset({"telemetry", "video"})
+KEEPALIVE_FRAME = '{"type":"keepalive"}'
+
+
+@dataclass(frozen=True)
+class HubLimits:
+    """The hub's bounds; the defaults are documented in docs/websocket.md."""
+
+    queue_frames: int = 1024
+    subscriptions_per_socket: int = 100
+    history_messages: int = 1000
+    history_seconds: float = 300.0
+    keepalive_seconds: float = 25.0
+    max_rate: float = 240.0
+    shutdown_flush_seconds: float = 5.0
+
+
+class _RateGroup:
+    """Subscribers of one channel at one maximum rate: they receive the latest frame at most `rate` times/s."""
+
+    def __init__(self, rate: float, loop: asyncio.AbstractEventLoop) -> None:
+        self.interval = 1.0 / rate
+        self.members: set[Outbox] = set()
+        self._loop = loop
+        self._latest: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._next_at = 0.0
+
+    def offer(self, frame: str) -> None:
+        now = self._loop.time()
+        if self._timer is None and now >= self._next_at:
+            self._forward(frame, now)
+            return
+        self._latest = frame
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._next_at, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        frame, self._latest = self._latest, None
+        if frame is not None:
+            self._forward(frame, self._loop.time())
+
+    def _forward(self, frame: str, now: float) -> None:
+        self._next_at = now + self.interval
+        for outbox in self.members:
+            outbox.put(frame)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+@dataclass
+class _Channel:
+    name: str
+    epoch: str
+    seq: int = 0
+    subscribers: set[Outbox] = field(default_factory=set)
+    groups: dict[float, _RateGroup] = field(default_factory=dict)
+    history: deque[tuple[int, float, str]] | None = None
+    last_message_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def idle(self) -> bool:
+        return not self.subscribers and not self.groups
+
+
+class Hub:
+    """Subscriptions and fan-out for this instance; messages arrive through the broker from every instance."""
+
+    def __init__(self, broker: Broker, limits: HubLimits | None = None) -> None:
+        self.broker = broker
+        self.limits = limits or HubLimits()
+        self.epoch = secrets.token_hex(4)
+        self.closing = False
+        self._channels: dict[str, _Channel] = {}
+        self._outboxes: set[Outbox] = set()
+        self._generations = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect the broker and start the keep-alive and history-trimming task."""
+        self._loop = asyncio.get_running_loop()
+        await self.broker.start(self.deliver, self._broker_gap)
+        self._maintenance = asyncio.create_task(self._maintain())
+
+    def publish(self, channel: str, data: Any) -> None:
+        """Publish `data` on `channel` to every subscriber of every instance; never blocks, never raises."""
+        try:
+            if "\n" in channel:
+                raise ValueError("channel names cannot hold a newline")
+            self.broker.publish(channel, encode_data(data))
+        except Exception as exc:  # noqa: BLE001 - the Publisher promise: a failed publish is logged, not raised
+            log.error("publish_failed", channel=channel[:100], error=str(exc))
+
+    def deliver(self, channel: str, data_json: bytes) -> None:
+        """Number a message from the broker, keep it in history if the channel has one, and fan it out."""
+        state = self._channels.get(channel)
+        if state is None:
+            if channel.partition(":")[0] not in HISTORY_KINDS:
+                return  # nobody here listens and nothing is kept
+            state = self._new_channel(channel)
+        state.seq += 1
+        frame = message_frame(channel, state.seq, data_json)
+        if state.history is not None:
+            state.last_message_at = time.monotonic()
+            state.history.append((state.seq, state.last_message_at, frame))
+        for outbox in state.subscribers:
+            outbox.put(frame)
+        for group in state.groups.values():
+            group.offer(frame)
+
+    def attach(self, outbox: Outbox) -> None:
+        """Register a socket's outbox (for keep-alive, shutdown, and dropping it when too slow)."""
+        outbox.on_overflow = self._on_overflow
+        self._outboxes.add(outbox)
+
+    def detach(self, outbox: Outbox) -> None:
+        """Forget a socket: unsubscribe it from everything."""
+        for channel in list(outbox.channels):
+            self.unsubscribe(outbox, channel)
+        self._outboxes.discard(outbox)
+
+    def subscribe(
+        self,
+        outbox: Outbox,
+        channel: str,
+        *,
+        max_rate: float | None = None,
+        last_seq: int | None = None,
+        epoch: str | None = None,
+        request_id: Any = None,
+    ) -> None:
+        """Subscribe and queue the answer (`subscribed`, then the missed messages or a `resync`) in order."""
+        kind = channel.partition(":")[0]
+        if channel not in outbox.channels and len(outbox.channels) >= self.limits.subscriptions_per_socket:
+            raise Invalid(
+                f"at most {self.limits.subscriptions_per_socket} subscriptions per connection",
+                code="too_many_subscriptions",
+            )
+        if max_rate is not None:
+            if kind not in COALESCING_KINDS:
+                raise Invalid("maxRate applies to telemetry and video channels only", code="invalid_max_rate")
+            if not (0 < max_rate <= self.limits.max_rate) or math.isnan(max_rate):
+                raise Invalid(f"maxRate must be in (0, {self.limits.max_rate}]", code="invalid_max_rate")
+        if channel in outbox.channels:
+            self.unsubscribe(outbox, channel)
+        state = self._channels.get(channel) or self._new_channel(channel)
+        if max_rate is None:
+            state.subscribers.add(outbox)
+        else:
+            group = state.groups.get(max_rate)
+            if group is None:
+                assert self._loop is not None, "Hub.start() was not awaited"
+                group = state.groups[max_rate] = _RateGroup(max_rate, self._loop)
+            group.members.add(outbox)
+        outbox.channels[channel] = max_rate
+        replay, resync = self._catch_up(state, last_seq, epoch)
+        outbox.put(
+            control_frame(
+                "subscribed",
+                channel=channel,
+                epoch=state.epoch,
+                seq=state.seq,
+                maxRate=max_rate,
+                recovered=None if last_seq is None else resync is None,
+                id=request_id,
+            )
+        )
+        for frame in replay:
+            outbox.put(frame)
+        if resync is not None:
+            outbox.put(self._resync_frame(state, resync))
+
+    def unsubscribe(self, outbox: Outbox, channel: str) -> bool:
+        """Remove one subscription; False when there was none."""
+        if channel not in outbox.channels:
+            return False
+        max_rate = outbox.channels.pop(channel)
+        state = self._channels.get(channel)
+        if state is None:
+            return True
+        if max_rate is None:
+            state.subscribers.discard(outbox)
+        else:
+            group = state.groups.get(max_rate)
+            if group is not None:
+                group.members.discard(outbox)
+                if not group.members:
+                    group.cancel()
+                    del state.groups[max_rate]
+        if state.idle and state.history is None:
+            del self._channels[channel]
+        return True
+
+    async def close(self) -> None:
+        """Stop accepting, tell every client 1001 after what it was sent, and stop the broker."""
+        self.closing = True
+        for outbox in list(self._outboxes):
+            outbox.close_soon(CLOSE_GOING_AWAY, "server shutting down", flush=True)
+        waiting = [asyncio.create_task(o.done.wait()) for o in self._outboxes]
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=self.limits.shutdown_flush_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("ws_shutdown_flush_timeout", unflushed=len(pending))
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        for state in self._channels.values():
+            for group in state.groups.values():
+                group.cancel()
+        await self.broker.close()
+
+    def stats(self) -> dict[str, int | str]:
+        """Counts for health checks and logs."""
+        return {
+            "broker": self.broker.name,
+            "connections": len(self._outboxes),
+            "channels": len(self._channels),
+        }
+
+    def _new_channel(self, channel: str) -> _Channel:
+        state = _Channel(channel, f"{self.epoch}-{next(self._generations)}")
+        if channel.partition(":")[0] in HISTORY_KINDS:
+            state.history = deque(maxlen=self.limits.history_messages)
+        self._channels[channel] = state
+        return state
+
+    def _catch_up(
+        self, state: _Channel, last_seq: int | None, epoch: str | None
+    ) -> tuple[list[str], tuple[str, str] | None]:
+        """The frames after `last_seq`, or why they cannot be given (reason code, sentence)."""
+        if last_seq is None:
+            return [], None
+        if state.history is None:
+            return [], ("no_history", "this channel keeps no history; read the current state over HTTP")
+        if epoch != state.epoch:
+            return [], ("epoch_changed", "the stream restarted (another server, or a restart); fetch the state")
+        if last_seq > state.seq:
+            return [], ("unknown_position", "lastSeq is ahead of this channel; fetch the state")
+        oldest = state.history[0][0] if state.history else state.seq + 1
+        if last_seq + 1 < oldest:
+            return [], ("history_gap", "messages after lastSeq are no longer held; fetch the state")
+        return [frame for seq, _, frame in state.history if seq > last_seq], None
+
+    @staticmethod
+    def _resync_frame(state: _Channel, reason: tuple[str, str]) -> str:
+        return control_frame(
+            "resync", channel=state.name, reason=reason[0], message=reason[1], epoch=state.epoch, seq=state.seq
+        )
+
+    def _on_overflow(self, outbox: Outbox) -> None:
+        # Called from inside a fan-out loop: detach once that loop is over, not during it.
+        assert self._loop is not None
+        self._loop.call_soon(self.detach, outbox)
+
+    def _broker_gap(self) -> None:
+        """Messages may have been lost between instances: history channels start a new epoch and say so."""
+        for state in self._channels.values():
+            if state.history is None:
+                continue
+            state.epoch = f"{self.epoch}-{next(self._generations)}"
+            state.history.clear()
+            frame = self._resync_frame(state, ("broker_gap", "messages may have been lost; fetch the state"))
+            for outbox in state.subscribers:
+                outbox.put(frame)
+
+    async def _maintain(self) -> None:
+        period = self.limits.keepalive_seconds / 2
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for outbox in self._outboxes:
+                if now - outbox.last_put >= self.limits.keepalive_seconds:
+                    outbox.put(KEEPALIVE_FRAME)
+            horizon = now - self.limits.history_seconds
+            for name, state in list(self._channels.items()):
+                history = state.history
+                while history and history[0][1] < horizon:
+                    history.popleft()
+                if state.idle and state.last_message_at < horizon:
+                    del self._channels[name]
