@@ -20,6 +20,7 @@ from pitbox.api import keys as key_routes
 from pitbox.api import teams as team_routes
 from pitbox.api import tracks as track_routes
 from pitbox.api import voice as voice_routes
+from pitbox.api import ws as ws_routes
 from pitbox.api.errors import install_error_handlers
 from pitbox.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from pitbox.auth.access import Access
@@ -28,6 +29,8 @@ from pitbox.auth.service import AuthService
 from pitbox.auth.tokens import TokenIssuer, load_or_create_secret
 from pitbox.config import Settings
 from pitbox.db.pool import open_database
+from pitbox.realtime.brokers import broker_for
+from pitbox.realtime.hub import Hub
 from pitbox.services import Services
 from pitbox.teams.service import TeamService
 from pitbox.tracks.service import TrackService
@@ -77,11 +80,15 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             cache_max_bytes=settings.voice_cache_max_bytes,
         )
         stack.push_async_callback(voice.close)
+        hub = Hub(broker_for(settings.redis_url, settings.nats_url))
+        await hub.start()
+        stack.push_async_callback(hub.close)
         services = Services(
             settings=settings,
             database=database,
             access=access,
             auth=auth,
+            hub=hub,
             teams=TeamService(pool, access),
             tracks=TrackService(pool, access),
             voice=voice,
@@ -115,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
         track_routes,
         key_routes,
         voice_routes,
+        ws_routes,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -185,6 +185,72 @@ def keys_create(
     _print_json({"id": result["id"], "key": result["key"], "scopes": result["scopes"]})
 
 
+@app.command()
+def replay(
+    file: Annotated[str, typer.Argument(help="A recording: .ibt, .ld, Assetto Corsa .raw, or CSV.")],
+    driver: Annotated[str, typer.Option(help="Driver id the samples belong to.")],
+    session: Annotated[str, typer.Option(help="Name of the new session.")],
+    speed: Annotated[str, typer.Option(help="1 (real time), 5, … or max.")] = "1",
+    server: Annotated[str, typer.Option(help="Server URL.")] = "http://127.0.0.1:8080",
+    token: Annotated[
+        str | None, typer.Option(help="A JWT or API key (default: PITBOX_TOKEN).", envvar="PITBOX_TOKEN")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Samples per batch.")] = 60,
+) -> None:
+    """Stream a recorded session to a running server, as a relay agent would, with a progress bar."""
+    from rich.progress import Progress
+
+    from pitbox.client import PitboxClient, PitboxError
+    from pitbox.errors import PitboxError as DomainError
+    from pitbox.recordings import open_recording
+    from pitbox.replay import replay_recording
+
+    pace = None if speed == "max" else _positive_float(speed, "--speed")
+    if token is None:
+        typer.echo("pitbox: give --token or set PITBOX_TOKEN", err=True)
+        raise typer.Exit(2)
+    try:
+        recording = open_recording(file)
+    except DomainError as exc:
+        typer.echo(f"pitbox: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+    async def main() -> None:
+        async with PitboxClient(server, token=token) as client:
+            created = await client.create_session(driver, session, sim=recording.source)
+            with Progress(transient=False) as progress:
+                task = progress.add_task(
+                    f"replaying {recording.n_samples} samples", total=recording.n_samples
+                )
+                result = await replay_recording(
+                    client,
+                    recording,
+                    driver_id=driver,
+                    session_id=created["id"],
+                    speed=pace,
+                    batch_size=batch_size,
+                    on_batch=lambda n: progress.advance(task, n),
+                )
+            typer.echo(f"session {result.session_id}: {result.samples} samples in {result.seconds:.1f} s")
+
+    try:
+        asyncio.run(main())
+    except PitboxError as exc:
+        typer.echo(f"pitbox: server answered {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _positive_float(text: str, flag: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        typer.echo(f"pitbox: {flag} must be a positive number or max, got {text!r}", err=True)
+        raise typer.Exit(2)
+    return value
+
+
 def _uuid_option(value: str | None, flag: str) -> uuid.UUID | None:
     if value is None:
         return None

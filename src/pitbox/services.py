@@ -10,6 +10,7 @@ from pitbox.auth.access import Access
 from pitbox.auth.service import AuthService
 from pitbox.config import Settings
 from pitbox.db.pool import Database
+from pitbox.realtime.hub import Hub
 from pitbox.teams.service import TeamService
 from pitbox.tracks.service import TrackService
 from pitbox.voice.service import VoiceService
@@ -23,6 +24,7 @@ class Services:
     database: Database
     access: Access
     auth: AuthService
+    hub: Hub
     teams: TeamService
     tracks: TrackService
     voice: VoiceService

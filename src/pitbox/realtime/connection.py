@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,8 +29,8 @@ from pitbox.realtime.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Authenticate = Callable[[str], Awaitable[Principal]]
 AuthorizeChannel = Callable[[Principal, str], Awaitable[object]]
 Ingest = Callable[[Principal, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -98,7 +98,7 @@ class ClientConnection:
                 while not self._disconnected:
                     await self._next_message()
 
-    async def _next_message(self) -> dict[str, Any]:
+    async def _next_message(self) -> MutableMapping[str, Any]:
         message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self._disconnected = True
@@ -128,7 +128,7 @@ class ClientConnection:
         return True
 
     @staticmethod
-    def _token_from_auth_frame(message: dict[str, Any]) -> str | None:
+    def _token_from_auth_frame(message: MutableMapping[str, Any]) -> str | None:
         try:
             frame = parse_client_frame(message.get("text") or message.get("bytes") or b"")
         except PitboxError:
@@ -184,7 +184,9 @@ class ClientConnection:
                 channel = None
                 if exc.code == "frame_too_large":
                     self.outbox.close_soon(
-                        CLOSE_TOO_BIG, "frame too large", final_frame=error_frame(exc.code, exc.message),
+                        CLOSE_TOO_BIG,
+                        "frame too large",
+                        final_frame=error_frame(exc.code, exc.message),
                         flush=True,
                     )
                     continue
@@ -220,10 +222,17 @@ class ClientConnection:
         last_seq = frame.get("lastSeq")
         epoch = frame.get("epoch")
         if max_rate is not None and (isinstance(max_rate, bool) or not isinstance(max_rate, int | float)):
-            raise BadRequest("maxRate must be a number (messages per second)", code="malformed",
-                             details={"channel": channel})
-        if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0):
-            raise BadRequest("lastSeq must be a non-negative integer", code="malformed", details={"channel": channel})
+            raise BadRequest(
+                "maxRate must be a number (messages per second)",
+                code="malformed",
+                details={"channel": channel},
+            )
+        if last_seq is not None and (
+            isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0
+        ):
+            raise BadRequest(
+                "lastSeq must be a non-negative integer", code="malformed", details={"channel": channel}
+            )
         if epoch is not None and not isinstance(epoch, str):
             raise BadRequest("epoch must be a string", code="malformed", details={"channel": channel})
         try:

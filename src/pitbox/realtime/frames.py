@@ -31,9 +31,9 @@ def message_frame(channel: str, seq: int, data_json: bytes) -> str:
     return (head + b',"data":' + data_json + b"}").decode()
 
 
-def control_frame(kind: str, **fields: Any) -> str:
+def control_frame(frame_type: str, /, **fields: Any) -> str:
     """A server frame such as `subscribed`, `pong` or `resync`; None-valued fields are left out."""
-    body = {"type": kind, **{k: v for k, v in fields.items() if v is not None}}
+    body = {"type": frame_type, **{k: v for k, v in fields.items() if v is not None}}
     return orjson.dumps(body).decode()
 
 

@@ -228,6 +228,19 @@ class Hub:
 
     async def close(self) -> None:
         """Stop accepting, tell every client 1001 after what it was sent, and stop the broker."""
+        await self.close_sockets()
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+        for state in self._channels.values():
+            for group in state.groups.values():
+                group.cancel()
+        await self.broker.close()
+
+    async def close_sockets(self) -> None:
+        """Refuse new sockets; close the open ones with 1001 after flushing what they were sent (bounded)."""
         self.closing = True
         for outbox in list(self._outboxes):
             outbox.close_soon(CLOSE_GOING_AWAY, "server shutting down", flush=True)
@@ -238,14 +251,6 @@ class Hub:
                 task.cancel()
             if pending:
                 log.warning("ws_shutdown_flush_timeout", unflushed=len(pending))
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
-        for state in self._channels.values():
-            for group in state.groups.values():
-                group.cancel()
-        await self.broker.close()
 
     def stats(self) -> dict[str, int | str]:
         """Counts for health checks and logs."""
@@ -271,7 +276,10 @@ class Hub:
         if state.history is None:
             return [], ("no_history", "this channel keeps no history; read the current state over HTTP")
         if epoch != state.epoch:
-            return [], ("epoch_changed", "the stream restarted (another server, or a restart); fetch the state")
+            return [], (
+                "epoch_changed",
+                "the stream restarted (another server, or a restart); fetch the state",
+            )
         if last_seq > state.seq:
             return [], ("unknown_position", "lastSeq is ahead of this channel; fetch the state")
         oldest = state.history[0][0] if state.history else state.seq + 1
@@ -282,7 +290,12 @@ class Hub:
     @staticmethod
     def _resync_frame(state: _Channel, reason: tuple[str, str]) -> str:
         return control_frame(
-            "resync", channel=state.name, reason=reason[0], message=reason[1], epoch=state.epoch, seq=state.seq
+            "resync",
+            channel=state.name,
+            reason=reason[0],
+            message=reason[1],
+            epoch=state.epoch,
+            seq=state.seq,
         )
 
     def _on_overflow(self, outbox: Outbox) -> None:

@@ -1,0 +1,92 @@
+"""The /ws WebSocket route: handshake checks (Origin, where the token is), then one ClientConnection.
+
+It is a raw ASGI endpoint rather than a FastAPI WebSocket handler so the hub's hot path sends each frame with
+one ASGI call and no per-frame state checks. Protocol: docs/websocket.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import uvicorn
+from fastapi import APIRouter
+from starlette.datastructures import Headers
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
+
+from pitbox.realtime.connection import ClientConnection
+from pitbox.realtime.frames import CLOSE_FORBIDDEN, error_frame
+from pitbox.services import Services
+
+SUBPROTOCOL = "pitbox"
+BEARER_SUBPROTOCOL_PREFIX = "bearer."
+
+
+def take_token_from_query(scope: Scope) -> str | None:
+    """Remove `token` from the query string in place (so no access log can print it) and return it."""
+    pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    token = next((value for name, value in pairs if name == "token"), None)
+    if token is not None:
+        rest = [(name, value) for name, value in pairs if name != "token"]
+        scope["query_string"] = urlencode(rest).encode("latin-1")
+    return token or None
+
+
+def token_from_subprotocols(offered: list[str]) -> str | None:
+    """The token a browser put in `Sec-WebSocket-Protocol` as `bearer.<token>`, if any."""
+    for protocol in offered:
+        if protocol.startswith(BEARER_SUBPROTOCOL_PREFIX):
+            return protocol[len(BEARER_SUBPROTOCOL_PREFIX) :] or None
+    return None
+
+
+class WebSocketEndpoint:
+    """ASGI app for /ws: checks the Origin, accepts, and hands the socket to a ClientConnection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["app"].state.services
+        token = take_token_from_query(scope)
+        offered: list[str] = list(scope.get("subprotocols", []))
+        token = token or token_from_subprotocols(offered)
+        await receive()  # websocket.connect
+        await send(
+            {"type": "websocket.accept", "subprotocol": SUBPROTOCOL if SUBPROTOCOL in offered else None}
+        )
+        origin = Headers(scope=scope).get("origin")
+        # Browsers always send Origin; other clients need not. A page from elsewhere must not ride a user's token.
+        if origin is not None and origin not in services.settings.cors_origins:
+            frame = error_frame("origin_not_allowed", f"origin {origin[:100]!r} is not in CORS_ORIGINS")
+            await send({"type": "websocket.send", "text": frame})
+            await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN, "reason": "origin not allowed"})
+            return
+        telemetry: Any = getattr(services, "telemetry", None)
+        connection = ClientConnection(
+            services.hub,
+            receive,
+            send,
+            authenticate=services.auth.authenticate,
+            authorize_channel=services.access.require_channel,
+            ingest=telemetry.ingest_message if telemetry is not None else None,
+        )
+        await connection.run(token)
+
+
+router = APIRouter()
+router.routes.append(WebSocketRoute("/ws", WebSocketEndpoint(), name="ws"))
+
+
+class HubFirstServer(uvicorn.Server):
+    """A uvicorn server that, on shutdown, lets the hub send 1001 to every socket before uvicorn's own 1012."""
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        """Close the hub's sockets with 1001 (after flushing them), then shut down as uvicorn does."""
+        app: Any = self.config.loaded_app
+        while hasattr(app, "app") and not hasattr(app, "state"):
+            app = app.app  # unwrap uvicorn's proxy-headers / message-logger wrappers
+        services: Services | None = getattr(getattr(app, "state", None), "services", None)
+        if services is not None:
+            for server in self.servers:
+                server.close()  # stop accepting first
+            await services.hub.close_sockets()
+        await super().shutdown(sockets)

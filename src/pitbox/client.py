@@ -1,0 +1,162 @@
+"""A small typed client for the PitBox API, used by `pitbox replay`, the demo and the tests.
+
+async with PitboxClient("http://localhost:8080", token=token) as pitbox:
+    session = await pitbox.create_session(driver_id, "Practice 1")
+    await pitbox.send_batch(driver_id, session["id"], samples, batch_id="relay-1-0001")
+    async with pitbox.subscribe([f"telemetry:{driver_id}"]) as live:
+        message = await live.receive()
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+import websockets
+
+JSON = dict[str, Any]
+
+
+class PitboxError(Exception):
+    """An error answer from the server, with its status and the error shape's code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Subscription:
+    """A WebSocket with subscriptions; `receive()` gives the next `message` frame (others are kept aside)."""
+
+    def __init__(self, socket: websockets.ClientConnection) -> None:
+        self._socket = socket
+        self.control: list[JSON] = []
+
+    async def send(self, frame: JSON) -> None:
+        """Send one frame (e.g. a telemetry batch for ingest over the socket)."""
+        await self._socket.send(orjson.dumps(frame).decode())
+
+    async def receive_any(self) -> JSON:
+        """The next frame of any type."""
+        raw = await self._socket.recv()
+        frame: JSON = orjson.loads(raw)
+        return frame
+
+    async def receive(self) -> JSON:
+        """The next `message` frame (channel, seq, data); control frames are kept in `control`."""
+        while True:
+            frame = await self.receive_any()
+            if frame.get("type") == "message":
+                return frame
+            self.control.append(frame)
+
+    async def subscribe(self, channel: str, **options: Any) -> JSON:
+        """Subscribe and wait for the answer (`subscribed` or `error`)."""
+        await self.send({"type": "subscribe", "channel": channel, **options})
+        while True:
+            frame = await self.receive_any()
+            if frame.get("type") in ("subscribed", "error") and frame.get("channel", channel) == channel:
+                return frame
+            self.control.append(frame)
+
+
+class PitboxClient:
+    """HTTP and WebSocket access to one PitBox server."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+
+    async def __aenter__(self) -> PitboxClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP connections."""
+        await self._http.aclose()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call; the decoded JSON answer, or PitboxError for an error answer."""
+        headers = {**self._headers(), **kwargs.pop("headers", {})}
+        response = await self._http.request(method, path, headers=headers, **kwargs)
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+                raise PitboxError(response.status_code, error["code"], error["message"])
+            except (ValueError, KeyError, TypeError):
+                raise PitboxError(response.status_code, "http_error", response.text[:200]) from None
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def login(self, email: str, password: str) -> str:
+        """Log in; the token is kept for later calls and returned."""
+        answer = await self.request("POST", "/api/auth/login", json={"email": email, "password": password})
+        self.token = str(answer["accessToken"])
+        return self.token
+
+    async def me(self) -> JSON:
+        """The caller."""
+        result: JSON = await self.request("GET", "/api/me")
+        return result
+
+    async def create_session(self, driver_id: str, name: str, **fields: Any) -> JSON:
+        """A new session for the driver (`trackId`, `car`, `sim`, `type` may be given)."""
+        result: JSON = await self.request(
+            "POST", "/api/sessions", json={"driverId": driver_id, "name": name, **fields}
+        )
+        return result
+
+    async def sessions(self, driver_id: str) -> Any:
+        """The driver's sessions, newest first."""
+        return await self.request("GET", f"/api/sessions/{driver_id}")
+
+    async def send_batch(
+        self, driver_id: str, session_id: str, samples: Sequence[JSON], *, batch_id: str | None = None
+    ) -> JSON:
+        """Send samples (rows of canonical channels); retrying with the same `batch_id` never duplicates."""
+        body: JSON = {"driverId": driver_id, "sessionId": session_id, "samples": list(samples)}
+        if batch_id is not None:
+            body["batchId"] = batch_id
+        # orjson encodes the hot path; httpx's own JSON encoder is several times slower on big batches.
+        result: JSON = await self.request(
+            "POST", "/api/telemetry", content=orjson.dumps(body), headers={"content-type": "application/json"}
+        )
+        return result
+
+    async def laps(self, session_id: str) -> Any:
+        """Laps of a session."""
+        return await self.request("GET", f"/api/sessions/{session_id}/laps")
+
+    async def telemetry(self, session_id: str, **params: Any) -> Any:
+        """Telemetry of a session (see GET /api/sessions/{sessionId}/telemetry for the parameters)."""
+        return await self.request("GET", f"/api/sessions/{session_id}/telemetry", params=params)
+
+    @asynccontextmanager
+    async def subscribe(self, channels: Sequence[str] = (), **options: Any) -> AsyncIterator[Subscription]:
+        """A WebSocket on /ws, subscribed to `channels` (each with `options`, e.g. maxRate=20)."""
+        ws_url = "ws" + self.base_url[4:] + "/ws"
+        if self.token:
+            ws_url += f"?token={quote(self.token)}"
+        async with websockets.connect(ws_url, max_size=4 * 1024 * 1024) as socket:
+            subscription = Subscription(socket)
+            for channel in channels:
+                answer = await subscription.subscribe(channel, **options)
+                if answer.get("type") == "error":
+                    raise PitboxError(403, answer.get("code", "error"), answer.get("message", channel))
+            yield subscription
