@@ -17,7 +17,10 @@ from pitbox.api import auth as auth_routes
 from pitbox.api import drivers as driver_routes
 from pitbox.api import health as health_routes
 from pitbox.api import keys as key_routes
+from pitbox.api import metrics as metrics_routes
+from pitbox.api import sessions as session_routes
 from pitbox.api import teams as team_routes
+from pitbox.api import telemetry as telemetry_routes
 from pitbox.api import tracks as track_routes
 from pitbox.api import voice as voice_routes
 from pitbox.api import ws as ws_routes
@@ -29,10 +32,13 @@ from pitbox.auth.service import AuthService
 from pitbox.auth.tokens import TokenIssuer, load_or_create_secret
 from pitbox.config import Settings
 from pitbox.db.pool import open_database
+from pitbox.metrics import Metrics, RequestMetricsMiddleware
 from pitbox.realtime.brokers import broker_for
 from pitbox.realtime.hub import Hub
 from pitbox.services import Services
+from pitbox.sessions.service import SessionService
 from pitbox.teams.service import TeamService
+from pitbox.telemetry.service import TelemetryService
 from pitbox.tracks.service import TrackService
 from pitbox.voice.service import VoiceService
 
@@ -55,7 +61,7 @@ def build_token_issuer(settings: Settings) -> TokenIssuer:
 
 
 @asynccontextmanager
-async def build_services(settings: Settings) -> AsyncIterator[Services]:
+async def build_services(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Services]:
     """Open the database and build every service; close them in reverse on exit."""
     async with AsyncExitStack() as stack:
         database = await stack.enter_async_context(open_database(settings))
@@ -83,17 +89,38 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         hub = Hub(broker_for(settings.redis_url, settings.nats_url))
         await hub.start()
         stack.push_async_callback(hub.close)
+        sessions = SessionService(pool, access, hub)
+        await stack.enter_async_context(sessions.idle_session_reaper(settings.session_idle_timeout_s))
+        metrics = metrics or Metrics()
         services = Services(
             settings=settings,
             database=database,
+            metrics=metrics,
             access=access,
             auth=auth,
             hub=hub,
             teams=TeamService(pool, access),
             tracks=TrackService(pool, access),
             voice=voice,
+            sessions=sessions,
+            telemetry=TelemetryService(pool, access, hub),
         )
         yield services
+
+
+def watch_services(services: Services) -> None:
+    """Expose the services' own counts (pool, voice cache, live hub) on /metrics, read at scrape time."""
+    pool = services.database.pool
+    services.metrics.watch(
+        "db_pool",
+        lambda: {"size": pool.get_size(), "idle": pool.get_idle_size(), "max": pool.get_max_size()},
+        "Database pool connections.",
+    )
+    services.metrics.watch(
+        "voice",
+        lambda: {f"{k}_total": v for k, v in services.voice.counters.items()},
+        "Voice synthesis events.",
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -101,12 +128,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with build_services(settings) as services:
+        async with build_services(settings, metrics) as services:
+            watch_services(services)
             app.state.services = services
             log.info("server_ready", version=__version__, embedded_db=services.database.embedded is not None)
             yield
             log.info("server_stopping")
 
+    metrics = Metrics()
     app = FastAPI(
         title="PitBox Backend Engine",
         version=__version__,
@@ -123,6 +152,9 @@ def create_app(settings: Settings) -> FastAPI:
         key_routes,
         voice_routes,
         ws_routes,
+        session_routes,
+        telemetry_routes,
+        metrics_routes,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -135,5 +167,6 @@ def create_app(settings: Settings) -> FastAPI:
             expose_headers=["X-Request-ID"],
             allow_credentials=False,
         )
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestLogMiddleware)
     return app

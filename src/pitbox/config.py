@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(
         10, ge=1, description="Login attempts per account and per IP a minute."
     )
+    metrics_token: str | None = Field(
+        None,
+        description="Bearer token for /metrics. Unset: /metrics answers loopback and private networks only.",
+    )
     session_idle_timeout_s: int = Field(
         1800, ge=30, description="An active session with no telemetry for this long is ended."
     )

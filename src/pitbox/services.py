@@ -10,7 +10,10 @@ from pitbox.auth.access import Access
 from pitbox.auth.service import AuthService
 from pitbox.config import Settings
 from pitbox.db.pool import Database
+from pitbox.metrics import Metrics
 from pitbox.realtime.hub import Hub
+from pitbox.sessions.service import SessionService
+from pitbox.telemetry.service import TelemetryService
 from pitbox.teams.service import TeamService
 from pitbox.tracks.service import TrackService
 from pitbox.voice.service import VoiceService
@@ -22,11 +25,14 @@ class Services:
 
     settings: Settings
     database: Database
+    metrics: Metrics
     access: Access
     auth: AuthService
     hub: Hub
     teams: TeamService
     tracks: TrackService
     voice: VoiceService
+    sessions: SessionService
+    telemetry: TelemetryService
     started_at: float = field(default_factory=time.monotonic)
     extra: dict[str, Any] = field(default_factory=dict)

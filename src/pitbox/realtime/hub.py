@@ -252,6 +252,13 @@ class Hub:
             if pending:
                 log.warning("ws_shutdown_flush_timeout", unflushed=len(pending))
 
+    def subscriber_count(self, channel: str) -> int:
+        """How many sockets of this instance listen to `channel` (at full rate or coalesced)."""
+        state = self._channels.get(channel)
+        if state is None:
+            return 0
+        return len(state.subscribers) + sum(len(g.members) for g in state.groups.values())
+
     def stats(self) -> dict[str, int | str]:
         """Counts for health checks and logs."""
         return {

@@ -58,5 +58,8 @@ class SessionCursor:
             started_at, session_id = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             return cls(datetime.fromisoformat(started_at), uuid.UUID(session_id))
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-            raise Invalid("cursor: not a cursor this API gave out", code="bad_cursor",
-                          details=[{"field": "cursor", "message": "unknown cursor"}]) from None
+            raise Invalid(
+                "cursor: not a cursor this API gave out",
+                code="bad_cursor",
+                details=[{"field": "cursor", "message": "unknown cursor"}],
+            ) from None

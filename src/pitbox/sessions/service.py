@@ -170,6 +170,11 @@ class SessionService:
                 await task
 
     def _announce_end(self, session_id: uuid.UUID, driver_id: uuid.UUID, *, reason: str) -> None:
-        event = {"type": "session_ended", "sessionId": str(session_id), "driverId": str(driver_id), "reason": reason}
+        event = {
+            "type": "session_ended",
+            "sessionId": str(session_id),
+            "driverId": str(driver_id),
+            "reason": reason,
+        }
         self._publisher.publish(session_channel(session_id), event)
         self._publisher.publish(telemetry_channel(driver_id), event)

@@ -33,9 +33,10 @@ from pitbox.telemetry.models import (
     IngestBatch,
 )
 
+MAX_LAP = 1_000_000
 _NUMERIC = frozenset({int, float, bool, type(None)})
 # Channel names end up in CSV headers and in query filters (`speed>=250`): keep those characters out.
-_CHANNEL_NAME = re.compile(r'^[^\x00-\x1f,"=<>!&;]{1,%d}$' % MAX_CHANNEL_NAME)
+_CHANNEL_NAME = re.compile(r'^[^\x00-\x1f,"=<>!&;]{1,' + str(MAX_CHANNEL_NAME) + "}$")
 
 
 def invalid(field: str, message: str, code: str = "invalid_telemetry") -> NoReturn:
@@ -98,6 +99,7 @@ def parse_batch(message: Any) -> IngestBatch:
         columns, label = _columns_of_columns(payload)
     columns = _canonical(message, columns)
     _check_time(columns, label)
+    _check_lap_counter(columns, label)
     return IngestBatch(
         driver_id=driver_id,
         session_id=session_id,
@@ -170,7 +172,11 @@ def _columns_of_columns(raw: Any) -> tuple[dict[str, FloatArray], Callable[[int]
 def _check_values(columns: dict[str, FloatArray], field: Callable[[str, int], str]) -> None:
     for name, values in columns.items():
         if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
-            invalid(field(str(name), 0), f"a channel name has 1 to {MAX_CHANNEL_NAME} characters, none of ,\"=<>!&;")
+            present = np.flatnonzero(~np.isnan(values))
+            invalid(
+                field(str(name), int(present[0]) if present.size else 0),
+                f'a channel name has 1 to {MAX_CHANNEL_NAME} characters, none of ,"=<>!&;',
+            )
         infinite = np.flatnonzero(np.isinf(values))
         if infinite.size:
             invalid(field(name, int(infinite[0])), "must be a finite number")
@@ -183,7 +189,10 @@ def _canonical(message: dict[str, Any], columns: dict[str, FloatArray]) -> dict[
         return columns
     if not isinstance(source, str) or source not in ALIASES:
         invalid("source", f"must be one of {', '.join(sorted(ALIASES))}")
-    return {name: np.asarray(values, dtype=np.float64) for name, values in to_canonical_channels(columns, source).items()}
+    return {
+        name: np.asarray(values, dtype=np.float64)
+        for name, values in to_canonical_channels(columns, source).items()
+    }
 
 
 def _check_time(columns: dict[str, FloatArray], label: Callable[[int], str]) -> None:
@@ -196,10 +205,23 @@ def _check_time(columns: dict[str, FloatArray], label: Callable[[int], str]) -> 
         invalid(_t_field(label, int(missing[0])), "is required (seconds since the session started)")
     absurd = np.flatnonzero((t < 0) | (t > MAX_T))
     if absurd.size:
-        invalid(_t_field(label, int(absurd[0])), f"must be between 0 and {MAX_T:.0f} seconds", code="absurd_time")
+        invalid(
+            _t_field(label, int(absurd[0])), f"must be between 0 and {MAX_T:.0f} seconds", code="absurd_time"
+        )
     backwards = np.flatnonzero(np.diff(t) < 0)
     if backwards.size:
         invalid(_t_field(label, int(backwards[0]) + 1), "goes backwards within the batch", code="absurd_time")
+
+
+def _check_lap_counter(columns: dict[str, FloatArray], label: Callable[[int], str]) -> None:
+    lap = columns.get("lap")
+    if lap is None:
+        return
+    wrong = np.flatnonzero(~np.isnan(lap) & ((lap != np.rint(lap)) | (lap < 0) | (lap > MAX_LAP)))
+    if wrong.size:
+        where = label(int(wrong[0]))
+        field = f"columns.lap[{int(wrong[0])}]" if where.startswith("columns.") else f"{where}.lap"
+        invalid(field, f"must be a whole number between 0 and {MAX_LAP}")
 
 
 def _t_field(label: Callable[[int], str], index: int) -> str:

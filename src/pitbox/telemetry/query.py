@@ -109,7 +109,9 @@ def parse_telemetry_query(raw_query: str) -> TelemetryQuery:
             continue
         match = _TERM.match(unquote_plus(term))
         if match is None:
-            invalid(unquote_plus(term)[:100], "expected name=value or a channel comparison such as speed>=250")
+            invalid(
+                unquote_plus(term)[:100], "expected name=value or a channel comparison such as speed>=250"
+            )
         name, op, value = match.group("name").strip(), match.group("op"), match.group("value").strip()
         if name in _RESERVED and op == "=" and name != "lap":
             values[name] = value
@@ -119,7 +121,9 @@ def parse_telemetry_query(raw_query: str) -> TelemetryQuery:
             filters.append(ChannelFilter(name, op, _number(name, value)))
     channels = None
     if values.get("channels"):
-        channels = tuple(dict.fromkeys(name.strip() for name in values["channels"].split(",") if name.strip()))
+        channels = tuple(
+            dict.fromkeys(name.strip() for name in values["channels"].split(",") if name.strip())
+        )
     output_format = values.get("format", "json")
     if output_format not in ("json", "csv"):
         invalid("format", "must be json or csv")

@@ -79,7 +79,9 @@ async def insert_chunk(
     )
 
 
-async def insert_laps(conn: Queryable, session_id: uuid.UUID, driver_id: uuid.UUID, laps: Sequence[Lap]) -> None:
+async def insert_laps(
+    conn: Queryable, session_id: uuid.UUID, driver_id: uuid.UUID, laps: Sequence[Lap]
+) -> None:
     """Store completed laps; a lap number seen again (after a reset) replaces an invalid lap with a valid one."""
     await conn.executemany(
         """INSERT INTO laps (session_id, lap_number, driver_id, t_start, t_end, lap_time_s, sector_times, valid,

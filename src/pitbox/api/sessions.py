@@ -1,0 +1,53 @@
+"""/api/sessions: create a session, list a driver's sessions, read one with its stats, end it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.sessions.models import SessionCreate, SessionFilter
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+@router.post("", status_code=201, summary="Create a session for a driver")
+async def create_session(
+    body: SessionCreate, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    return await services.sessions.create(principal, body)
+
+
+@router.get("/{driver_id}", summary="A driver's sessions, newest first, paged and filtered")
+async def list_sessions(
+    driver_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+    track: Annotated[str | None, Query(description="Track id or name")] = None,
+    car: str | None = None,
+    started_from: Annotated[datetime | None, Query(alias="from")] = None,
+    started_to: Annotated[datetime | None, Query(alias="to")] = None,
+    best_lap_below: Annotated[float | None, Query(alias="bestLapBelow", gt=0)] = None,
+    status: Literal["active", "ended"] | None = None,
+) -> dict[str, Any]:
+    where = SessionFilter(track, car, started_from, started_to, best_lap_below, status)
+    return await services.sessions.list_for_driver(principal, driver_id, where, cursor, limit)
+
+
+@router.get("/{session_id}/summary", summary="One session with its stats and laps")
+async def session_summary(
+    session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    return await services.sessions.summary(principal, session_id)
+
+
+@router.post("/{session_id}/end", summary="End a session (idempotent)")
+async def end_session(
+    session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    return await services.sessions.end(principal, session_id)

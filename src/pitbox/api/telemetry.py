@@ -1,0 +1,100 @@
+"""POST /api/telemetry (ingest) and the read routes: a session's telemetry, its laps, lap comparison, best laps."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import StreamingResponse
+
+from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.responses import OrjsonResponse
+from pitbox.errors import Invalid, UnsupportedMedia
+from pitbox.telemetry.query import parse_telemetry_query
+
+router = APIRouter(tags=["telemetry"])
+
+READ_DESCRIPTION = """Query parameters: `channels=a,b` (default all; `t` always comes first), `lap=N`, `from`/`to`
+(seconds, session clock), `points=N` (each channel downsampled to N points by LTTB), `format=json|csv`,
+`limit` (default 10,000, at most 100,000 samples a page) and `cursor` (from `nextCursor`). Any other term is a
+filter on a channel, OpenF1 style: `speed>=250&brake>0.5&gear=3`. JSON answers are column-wise; CSV is
+streamed whole (a header row, one row per sample) and ignores `limit`."""
+
+
+@router.post(
+    "/api/telemetry",
+    status_code=201,
+    summary="Ingest one sample (`data`), a batch of rows (`samples`) or of columns (`columns`)",
+    description="201 when stored; 200 with `duplicate: true` for a batch (`batchId`/`seq`) stored before.",
+)
+async def ingest_telemetry(
+    request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> OrjsonResponse:
+    content_type = request.headers.get("content-type", "application/json")
+    if "json" not in content_type:
+        raise UnsupportedMedia("telemetry is sent as application/json")
+    ack = await services.telemetry.ingest_body(principal, await request.body())
+    return OrjsonResponse(ack, status_code=200 if ack["duplicate"] else 201)
+
+
+@router.get(
+    "/api/sessions/{session_id}/telemetry",
+    summary="A session's telemetry: by lap or time, chosen channels, filters, paged, downsampled, JSON or CSV",
+    description=READ_DESCRIPTION,
+    response_model=None,
+)
+async def read_telemetry(
+    session_id: uuid.UUID, request: Request, principal: CurrentPrincipal, services: ServicesDep
+) -> OrjsonResponse | StreamingResponse:
+    query = parse_telemetry_query(request.url.query)
+    if query.format == "csv" and query.points is None:
+        rows = await services.telemetry.csv_stream(principal, session_id, query)
+        disposition = f'attachment; filename="session-{session_id}.csv"'
+        return StreamingResponse(rows, media_type="text/csv", headers={"Content-Disposition": disposition})
+    return OrjsonResponse(await services.telemetry.read(principal, session_id, query))
+
+
+@router.get("/api/sessions/{session_id}/laps", summary="A session's completed laps with sector times")
+async def session_laps(
+    session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
+) -> list[dict[str, Any]]:
+    return await services.telemetry.laps(principal, session_id)
+
+
+@router.get(
+    "/api/sessions/{session_id}/laps/{lap}/compare",
+    summary="This lap against another (`with=<sessionId>:<lap>`), aligned on distance, with the time delta",
+)
+async def compare_laps(
+    session_id: uuid.UUID,
+    lap: int,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    other: Annotated[
+        str, Query(alias="with", description="<sessionId>:<lap>, or just <lap> in this session")
+    ],
+    channels: str = "speed,throttle,brake,gear,steering",
+    points: Annotated[int | None, Query(ge=2, le=20_000)] = None,
+) -> OrjsonResponse:
+    other_session, _, other_lap = other.rpartition(":")
+    try:
+        target = (uuid.UUID(other_session) if other_session else session_id, int(other_lap))
+    except ValueError:
+        raise Invalid(
+            "with: expected <sessionId>:<lap>", details=[{"field": "with", "message": "bad lap"}]
+        ) from None
+    names = [name.strip() for name in channels.split(",") if name.strip()]
+    return OrjsonResponse(await services.telemetry.compare(principal, session_id, lap, target, names, points))
+
+
+@router.get("/api/laps/best", summary="Best valid lap per driver, track and car, fastest first")
+async def best_laps(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    driver_id: Annotated[uuid.UUID | None, Query(alias="driverId")] = None,
+    track_id: Annotated[uuid.UUID | None, Query(alias="trackId")] = None,
+    car: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    return await services.telemetry.best_laps(principal, driver_id, track_id, car, limit)

@@ -1,0 +1,452 @@
+"""Telemetry: ingest batches (checked, authorized, durably committed as one compressed chunk, laps detected,
+published after commit) and read them back (pages of columns, CSV streams, downsampled traces, lap comparison).
+
+Lap detection is incremental: per session, a `LapDetector` lives in memory together with the number of the
+next chunk it expects. When it is missing (restart, eviction) or stale (another instance stored a chunk in
+between) it is rebuilt by replaying the session's stored chunks, so the laps never depend on which process
+took a batch. Batches of one session are serialised by an in-process lock and by the session row's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from pitbox.auth.access import Access
+from pitbox.auth.principal import Principal
+from pitbox.db.types import Connection
+from pitbox.errors import Conflict, Invalid, NotFound
+from pitbox.realtime.publisher import Publisher, session_channel, telemetry_channel
+from pitbox.sessions import store as session_store
+from pitbox.telemetry import store
+from pitbox.telemetry.codec import ChunkCodec
+from pitbox.telemetry.compare import compare_laps, lap_samples
+from pitbox.telemetry.downsample import downsample_columns
+from pitbox.telemetry.ingest import decode_body, invalid, parse_batch
+from pitbox.telemetry.laps import DEFAULT_SPLITS, Lap, LapDetector
+from pitbox.telemetry.models import FloatArray, IngestBatch, lap_json
+from pitbox.telemetry.query import (
+    MAX_DOWNSAMPLE_INPUT,
+    ReadPosition,
+    TelemetryQuery,
+    csv_header,
+    csv_rows,
+    display_column,
+    output_channels,
+)
+from pitbox.telemetry.reader import Selection, read_blocks
+
+#: Largest gap between two samples still counted as driven distance (a longer one is a pause or a tow).
+MAX_DISTANCE_GAP_S = 1.0
+#: Sessions whose lap detector is kept in memory; the least recently fed is rebuilt when needed again.
+TRACKED_SESSIONS = 4096
+
+
+@dataclass
+class _SessionProgress:
+    """What ingest remembers about a session between batches."""
+
+    detector: LapDetector
+    next_chunk: int
+    last_t: float | None = None
+    last_speed: float | None = None
+
+    def feed(self, columns: dict[str, FloatArray]) -> tuple[list[Lap], float]:
+        """Laps completed by the next batch, and the distance (m) driven in it."""
+        laps = []
+        if "lapDistPct" in columns:
+            laps = self.detector.feed(
+                {name: columns[name] for name in ("t", "lapDistPct", "lap") if name in columns}
+            )
+        distance = 0.0
+        t = columns["t"]
+        speed = columns.get("speed")
+        if speed is not None:
+            if self.last_t is not None and self.last_speed is not None:
+                t = np.concatenate(([self.last_t], t))
+                speed = np.concatenate(([self.last_speed], speed))
+            dt = np.diff(t)
+            moving = (dt > 0) & (dt <= MAX_DISTANCE_GAP_S)
+            distance = float(np.nansum(np.where(moving, speed[:-1] / 3.6 * dt, 0.0)))
+            present = np.flatnonzero(~np.isnan(speed))
+            if present.size:
+                self.last_speed = float(speed[present[-1]])
+        self.last_t = float(columns["t"][-1])
+        return laps, max(distance, 0.0)
+
+
+def lap_from_row(row: asyncpg.Record) -> Lap:
+    """A stored lap as the lap detector's `Lap`."""
+    reason = row["invalid_reason"]
+    return Lap(
+        number=row["lap_number"],
+        t_start=row["t_start"],
+        t_end=row["t_end"],
+        lap_time=row["lap_time_s"],
+        sectors=tuple(row["sector_times"]),
+        valid=row["valid"],
+        invalid_reasons=tuple(reason.split(",")) if reason else (),
+    )
+
+
+def lap_event(session_id: uuid.UUID, driver_id: uuid.UUID, lap: Lap) -> dict[str, Any]:
+    """The `lap_completed` message published on the session's and the driver's channels."""
+    return {
+        "type": "lap_completed",
+        "sessionId": str(session_id),
+        "driverId": str(driver_id),
+        "lap": {
+            "sessionId": str(session_id),
+            "lap": lap.number,
+            "tStart": lap.t_start,
+            "tEnd": lap.t_end,
+            "lapTime": lap.lap_time,
+            "sectors": list(lap.sectors),
+            "valid": lap.valid,
+            "invalidReasons": list(lap.invalid_reasons),
+        },
+    }
+
+
+class TelemetryService:
+    """Ingest and reading of telemetry; holds the codec and the per-session lap detectors."""
+
+    def __init__(self, pool: asyncpg.Pool, access: Access, publisher: Publisher) -> None:
+        self._pool = pool
+        self._access = access
+        self._publisher = publisher
+        self._codec = ChunkCodec()
+        self._progress: OrderedDict[uuid.UUID, _SessionProgress] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # -- ingest ------------------------------------------------------------------------------------------
+
+    async def ingest_body(self, principal: Principal, body: bytes) -> dict[str, Any]:
+        """Ingest the raw body of POST /api/telemetry; returns the ack (`duplicate` tells a retry apart)."""
+        return await self.ingest_message(principal, decode_body(body))
+
+    async def ingest_message(self, principal: Principal, message: Any) -> dict[str, Any]:
+        """Ingest one decoded message (HTTP body or WebSocket `telemetry` message); returns the ack.
+
+        The batch is committed before this returns; a batch whose key was stored before is not stored again
+        and gets the first ack back with `duplicate: true`.
+        """
+        batch = parse_batch(message)
+        await self._access.require_driver(principal, batch.driver_id, "write", scope="telemetry:write")
+        payload, names = self._codec.encode(batch.columns)
+        lock = self._locks.get(batch.session_id)
+        if lock is None:
+            lock = self._locks[batch.session_id] = asyncio.Lock()
+        async with lock:
+            ack, laps = await self._commit(batch, payload, names)
+        if not ack["duplicate"]:
+            self._publish(batch, ack, laps)
+        return ack
+
+    async def _commit(
+        self, batch: IngestBatch, payload: bytes, names: list[str]
+    ) -> tuple[dict[str, Any], list[Lap]]:
+        ack: dict[str, Any] = {
+            "sessionId": str(batch.session_id),
+            "driverId": str(batch.driver_id),
+            "batchKey": batch.batch_key,
+        }
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                session = await store.lock_session_for_ingest(conn, batch.session_id, batch.driver_id)
+                if session is None:
+                    raise NotFound("session not found")
+                stored = await store.chunk_by_key(conn, batch.session_id, batch.batch_key)
+                if stored is not None:
+                    laps_done = await store.laps_ending_in_chunk(
+                        conn, batch.session_id, stored["chunk_no"], stored["t_end"]
+                    )
+                    ack.update(
+                        chunkNo=stored["chunk_no"],
+                        samples=stored["sample_count"],
+                        tStart=stored["t_start"],
+                        tEnd=stored["t_end"],
+                        lapsCompleted=laps_done,
+                        duplicate=True,
+                    )
+                    return ack, []
+                if session["status"] != "active":
+                    raise Conflict("the session has ended; start a new one", code="session_ended")
+                chunk_no = await store.next_chunk_no(conn, batch.session_id)
+                splits = tuple(session["sector_splits"] or ()) or DEFAULT_SPLITS
+                progress = await self._progress_of(conn, batch.session_id, chunk_no, splits)
+                laps, distance = progress.feed(batch.columns)
+                laps = [lap for lap in laps if lap.lap_time > 0]
+                t_range = (batch.t_start, batch.t_end)
+                await store.insert_chunk(
+                    conn,
+                    batch.session_id,
+                    chunk_no,
+                    batch.driver_id,
+                    batch.batch_key,
+                    t_range,
+                    _lap_range(batch.columns),
+                    batch.count,
+                    names,
+                    payload,
+                )
+                if laps:
+                    await store.insert_laps(conn, batch.session_id, batch.driver_id, laps)
+                await store.add_batch_to_session(
+                    conn, batch.session_id, batch.count, t_range, list(batch.columns), distance, laps
+                )
+        except BaseException:
+            # The detector may have seen samples that were not committed: rebuild it from the database.
+            self._progress.pop(batch.session_id, None)
+            raise
+        progress.next_chunk = chunk_no + 1
+        ack.update(
+            chunkNo=chunk_no,
+            samples=batch.count,
+            tStart=batch.t_start,
+            tEnd=batch.t_end,
+            lapsCompleted=[lap.number for lap in laps],
+            duplicate=False,
+        )
+        return ack, laps
+
+    async def _progress_of(
+        self, conn: Connection, session_id: uuid.UUID, chunk_no: int, splits: tuple[float, ...]
+    ) -> _SessionProgress:
+        progress = self._progress.get(session_id)
+        if progress is None or progress.next_chunk != chunk_no:
+            progress = _SessionProgress(LapDetector(splits=splits), next_chunk=0)
+            while progress.next_chunk < chunk_no:
+                rows = await store.chunks_in_order(
+                    conn, session_id, from_chunk=progress.next_chunk, limit=256
+                )
+                if not rows:
+                    break
+                for row in rows:
+                    progress.feed(self._codec.decode(row["payload"], row["channels"]))
+                progress.next_chunk = int(rows[-1]["chunk_no"]) + 1
+            progress.next_chunk = chunk_no
+            self._progress[session_id] = progress
+            while len(self._progress) > TRACKED_SESSIONS:
+                self._progress.popitem(last=False)
+        self._progress.move_to_end(session_id)
+        return progress
+
+    def _publish(self, batch: IngestBatch, ack: dict[str, Any], laps: list[Lap]) -> None:
+        event = {
+            "type": "telemetry",
+            "sessionId": ack["sessionId"],
+            "driverId": ack["driverId"],
+            "chunkNo": ack["chunkNo"],
+            "count": ack["samples"],
+            "tStart": ack["tStart"],
+            "tEnd": ack["tEnd"],
+            **batch.live,
+        }
+        channels = (telemetry_channel(batch.driver_id), session_channel(batch.session_id))
+        for channel in channels:
+            self._publisher.publish(channel, event)
+        for lap in laps:
+            lap_message = lap_event(batch.session_id, batch.driver_id, lap)
+            for channel in channels:
+                self._publisher.publish(channel, lap_message)
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    async def read(
+        self, principal: Principal, session_id: uuid.UUID, query: TelemetryQuery
+    ) -> dict[str, Any]:
+        """A page of columns (with `nextCursor`), or with `points` each channel downsampled by LTTB."""
+        names, selection = await self._prepare(principal, session_id, query)
+        if query.points is not None:
+            return await self._downsampled(session_id, names, selection, query.points)
+        blocks: list[list[FloatArray]] = []
+        count = 0
+        next_position: ReadPosition | None = None
+        async for block in read_blocks(self._pool, self._codec, session_id, names, selection):
+            room = query.limit - count
+            if room <= 0:
+                next_position = ReadPosition(block.chunk_no, int(block.offsets[0]))
+                break
+            if block.size > room:
+                blocks.append([values[:room] for values in block.columns])
+                count += room
+                next_position = ReadPosition(block.chunk_no, int(block.offsets[room]))
+                break
+            blocks.append(block.columns)
+            count += block.size
+        columns = _concatenate(names, blocks)
+        return {
+            "sessionId": str(session_id),
+            "channels": names,
+            "count": count,
+            "columns": {
+                name: display_column(name, values) for name, values in zip(names, columns, strict=True)
+            },
+            "nextCursor": next_position.encode() if next_position else None,
+        }
+
+    async def csv_stream(
+        self, principal: Principal, session_id: uuid.UUID, query: TelemetryQuery
+    ) -> AsyncIterator[bytes]:
+        """Check access now; then the CSV of every selected sample, streamed a chunk at a time."""
+        names, selection = await self._prepare(principal, session_id, query)
+
+        async def rows() -> AsyncIterator[bytes]:
+            yield csv_header(names)
+            async for block in read_blocks(self._pool, self._codec, session_id, names, selection):
+                yield csv_rows(names, block.columns)
+
+        return rows()
+
+    async def _prepare(
+        self, principal: Principal, session_id: uuid.UUID, query: TelemetryQuery
+    ) -> tuple[list[str], Selection]:
+        await self._access.require_session(principal, session_id, scope="telemetry:read")
+        session = await session_store.session_by_id(self._pool, session_id)
+        if session is None:
+            raise NotFound("session not found")
+        session_channels: list[str] = list(session["channels"])
+        names = output_channels(query, session_channels)
+        for condition in query.filters:
+            if condition.channel not in session_channels:
+                invalid(condition.channel, "is not a channel of this session", code="unknown_channels")
+        t_from, t_to, lap_counter = query.t_from, query.t_to, None
+        if query.lap is not None:
+            lap = await store.lap_of_session(self._pool, session_id, query.lap)
+            if lap is not None:
+                t_from = lap["t_start"] if t_from is None else max(t_from, lap["t_start"])
+                t_to = lap["t_end"] if t_to is None else min(t_to, lap["t_end"])
+            else:  # not completed (yet): the samples the lap counter puts in it
+                lap_counter = query.lap
+        return names, Selection(t_from, t_to, lap_counter, query.filters, query.start)
+
+    async def _downsampled(
+        self, session_id: uuid.UUID, names: list[str], selection: Selection, points: int
+    ) -> dict[str, Any]:
+        blocks: list[list[FloatArray]] = []
+        count = 0
+        async for block in read_blocks(self._pool, self._codec, session_id, names, selection):
+            count += block.size
+            if count > MAX_DOWNSAMPLE_INPUT:
+                invalid("points", f"more than {MAX_DOWNSAMPLE_INPUT} samples to downsample; narrow from/to")
+            blocks.append(block.columns)
+        columns = dict(zip(names, _concatenate(names, blocks), strict=True))
+        traces = downsample_columns(columns, points, channels=names[1:]) if count else {}
+        return {
+            "sessionId": str(session_id),
+            "channels": names,
+            "count": count,
+            "points": points,
+            "series": {
+                name: {"t": display_column("t", x), "v": display_column(name, y)}
+                for name, (x, y) in traces.items()
+            },
+        }
+
+    # -- laps ----------------------------------------------------------------------------------------------
+
+    async def laps(self, principal: Principal, session_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The completed laps of a session, in order."""
+        await self._access.require_session(principal, session_id, scope="telemetry:read")
+        return [lap_json(row) for row in await store.laps_of_session(self._pool, session_id)]
+
+    async def compare(
+        self,
+        principal: Principal,
+        session_id: uuid.UUID,
+        lap_number: int,
+        other: tuple[uuid.UUID, int],
+        channels: list[str],
+        points: int | None,
+    ) -> dict[str, Any]:
+        """Lap `lap_number` against another lap (of any session the caller may read), aligned on distance."""
+        await self._access.require_session(principal, session_id, scope="telemetry:read")
+        if other[0] != session_id:
+            await self._access.require_session(principal, other[0], scope="telemetry:read")
+        lap_a, samples_a = await self._lap_with_samples(session_id, lap_number, channels)
+        lap_b, samples_b = await self._lap_with_samples(other[0], other[1], channels)
+        length = await store.track_length_of_session(self._pool, session_id)
+        result = compare_laps(samples_a, samples_b, channels=channels, points=points, track_length=length)
+        return {
+            "a": {**lap_json(lap_a), "channels": result.a},
+            "b": {**lap_json(lap_b), "channels": result.b},
+            "trackLength": result.track_length,
+            "distance": result.distance,
+            "delta": result.delta,
+        }
+
+    async def _lap_with_samples(
+        self, session_id: uuid.UUID, lap_number: int, channels: list[str]
+    ) -> tuple[asyncpg.Record, dict[str, FloatArray]]:
+        row = await store.lap_of_session(self._pool, session_id, lap_number)
+        if row is None:
+            raise NotFound(f"lap {lap_number} of session {session_id} not found")
+        session = await session_store.session_by_id(self._pool, session_id)
+        assert session is not None
+        wanted = [
+            "t",
+            *(name for name in ("lapDistPct", "lapDist", *channels) if name in session["channels"]),
+        ]
+        names = list(dict.fromkeys(wanted))
+        # One second either side: the samples around the line crossings that interpolation needs.
+        selection = Selection(t_from=row["t_start"] - 1.0, t_to=row["t_end"] + 1.0)
+        blocks = [
+            block.columns
+            async for block in read_blocks(self._pool, self._codec, session_id, names, selection)
+        ]
+        columns = dict(zip(names, _concatenate(names, blocks), strict=True))
+        if columns["t"].size < 2:
+            raise Invalid(f"lap {lap_number} has no stored samples", code="lap_too_short")
+        return row, lap_samples(columns, lap_from_row(row))
+
+    async def best_laps(
+        self,
+        principal: Principal,
+        driver_id: uuid.UUID | None,
+        track_id: uuid.UUID | None,
+        car: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """The best valid lap per driver, track and car, fastest first, among the drivers the caller sees."""
+        if driver_id is not None:
+            await self._access.require_driver(principal, driver_id, scope="telemetry:read")
+            drivers: list[uuid.UUID] | None = [driver_id]
+        else:
+            self._access.require_scope(principal, "telemetry:read")
+            drivers = await self._access.visible_drivers(principal)
+        rows = await store.best_laps(self._pool, drivers, track_id, car, limit)
+        return [
+            {
+                **lap_json(row),
+                "driverId": str(row["driver_id"]),
+                "trackId": str(row["track_id"]) if row["track_id"] else None,
+                "trackName": row["track_name"],
+                "car": row["car"],
+                "sessionStartedAt": row["started_at"].isoformat(),
+            }
+            for row in rows
+        ]
+
+
+def _lap_range(columns: dict[str, FloatArray]) -> tuple[int | None, int | None]:
+    lap = columns.get("lap")
+    if lap is None or np.isnan(lap).all():
+        return None, None
+    return int(np.nanmin(lap)), int(np.nanmax(lap))  # whole numbers within int32: parse_batch checked
+
+
+def _concatenate(names: list[str], blocks: list[list[FloatArray]]) -> list[FloatArray]:
+    if not blocks:
+        return [np.empty(0, dtype=np.float64) for _ in names]
+    if len(blocks) == 1:
+        return blocks[0]
+    return [np.concatenate([block[index] for block in blocks]) for index in range(len(names))]

@@ -1,0 +1,102 @@
+"""A small test client for /ws over real loopback sockets (the `websockets` library), and servers to talk to."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from pitbox.api.ws import HubFirstServer
+from pitbox.app import create_app
+from pitbox.config import Settings
+from tests.conftest import RunningServer
+
+RECV_TIMEOUT = 20.0  # a safety net against a hung test, not an assertion on timing
+
+
+async def open_socket(server: RunningServer, token: str | None = None, **options: Any) -> ClientConnection:
+    """A socket on /ws, with `?token=` when given."""
+    query = f"?token={token}" if token else ""
+    return await connect(f"{server.ws_url}/ws{query}", open_timeout=RECV_TIMEOUT, **options)
+
+
+async def next_frame(ws: ClientConnection) -> dict[str, Any]:
+    """The next JSON frame the server sends (keep-alives skipped)."""
+    while True:
+        async with _timeout():
+            frame: dict[str, Any] = orjson.loads(await ws.recv())
+        if frame["type"] != "keepalive":
+            return frame
+
+
+async def expect(ws: ClientConnection, frame_type: str) -> dict[str, Any]:
+    """The next frame, which must be of `frame_type`."""
+    frame = await next_frame(ws)
+    assert frame["type"] == frame_type, frame
+    return frame
+
+
+async def signed_in(server: RunningServer, token: str, **options: Any) -> ClientConnection:
+    """A socket past its `authenticated` frame."""
+    ws = await open_socket(server, token, **options)
+    await expect(ws, "authenticated")
+    return ws
+
+
+async def subscribe(ws: ClientConnection, channel: str, **fields: Any) -> dict[str, Any]:
+    """Send `subscribe` and return the answer (`subscribed` or `error`)."""
+    await ws.send(orjson.dumps({"type": "subscribe", "channel": channel, **fields}).decode())
+    return await next_frame(ws)
+
+
+async def frames_until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
+    """Every frame until the server closes the socket."""
+    frames = []
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            frames.append(await next_frame(ws))
+    return frames
+
+
+def _timeout() -> Any:
+    import asyncio
+
+    return asyncio.timeout(RECV_TIMEOUT)
+
+
+@contextlib.asynccontextmanager
+async def run_hub_first_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """Like tests.conftest.run_server, with the server class `pitbox serve` should use (1001 on shutdown)."""
+    import asyncio
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False,
+        lifespan="on", ws="websockets-sansio", loop="none",
+    )
+    server = HubFirstServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    running = RunningServer(
+        f"http://127.0.0.1:{settings.port}", f"ws://127.0.0.1:{settings.port}", app.state.services, settings
+    )
+    try:
+        yield running
+    finally:
+        server.should_exit = True
+        await task
+
+
+def data_dir(tmp: Path) -> Path:
+    """A fresh data directory for an extra server."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return tmp

@@ -1,0 +1,171 @@
+"""Fan-out: a slow consumer is cut without hurting a fast one, coalesced rates, catch-up after reconnect,
+graceful shutdown, and no token in the server's log lines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from pitbox.realtime.hub import HubLimits
+from tests.conftest import RunningServer, Team, make_settings
+from tests.realtime.socket_client import (
+    expect,
+    frames_until_closed,
+    next_frame,
+    run_hub_first_server,
+    signed_in,
+    subscribe,
+)
+
+
+@pytest.fixture
+async def small_queue_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A server of our own whose sockets may fall only 32 frames behind."""
+    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
+    async with run_hub_first_server(settings) as running:
+        running.services.hub.limits = HubLimits(queue_frames=32, history_messages=8)
+        yield running
+
+
+async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_order(
+    small_queue_server: RunningServer, team: Team
+) -> None:
+    server = small_queue_server
+    hub = server.services.hub
+    channel = f"telemetry:{team.driver.driver_id}"
+    payload = "x" * 32_000
+    async with (
+        await signed_in(server, team.engineer.token) as fast,
+        await signed_in(server, team.manager.token, max_queue=1) as slow,
+    ):
+        assert (await subscribe(fast, channel))["type"] == "subscribed"
+        assert (await subscribe(slow, channel))["type"] == "subscribed"
+        # The slow client reads nothing: publish until the hub gives up on it (buffers on the way fill first).
+        received: list[int] = []
+        for n in range(5000):
+            hub.publish(channel, {"n": n, "pad": payload})
+            received.append((await expect(fast, "message"))["data"]["n"])
+            if hub.subscriber_count(channel) == 1:
+                break
+        assert hub.subscriber_count(channel) == 1, "the slow consumer was never cut"
+        hub.publish(channel, {"n": len(received), "pad": ""})
+        received.append((await expect(fast, "message"))["data"]["n"])
+        assert received == list(range(len(received)))
+
+        frames = await frames_until_closed(slow)
+        heard = [f["data"]["n"] for f in frames if f["type"] == "message"]
+        assert heard == list(range(len(heard))) and len(heard) < len(received)
+        assert frames[-1]["code"] == "too_slow"
+        assert slow.close_code == 4008
+
+
+async def test_max_rate_subscriber_gets_the_latest_message_coalesced(server: RunningServer, team: Team) -> None:
+    channel = f"telemetry:{team.driver.driver_id}"
+    async with (
+        await signed_in(server, team.manager.token) as dashboard,
+        await signed_in(server, team.engineer.token) as full,
+    ):
+        assert (await subscribe(dashboard, channel, maxRate=5))["maxRate"] == 5
+        assert (await subscribe(full, channel))["type"] == "subscribed"
+        for n in range(50):  # one burst, far above 5/s
+            server.services.hub.publish(channel, {"n": n})
+        assert [(await expect(full, "message"))["data"]["n"] for _ in range(50)] == list(range(50))
+        heard = []
+        while not heard or heard[-1] != 49:
+            heard.append((await expect(dashboard, "message"))["data"]["n"])
+        assert heard[0] == 0 and len(heard) < 50 and heard == sorted(heard)
+
+
+async def test_reconnect_with_last_seq_gets_every_missed_message(server: RunningServer, team: Team) -> None:
+    channel = f"ai:{team.driver.driver_id}"
+    hub = server.services.hub
+    async with await signed_in(server, team.driver.token) as ws:
+        answer = await subscribe(ws, channel)
+        epoch = answer["epoch"]
+        hub.publish(channel, {"tip": "brake later"})
+        last_seq = (await expect(ws, "message"))["seq"]
+    for tip in ("turn in earlier", "use more kerb", "short shift"):
+        hub.publish(channel, {"tip": tip})
+    async with await signed_in(server, team.driver.token) as ws:
+        answer = await subscribe(ws, channel, lastSeq=last_seq, epoch=epoch)
+        assert answer["recovered"] is True and answer["seq"] == last_seq + 3
+        missed = [await expect(ws, "message") for _ in range(3)]
+        assert [m["data"]["tip"] for m in missed] == ["turn in earlier", "use more kerb", "short shift"]
+        assert [m["seq"] for m in missed] == [last_seq + 1, last_seq + 2, last_seq + 3]
+        hub.publish(channel, {"tip": "live again"})
+        assert (await expect(ws, "message"))["seq"] == last_seq + 4
+
+
+async def test_catch_up_that_cannot_be_honoured_says_resync(small_queue_server: RunningServer, team: Team) -> None:
+    server = small_queue_server
+    channel = f"ai:{team.driver.driver_id}"
+    async with await signed_in(server, team.driver.token) as ws:
+        epoch = (await subscribe(ws, channel))["epoch"]
+        for n in range(20):  # more than the 8 messages of history this server keeps
+            server.services.hub.publish(channel, {"n": n})
+        await ws.send(orjson.dumps({"type": "unsubscribe", "channel": channel}).decode())
+        while (await next_frame(ws))["type"] != "unsubscribed":
+            pass
+        cases = [
+            ({"lastSeq": 1, "epoch": epoch}, "history_gap"),
+            ({"lastSeq": 3, "epoch": "someone-else"}, "epoch_changed"),
+            ({"lastSeq": 10_000, "epoch": epoch}, "unknown_position"),
+        ]
+        for fields, reason in cases:
+            answer = await subscribe(ws, channel, **fields)
+            assert answer["type"] == "subscribed" and answer["recovered"] is False
+            resync = await expect(ws, "resync")
+            assert resync["reason"] == reason and resync["channel"] == channel
+        telemetry = f"telemetry:{team.driver.driver_id}"
+        assert (await subscribe(ws, telemetry, lastSeq=0, epoch=epoch))["recovered"] is False
+        assert (await expect(ws, "resync"))["reason"] == "no_history"
+
+
+async def test_shutdown_flushes_then_closes_1001(database_url: str, tmp_path_factory: pytest.TempPathFactory,
+                                                 team: Team) -> None:
+    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
+    channel = f"ai:{team.driver.driver_id}"
+    async with run_hub_first_server(settings) as server:
+        ws = await signed_in(server, team.driver.token)
+        assert (await subscribe(ws, channel))["type"] == "subscribed"
+        for n in range(5):
+            server.services.hub.publish(channel, {"n": n})
+    frames = await frames_until_closed(ws)
+    assert [f["data"]["n"] for f in frames if f["type"] == "message"] == [0, 1, 2, 3, 4]
+    assert ws.close_code == 1001
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def test_no_log_line_holds_the_token(server: RunningServer, team: Team) -> None:
+    capture = _Lines()
+    root = logging.getLogger()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    old_level = uvicorn_log.level
+    root.addHandler(capture)
+    uvicorn_log.setLevel(logging.DEBUG)
+    try:
+        async with await signed_in(server, team.driver.token):
+            pass
+        async with await signed_in(server, team.driver.token + "tampered") as ws:
+            await frames_until_closed(ws)
+    except Exception:  # noqa: S110 - the second socket is refused; only the log lines matter
+        pass
+    finally:
+        root.removeHandler(capture)
+        uvicorn_log.setLevel(old_level)
+    assert any("WebSocket /ws" in line for line in capture.lines), capture.lines
+    leaked = [line for line in capture.lines if team.driver.token[:40] in line]
+    assert not leaked
