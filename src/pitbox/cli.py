@@ -240,6 +240,36 @@ def replay(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def demo(
+    file: Annotated[
+        str | None, typer.Option(help="Recording to replay (default: a Langley lap, or synthetic).")
+    ] = None,
+    speed: Annotated[str, typer.Option(help="Replay speed: 1 (real time), 5, … or max.")] = "1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    data_dir: Annotated[
+        str, typer.Option(help="Data directory of the demo (kept apart from a real one).")
+    ] = "./data-demo",
+) -> None:
+    """Start the server with embedded defaults, a demo team and login, and replay a recording in a loop."""
+    from pathlib import Path
+
+    from pitbox.demo import DemoWorld, load_demo_recording, run_demo
+
+    pace = None if speed == "max" else _positive_float(speed, "--speed")
+    settings = _settings(port=port, data_dir=Path(data_dir), host="127.0.0.1")
+    recording = load_demo_recording(Path(file) if file else None)
+
+    def announce(url: str, world: DemoWorld) -> None:
+        typer.echo(f"PitBox demo running at {url}/  (API docs: {url}/docs)")
+        typer.echo(f"log in as {world.email} / {world.password}")
+        typer.echo(f"driver {world.driver_id}: live telemetry on channel telemetry:{world.driver_id}")
+        typer.echo(f"token for scripts: {world.token}")
+        sys.stdout.flush()
+
+    asyncio.run(run_demo(settings, recording, pace, announce))
+
+
 def _positive_float(text: str, flag: str) -> float:
     try:
         value = float(text)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,21 @@ RECV_TIMEOUT = 20.0  # a safety net against a hung test, not an assertion on tim
 async def open_socket(server: RunningServer, token: str | None = None, **options: Any) -> ClientConnection:
     """A socket on /ws, with `?token=` when given."""
     query = f"?token={token}" if token else ""
+    options.setdefault("compression", None)  # what the bench and dashboards measure: frames as the hub encodes them
     return await connect(f"{server.ws_url}/ws{query}", open_timeout=RECV_TIMEOUT, **options)
+
+
+async def small_window_socket(server: RunningServer) -> socket.socket:
+    """A connected TCP socket with a tiny receive buffer, so a client that stops reading pushes back at once.
+
+    Loopback receive buffers autotune to tens of megabytes here; a real slow client on a real network is
+    throttled by its window long before that.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.settings.port))
+    return sock
 
 
 async def next_frame(ws: ClientConnection) -> dict[str, Any]:
@@ -65,20 +81,16 @@ async def frames_until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
 
 
 def _timeout() -> Any:
-    import asyncio
-
     return asyncio.timeout(RECV_TIMEOUT)
 
 
 @contextlib.asynccontextmanager
 async def run_hub_first_server(settings: Settings) -> AsyncIterator[RunningServer]:
     """Like tests.conftest.run_server, with the server class `pitbox serve` should use (1001 on shutdown)."""
-    import asyncio
-
     app = create_app(settings)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False,
-        lifespan="on", ws="websockets-sansio", loop="none",
+        lifespan="on", ws="websockets-sansio", loop="none", ws_per_message_deflate=False,
     )
     server = HubFirstServer(config)
     task = asyncio.create_task(server.serve())

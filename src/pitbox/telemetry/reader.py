@@ -28,6 +28,7 @@ class Selection:
 
     t_from: float | None = None
     t_to: float | None = None
+    t_to_exclusive: bool = False  # a lap ends where the next begins: its window is [t_start, t_end)
     lap_counter: int | None = None
     filters: tuple[ChannelFilter, ...] = ()
     start: ReadPosition = ReadPosition()
@@ -92,7 +93,7 @@ def _select(codec: ChunkCodec, row: asyncpg.Record, names: Sequence[str], select
     if selection.t_from is not None:
         keep &= t >= selection.t_from
     if selection.t_to is not None:
-        keep &= t <= selection.t_to
+        keep &= (t < selection.t_to) if selection.t_to_exclusive else (t <= selection.t_to)
     if selection.lap_counter is not None:
         keep &= column("lap") == selection.lap_counter
     for condition in selection.filters:

@@ -319,15 +319,16 @@ class TelemetryService:
         for condition in query.filters:
             if condition.channel not in session_channels:
                 invalid(condition.channel, "is not a channel of this session", code="unknown_channels")
-        t_from, t_to, lap_counter = query.t_from, query.t_to, None
+        t_from, t_to, lap_counter, exclusive = query.t_from, query.t_to, None, False
         if query.lap is not None:
             lap = await store.lap_of_session(self._pool, session_id, query.lap)
             if lap is not None:
                 t_from = lap["t_start"] if t_from is None else max(t_from, lap["t_start"])
+                exclusive = t_to is None or t_to >= lap["t_end"]
                 t_to = lap["t_end"] if t_to is None else min(t_to, lap["t_end"])
             else:  # not completed (yet): the samples the lap counter puts in it
                 lap_counter = query.lap
-        return names, Selection(t_from, t_to, lap_counter, query.filters, query.start)
+        return names, Selection(t_from, t_to, exclusive, lap_counter, query.filters, query.start)
 
     async def _downsampled(
         self, session_id: uuid.UUID, names: list[str], selection: Selection, points: int

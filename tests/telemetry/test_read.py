@@ -1,0 +1,138 @@
+"""Reading telemetry back: pages with cursors, channels, filters, laps, CSV, downsampling, lap comparison."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+import numpy as np
+
+from tests.conftest import Team, assert_error
+
+Driving = tuple[Team, str, dict[str, list[float]]]
+
+
+async def test_pages_follow_the_cursor_and_cover_every_sample_once(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    team, session_id, columns = driving_session
+    url = f"/api/sessions/{session_id}/telemetry"
+    t: list[float] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, "channels": "speed"}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get(url, params=params, headers=team.engineer.headers)).json()
+        assert page["channels"] == ["t", "speed"]
+        assert page["count"] <= 1000
+        t += page["columns"]["t"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert t == columns["t"]
+
+
+async def test_filters_pick_the_samples_users_ask_for(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    team, session_id, columns = driving_session
+    response = await client.get(
+        f"/api/sessions/{session_id}/telemetry?channels=speed,brake&speed>=190&brake>0.5&limit=100000",
+        headers=team.driver.headers,
+    )
+    assert response.status_code == 200, response.text
+    speed, brake = np.array(columns["speed"], dtype=np.float32), np.array(columns["brake"], dtype=np.float32)
+    expected = np.array(columns["t"])[(speed >= 190) & (brake > 0.5)]
+    assert response.json()["columns"]["t"] == expected.tolist()
+
+
+async def test_lap_returns_the_samples_of_that_lap(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    team, session_id, _ = driving_session
+    laps = (await client.get(f"/api/sessions/{session_id}/laps", headers=team.driver.headers)).json()
+    lap2 = next(lap for lap in laps if lap["lap"] == 2)
+    page = (
+        await client.get(f"/api/sessions/{session_id}/telemetry?lap=2", headers=team.driver.headers)
+    ).json()
+    t = page["columns"]["t"]
+    assert lap2["tStart"] <= t[0] < lap2["tStart"] + 1 / 60
+    assert lap2["tEnd"] - 1 / 60 - 1e-5 < t[-1] < lap2["tEnd"]
+    assert set(page["columns"]["lap"]) == {2}
+
+
+async def test_csv_has_a_header_and_one_row_per_sample(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    team, session_id, columns = driving_session
+    response = await client.get(
+        f"/api/sessions/{session_id}/telemetry?format=csv&channels=speed,gear", headers=team.driver.headers
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0] == ["t", "speed", "gear"]
+    assert len(rows) - 1 == len(columns["t"])
+    t, speed, gear = (float(value) for value in rows[10])
+    assert (t, np.float32(speed), gear) == (
+        columns["t"][9],
+        np.float32(columns["speed"][9]),
+        columns["gear"][9],
+    )
+
+
+async def test_downsampling_gives_the_points_asked_for(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    team, session_id, columns = driving_session
+    page = (
+        await client.get(
+            f"/api/sessions/{session_id}/telemetry?points=300&channels=speed,throttle",
+            headers=team.driver.headers,
+        )
+    ).json()
+    assert page["count"] == len(columns["t"])
+    for name in ("speed", "throttle"):
+        series = page["series"][name]
+        assert len(series["t"]) == len(series["v"]) == 300
+        assert series["t"][0] == columns["t"][0] and series["t"][-1] == columns["t"][-1]
+
+
+async def test_lap_compared_with_itself_has_no_delta_and_with_another_the_lap_time_difference(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    team, session_id, _ = driving_session
+    url = f"/api/sessions/{session_id}/laps/1/compare"
+    same = (await client.get(url, params={"with": f"{session_id}:1"}, headers=team.driver.headers)).json()
+    assert max(abs(value) for value in same["delta"]) < 1e-9
+    other = (await client.get(url, params={"with": "2", "points": 500}, headers=team.driver.headers)).json()
+    assert len(other["distance"]) == len(other["delta"]) == len(other["a"]["channels"]["speed"]) == 500
+    assert abs(other["delta"][-1] - (other["b"]["lapTime"] - other["a"]["lapTime"])) < 1e-6
+
+
+async def test_best_lap_per_driver_track_and_car(client: httpx.AsyncClient, driving_session: Driving) -> None:
+    team, session_id, _ = driving_session
+    best = (await client.get("/api/laps/best", params={"car": "GT3"}, headers=team.manager.headers)).json()
+    mine = [lap for lap in best if lap["driverId"] == team.driver.driver_id]
+    assert len(mine) == 1 and mine[0]["sessionId"] == session_id and mine[0]["valid"]
+
+
+async def test_unknown_channel_and_bad_parameters_are_refused(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    team, session_id, _ = driving_session
+    url = f"/api/sessions/{session_id}/telemetry"
+    for query, field in (
+        ("channels=warp", "channels"),
+        ("warp>3", "warp"),
+        ("speed>=fast", "speed"),
+        ("points=1", "points"),
+        ("limit=0", "limit"),
+        ("format=xml", "format"),
+        ("cursor=%%%", "cursor"),
+    ):
+        error = assert_error(await client.get(f"{url}?{query}", headers=team.driver.headers), 422)
+        assert error["details"][0]["field"] == field, (query, error)
