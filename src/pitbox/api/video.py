@@ -27,7 +27,10 @@ _FRAME_JSON = {
     "properties": {
         "driverId": {"type": "string", "format": "uuid"},
         "sessionId": {"type": "string", "format": "uuid"},
-        "frameData": {"type": "string", "description": "The JPEG, PNG or WebP image, base64 (a data: URL is ok)."},
+        "frameData": {
+            "type": "string",
+            "description": "The JPEG, PNG or WebP image, base64 (a data: URL is ok).",
+        },
         "timestamp": {"type": "string", "format": "date-time", "example": "2023-07-17T12:34:56Z"},
     },
 }
@@ -66,7 +69,9 @@ async def upload_frame(
     if media == "application/json":
         accepted = await services.video.ingest_json(principal, request.stream())
     elif media in BINARY_MEDIA_TYPES:
-        meta = FrameMeta.from_fields(driver_id or x_driver_id, session_id or x_session_id, timestamp or x_frame_timestamp)
+        meta = FrameMeta.from_fields(
+            driver_id or x_driver_id, session_id or x_session_id, timestamp or x_frame_timestamp
+        )
         accepted = await services.video.ingest_binary(principal, meta, request.stream())
     else:
         raise UnsupportedMedia(
@@ -88,7 +93,10 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 @router.get(
     "/api/video/{frame_id}",
     summary="A frame's image (ETag is its sha256; 304 on If-None-Match)",
-    responses={200: {"content": {media: {} for media in CONTENT_TYPES}}, 304: {"description": "Not modified"}},
+    responses={
+        200: {"content": {media: {} for media in CONTENT_TYPES}},
+        304: {"description": "Not modified"},
+    },
 )
 async def frame_image(
     frame_id: uuid.UUID,
@@ -124,7 +132,8 @@ async def nearest_frame(
     services: ServicesDep,
     t: Annotated[datetime | None, Query(description="A wall-clock time, ISO-8601")] = None,
     session_time: Annotated[
-        float | None, Query(alias="sessionTime", ge=0, description="Telemetry `t`: seconds since the session started")
+        float | None,
+        Query(alias="sessionTime", ge=0, description="Telemetry `t`: seconds since the session started"),
     ] = None,
 ) -> dict[str, Any]:
     """Give `t` or `sessionTime`; the answer carries `offsetMs`, the frame's distance from the asked moment."""

@@ -58,7 +58,9 @@ def sniff_format(data: bytes) -> tuple[str, str, str]:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return WEBP
     raise UnsupportedMedia(
-        "the frame is not a JPEG, PNG or WebP image", code="unsupported_image", details={"accepted": CONTENT_TYPES}
+        "the frame is not a JPEG, PNG or WebP image",
+        code="unsupported_image",
+        details={"accepted": CONTENT_TYPES},
     )
 
 
@@ -128,7 +130,12 @@ def check_pixels(width: int, height: int, limits: PixelLimits) -> None:
             f"the image is {width}x{height} pixels; at most {limits.max_pixels} pixels "
             f"and {limits.max_side} on a side are accepted",
             code="image_too_large",
-            details={"width": width, "height": height, "maxPixels": limits.max_pixels, "maxSide": limits.max_side},
+            details={
+                "width": width,
+                "height": height,
+                "maxPixels": limits.max_pixels,
+                "maxSide": limits.max_side,
+            },
         )
 
 
@@ -141,7 +148,9 @@ def check_image(data: bytes, limits: PixelLimits) -> CheckedImage:
     return CheckedImage(content_type, extension, width, height, hashlib.sha256(data).hexdigest())
 
 
-def _decode_with_pillow(data: bytes, pillow_format: str, declared: tuple[int, int], limits: PixelLimits) -> None:
+def _decode_with_pillow(
+    data: bytes, pillow_format: str, declared: tuple[int, int], limits: PixelLimits
+) -> None:
     try:
         with Image.open(io.BytesIO(data), formats=[pillow_format]) as image:
             if image.size != declared:

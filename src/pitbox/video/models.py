@@ -96,7 +96,9 @@ def decode_base64_frame(text: bytes, max_bytes: int) -> bytes:
             _invalid("frameData", "a data URL must be base64-encoded", code="invalid_base64")
         text = rest
     if len(text) > (max_bytes + 2) // 3 * 4:
-        raise PayloadTooLarge(f"frameData is larger than {max_bytes} bytes once decoded", code="frame_too_large")
+        raise PayloadTooLarge(
+            f"frameData is larger than {max_bytes} bytes once decoded", code="frame_too_large"
+        )
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):

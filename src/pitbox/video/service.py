@@ -117,7 +117,9 @@ class VideoService:
         return await self._accept(meta, data)
 
     async def _authorize_write(self, principal: Principal, meta: FrameMeta) -> None:
-        driver_id = await self._access.require_session(principal, meta.session_id, "write", scope="video:write")
+        driver_id = await self._access.require_session(
+            principal, meta.session_id, "write", scope="video:write"
+        )
         if driver_id != meta.driver_id:
             raise NotFound("session not found")
 

@@ -57,9 +57,8 @@ async def frame_by_sha(pool: Queryable, session_id: uuid.UUID, sha256: str) -> a
 
 async def frame_by_id(pool: Queryable, frame_id: uuid.UUID) -> asyncpg.Record | None:
     """One frame."""
-    row: asyncpg.Record | None = await pool.fetchrow(
-        f"SELECT {COLUMNS} FROM video_frames WHERE id = $1", frame_id  # noqa: S608
-    )
+    sql = f"SELECT {COLUMNS} FROM video_frames WHERE id = $1"  # noqa: S608
+    row: asyncpg.Record | None = await pool.fetchrow(sql, frame_id)
     return row
 
 
@@ -108,7 +107,9 @@ async def nearest_frame(pool: Queryable, session_id: uuid.UUID, at: datetime) ->
 
 async def session_started_at(pool: Queryable, session_id: uuid.UUID) -> datetime | None:
     """When the session started (telemetry's `t` counts seconds from here)."""
-    started: datetime | None = await pool.fetchval("SELECT started_at FROM sessions WHERE id = $1", session_id)
+    started: datetime | None = await pool.fetchval(
+        "SELECT started_at FROM sessions WHERE id = $1", session_id
+    )
     return started
 
 
