@@ -209,4 +209,11 @@ CREATE INDEX sessions_driver_best_idx ON sessions (driver_id, best_lap_s) WHERE 
 -- Chunk payloads are already zstd-compressed: store them out of line without a second (pglz) attempt.
 ALTER TABLE telemetry_data ALTER COLUMN payload SET STORAGE EXTERNAL;
 INSERT INTO schema_migrations (version, name) VALUES (2, 'session_stats');
+
+-- migration 0003_video
+-- Version 3: a frame is stored once per session (an identical upload answers with the stored frame), which
+-- also makes the upload race-free (INSERT … ON CONFLICT). The global sha256 index served no query: dropped.
+DROP INDEX IF EXISTS video_frames_sha_idx;
+CREATE UNIQUE INDEX video_frames_session_sha_key ON video_frames (session_id, sha256);
+INSERT INTO schema_migrations (version, name) VALUES (3, 'video');
 COMMIT;

@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from pitbox import __version__
 from pitbox.api import auth as auth_routes
+from pitbox.api import coaching as coaching_routes
 from pitbox.api import drivers as driver_routes
 from pitbox.api import health as health_routes
 from pitbox.api import keys as key_routes
@@ -22,6 +23,7 @@ from pitbox.api import sessions as session_routes
 from pitbox.api import teams as team_routes
 from pitbox.api import telemetry as telemetry_routes
 from pitbox.api import tracks as track_routes
+from pitbox.api import video as video_routes
 from pitbox.api import voice as voice_routes
 from pitbox.api import ws as ws_routes
 from pitbox.api.errors import install_error_handlers
@@ -30,7 +32,9 @@ from pitbox.auth.access import Access
 from pitbox.auth.passwords import Passwords
 from pitbox.auth.service import AuthService
 from pitbox.auth.tokens import TokenIssuer, load_or_create_secret
+from pitbox.coaching.wiring import build_coaching_service
 from pitbox.config import Settings
+from pitbox.dashboard import router as dashboard_router
 from pitbox.db.pool import open_database
 from pitbox.metrics import Metrics, RequestMetricsMiddleware
 from pitbox.realtime.brokers import broker_for
@@ -40,6 +44,7 @@ from pitbox.sessions.service import SessionService
 from pitbox.teams.service import TeamService
 from pitbox.telemetry.service import TelemetryService
 from pitbox.tracks.service import TrackService
+from pitbox.video import LocalFrameStore, VideoService
 from pitbox.voice.service import VoiceService
 
 log = structlog.get_logger(__name__)
@@ -91,7 +96,28 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         stack.push_async_callback(hub.close)
         sessions = SessionService(pool, access, hub)
         await stack.enter_async_context(sessions.idle_session_reaper(settings.session_idle_timeout_s))
+        # VIDEO_RETENTION_DAYS (optional): read with getattr until Settings declares it.
+        video_retention_days = settings.video_retention_days
+        video = VideoService(
+            pool,
+            access,
+            hub,
+            LocalFrameStore(settings.data_dir),
+            retention=timedelta(days=video_retention_days) if video_retention_days else None,
+        )
+        await video.start()
+        stack.push_async_callback(video.close)
         metrics = metrics or Metrics()
+        coaching = build_coaching_service(
+            settings,
+            pool,
+            access,
+            hub,
+            http=http,
+            voice=voice,
+            observe_latency=lambda source, seconds: metrics.coaching_latency.labels(source).observe(seconds),
+        )
+        stack.push_async_callback(coaching.close)
         services = Services(
             settings=settings,
             database=database,
@@ -104,6 +130,8 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             voice=voice,
             sessions=sessions,
             telemetry=TelemetryService(pool, access, hub),
+            video=video,
+            coaching=coaching,
         )
         yield services
 
@@ -154,9 +182,12 @@ def create_app(settings: Settings) -> FastAPI:
         ws_routes,
         session_routes,
         telemetry_routes,
+        video_routes,
         metrics_routes,
+        coaching_routes,
     ):
         app.include_router(module.router)
+    app.include_router(dashboard_router)  # last, and only `/` and `/dashboard/…`: never shadows the API
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

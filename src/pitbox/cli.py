@@ -270,6 +270,19 @@ def demo(
     asyncio.run(run_demo(settings, recording, pace, announce))
 
 
+@app.command()
+def prune(
+    video_older_than: Annotated[
+        str, typer.Option("--video-older-than", help="Delete video frames stored longer ago than this: 7d, 12h.")
+    ],
+) -> None:
+    """Delete old data: video frames (rows and image files together)."""
+    age = parse_duration(video_older_than)
+    settings = _settings()
+    deleted = _run_with_services(settings, lambda s: s.video.prune_older_than(age))
+    typer.echo(f"deleted {deleted} video frames")
+
+
 def _positive_float(text: str, flag: str) -> float:
     try:
         value = float(text)

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         None,
         description="Bearer token for /metrics. Unset: /metrics answers loopback and private networks only.",
     )
+    video_retention_days: int | None = Field(
+        None, ge=1, description="Delete video frames older than this many days (hourly). Unset: keep them."
+    )
     session_idle_timeout_s: int = Field(
         1800, ge=30, description="An active session with no telemetry for this long is ended."
     )

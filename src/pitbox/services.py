@@ -8,14 +8,16 @@ from typing import Any
 
 from pitbox.auth.access import Access
 from pitbox.auth.service import AuthService
+from pitbox.coaching.service import CoachingService
 from pitbox.config import Settings
 from pitbox.db.pool import Database
 from pitbox.metrics import Metrics
 from pitbox.realtime.hub import Hub
 from pitbox.sessions.service import SessionService
-from pitbox.telemetry.service import TelemetryService
 from pitbox.teams.service import TeamService
+from pitbox.telemetry.service import TelemetryService
 from pitbox.tracks.service import TrackService
+from pitbox.video.service import VideoService
 from pitbox.voice.service import VoiceService
 
 
@@ -34,5 +36,7 @@ class Services:
     voice: VoiceService
     sessions: SessionService
     telemetry: TelemetryService
+    video: VideoService
+    coaching: CoachingService | None = None
     started_at: float = field(default_factory=time.monotonic)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pytest
-from tests.conftest import shared_data
 
 from pitbox.recordings import open_recording
 from pitbox.telemetry.compare import lap_samples
 from pitbox.telemetry.laps import Lap, detect_laps
+from tests.conftest import shared_data
 
 FloatArray = npt.NDArray[np.float64]
 Columns = dict[str, FloatArray]
@@ -51,9 +51,7 @@ def langley() -> RealLaps:
     laps: list[tuple[Lap, Columns]] = []
     for stamp in ("14-46-23", "14-48-39", "14-50-46"):
         recording = open_recording(shared_data(LANGLEY.format(stamp)))
-        columns = {
-            name: np.asarray(recording.channels[name], dtype=np.float64) for name in COACHED_CHANNELS
-        }
+        columns = {name: np.asarray(recording.channels[name], dtype=np.float64) for name in COACHED_CHANNELS}
         laps += valid_laps(columns)
     return RealLaps("Langley Speedway", laps)
 

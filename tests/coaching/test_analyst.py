@@ -14,14 +14,19 @@ from .conftest import Columns, RealLaps
 def delta_growth(lap: Columns, reference: Columns, start: float, end: float, length: float | None) -> float:
     """Growth of the lap-vs-reference running delta from `start` to `end` metres (through the line if end < start)."""
     comparison = compare_laps(reference, lap, track_length=length)
-    at = lambda x: float(np.interp(x, comparison.distance, comparison.delta))  # noqa: E731
+
+    def at(x: float) -> float:
+        return float(np.interp(x, comparison.distance, comparison.delta))
+
     if end >= start:
         return at(end) - at(start)
     return (float(comparison.delta[-1]) - at(start)) + (at(end) - float(comparison.delta[0]))
 
 
 @pytest.mark.parametrize("track", ["langley", "calder"])
-def test_largest_loss_is_the_corner_where_the_delta_grows_most(track: str, request: pytest.FixtureRequest) -> None:
+def test_largest_loss_is_the_corner_where_the_delta_grows_most(
+    track: str, request: pytest.FixtureRequest
+) -> None:
     real: RealLaps = request.getfixturevalue(track)
     reference = real.best[1]
     named = 0
@@ -56,7 +61,9 @@ def test_corner_losses_add_up_to_the_lap_delta(track: str, request: pytest.Fixtu
     for _, samples in real.others:
         analysis = analyse_lap(samples, reference, track_length=real.track_length)
         total = sum(result.time_lost for result in analysis.corners)
-        assert total == pytest.approx(delta_at_finish(reference, samples, track_length=real.track_length), abs=0.02)
+        assert total == pytest.approx(
+            delta_at_finish(reference, samples, track_length=real.track_length), abs=0.02
+        )
 
 
 def slowed(samples: Columns, start: float, end: float, length: float, factor: float) -> tuple[Columns, float]:
@@ -75,9 +82,7 @@ def test_time_lost_in_one_corner_is_named_there_with_its_size(calder: RealLaps) 
     assert length is not None
     corners = analyse_lap(reference, reference, track_length=length).corners
     target = max(corners, key=lambda result: (result.corner.end - result.corner.start) % length)
-    lap, added = slowed(
-        reference, target.corner.apex - 40.0, target.corner.apex + 40.0, length, factor=1.08
-    )
+    lap, added = slowed(reference, target.corner.apex - 40.0, target.corner.apex + 40.0, length, factor=1.08)
     analysis = analyse_lap(lap, reference, track_length=length)
     assert analysis.improvements[0].corner == target.corner.name
     assert analysis.improvements[0].time_lost == pytest.approx(added, abs=0.01)
@@ -113,5 +118,5 @@ def test_corners_are_found_from_the_reference_speed(langley: RealLaps, calder: R
     road = analyse_lap(calder.best[1], calder.best[1], track_length=calder.track_length).corners
     assert len(road) >= 4
     for result in road:
-        assert result.reference.min_speed < 0.8 * max(other.reference.exit_speed for other in road) + 60
+        assert result.reference.min_speed < result.reference.exit_speed
         assert result.reference.brake_point is not None

@@ -25,7 +25,9 @@ RECV_TIMEOUT = 20.0  # a safety net against a hung test, not an assertion on tim
 async def open_socket(server: RunningServer, token: str | None = None, **options: Any) -> ClientConnection:
     """A socket on /ws, with `?token=` when given."""
     query = f"?token={token}" if token else ""
-    options.setdefault("compression", None)  # what the bench and dashboards measure: frames as the hub encodes them
+    options.setdefault(
+        "compression", None
+    )  # what the bench and dashboards measure: frames as the hub encodes them
     return await connect(f"{server.ws_url}/ws{query}", open_timeout=RECV_TIMEOUT, **options)
 
 
@@ -89,8 +91,15 @@ async def run_hub_first_server(settings: Settings) -> AsyncIterator[RunningServe
     """Like tests.conftest.run_server, with the server class `pitbox serve` should use (1001 on shutdown)."""
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False,
-        lifespan="on", ws="websockets-sansio", loop="none", ws_per_message_deflate=False,
+        app,
+        host="127.0.0.1",
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        loop="none",
+        ws_per_message_deflate=False,
     )
     server = HubFirstServer(config)
     task = asyncio.create_task(server.serve())

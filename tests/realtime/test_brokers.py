@@ -10,7 +10,10 @@ import pytest
 from tests.conftest import RunningServer, Team, make_settings, run_server
 from tests.realtime.socket_client import expect, signed_in, subscribe
 
-BROKERS = {"redis": ("redis_url", "redis://127.0.0.1:6379/0", 6379), "nats": ("nats_url", "nats://127.0.0.1:4222", 4222)}
+BROKERS = {
+    "redis": ("redis_url", "redis://127.0.0.1:6379/0", 6379),
+    "nats": ("nats_url", "nats://127.0.0.1:4222", 4222),
+}
 
 
 def _answers(port: int) -> bool:
@@ -28,7 +31,9 @@ async def two_instances(
     """Two servers on the same database and the same broker."""
     setting, url, port = BROKERS[request.param]
     if not _answers(port):
-        reason = f"{request.param} does not answer on 127.0.0.1:{port}; start it to run the cross-instance tests"
+        reason = (
+            f"{request.param} does not answer on 127.0.0.1:{port}; start it to run the cross-instance tests"
+        )
         print(reason)
         pytest.skip(reason)
     first = make_settings(database_url, tmp_path_factory.mktemp("a"), **{setting: url})
@@ -43,7 +48,10 @@ async def test_each_instance_delivers_what_any_instance_publishes(
 ) -> None:
     a, b = two_instances
     channel = f"telemetry:{team.driver.driver_id}"
-    async with await signed_in(a, team.engineer.token) as on_a, await signed_in(b, team.manager.token) as on_b:
+    async with (
+        await signed_in(a, team.engineer.token) as on_a,
+        await signed_in(b, team.manager.token) as on_b,
+    ):
         assert (await subscribe(on_a, channel))["type"] == "subscribed"
         assert (await subscribe(on_b, channel))["type"] == "subscribed"
         a.services.hub.publish(channel, {"from": "a", "n": 1})

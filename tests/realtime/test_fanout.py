@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -29,7 +29,7 @@ from tests.realtime.socket_client import (
 @pytest.fixture
 async def small_queue_server(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
+) -> AsyncIterator[RunningServer]:
     """A server of our own whose sockets may fall only 32 frames behind."""
     settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
     async with run_hub_first_server(settings) as running:
@@ -46,7 +46,9 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
     payload = base64.b64encode(os.urandom(24_000)).decode()  # incompressible, should deflate be negotiated
     async with (
         await signed_in(server, team.engineer.token) as fast,
-        await signed_in(server, team.manager.token, max_queue=1, sock=await small_window_socket(server)) as slow,
+        await signed_in(
+            server, team.manager.token, max_queue=1, sock=await small_window_socket(server)
+        ) as slow,
     ):
         assert (await subscribe(fast, channel))["type"] == "subscribed"
         assert (await subscribe(slow, channel))["type"] == "subscribed"
@@ -69,7 +71,9 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
         assert slow.close_code == 4008
 
 
-async def test_max_rate_subscriber_gets_the_latest_message_coalesced(server: RunningServer, team: Team) -> None:
+async def test_max_rate_subscriber_gets_the_latest_message_coalesced(
+    server: RunningServer, team: Team
+) -> None:
     channel = f"telemetry:{team.driver.driver_id}"
     async with (
         await signed_in(server, team.manager.token) as dashboard,
@@ -80,7 +84,7 @@ async def test_max_rate_subscriber_gets_the_latest_message_coalesced(server: Run
         for n in range(50):  # one burst, far above 5/s
             server.services.hub.publish(channel, {"n": n})
         assert [(await expect(full, "message"))["data"]["n"] for _ in range(50)] == list(range(50))
-        heard = []
+        heard: list[int] = []
         while not heard or heard[-1] != 49:
             heard.append((await expect(dashboard, "message"))["data"]["n"])
         assert heard[0] == 0 and len(heard) < 50 and heard == sorted(heard)
@@ -106,7 +110,9 @@ async def test_reconnect_with_last_seq_gets_every_missed_message(server: Running
         assert (await expect(ws, "message"))["seq"] == last_seq + 4
 
 
-async def test_catch_up_that_cannot_be_honoured_says_resync(small_queue_server: RunningServer, team: Team) -> None:
+async def test_catch_up_that_cannot_be_honoured_says_resync(
+    small_queue_server: RunningServer, team: Team
+) -> None:
     server = small_queue_server
     channel = f"ai:{team.driver.driver_id}"
     async with await signed_in(server, team.driver.token) as ws:
@@ -131,8 +137,9 @@ async def test_catch_up_that_cannot_be_honoured_says_resync(small_queue_server: 
         assert (await expect(ws, "resync"))["reason"] == "no_history"
 
 
-async def test_shutdown_flushes_then_closes_1001(database_url: str, tmp_path_factory: pytest.TempPathFactory,
-                                                 team: Team) -> None:
+async def test_shutdown_flushes_then_closes_1001(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, team: Team
+) -> None:
     settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
     channel = f"ai:{team.driver.driver_id}"
     async with run_hub_first_server(settings) as server:

@@ -35,7 +35,7 @@ async def test_subscriber_hears_published_messages_in_order_until_it_unsubscribe
         assert [f["seq"] for f in frames] == [frames[0]["seq"] + i for i in range(3)]
         assert {f["channel"] for f in frames} == {channel}
 
-        await ws.send('{"type":"unsubscribe","channel":"%s"}' % channel)
+        await ws.send(orjson.dumps({"type": "unsubscribe", "channel": channel}).decode())
         assert (await next_frame(ws)) == {"type": "unsubscribed", "channel": channel}
         server.services.hub.publish(channel, {"lap": 3})
         await ws.send('{"type":"ping","id":"p1"}')
@@ -63,7 +63,9 @@ async def test_a_driver_hears_themself_but_not_a_teammate(server: RunningServer,
 @pytest.mark.parametrize(
     "channel", ["weather:rain", "telemetry:not-a-uuid", "telemetry", f"coaching:{uuid.uuid4()}", ""]
 )
-async def test_unknown_or_malformed_channels_are_refused(server: RunningServer, admin: Actor, channel: str) -> None:
+async def test_unknown_or_malformed_channels_are_refused(
+    server: RunningServer, admin: Actor, channel: str
+) -> None:
     async with await signed_in(server, admin.token) as ws:
         answer = await subscribe(ws, channel)
         assert answer["type"] == "error"
@@ -80,7 +82,10 @@ async def test_malformed_and_unknown_frames_get_an_error_and_the_socket_stays_op
         assert (await expect(ws, "error"))["code"] == "malformed"
         await ws.send('{"type":"dance","id":3}')
         assert await next_frame(ws) == {
-            "type": "error", "code": "unknown_type", "message": "unknown frame type 'dance'", "id": 3
+            "type": "error",
+            "code": "unknown_type",
+            "message": "unknown frame type 'dance'",
+            "id": 3,
         }
         await ws.send('{"type":"ping"}')
         await expect(ws, "pong")
@@ -91,11 +96,15 @@ async def test_max_rate_must_be_positive_and_only_on_telemetry_or_video(
 ) -> None:
     async with await signed_in(server, team.manager.token) as ws:
         assert (await subscribe(ws, f"ai:{team.driver.driver_id}", maxRate=5))["code"] == "invalid_max_rate"
-        assert (await subscribe(ws, f"telemetry:{team.driver.driver_id}", maxRate=0))["code"] == "invalid_max_rate"
+        assert (await subscribe(ws, f"telemetry:{team.driver.driver_id}", maxRate=0))[
+            "code"
+        ] == "invalid_max_rate"
         assert (await subscribe(ws, f"telemetry:{team.driver.driver_id}", maxRate="x"))["code"] == "malformed"
 
 
-async def test_oversized_frame_is_refused_and_the_socket_closed_1009(server: RunningServer, admin: Actor) -> None:
+async def test_oversized_frame_is_refused_and_the_socket_closed_1009(
+    server: RunningServer, admin: Actor
+) -> None:
     async with await signed_in(server, admin.token) as ws:
         await ws.send(orjson.dumps({"type": "subscribe", "channel": "x", "pad": "a" * 70_000}).decode())
         frames = await frames_until_closed(ws)
@@ -146,7 +155,9 @@ async def test_refreshed_token_for_the_same_user_is_accepted_and_another_user_is
         assert (await expect(ws, "error"))["code"] == "identity_changed"
 
 
-async def test_api_key_needs_the_read_scope_of_the_channel(server: RunningServer, world: World, team: Team) -> None:
+async def test_api_key_needs_the_read_scope_of_the_channel(
+    server: RunningServer, world: World, team: Team
+) -> None:
     driver_id = team.driver.driver_id
     assert driver_id is not None
     reader = await world.api_key(driver_id=driver_id, scopes=["telemetry:read"])
@@ -159,11 +170,11 @@ async def test_api_key_needs_the_read_scope_of_the_channel(server: RunningServer
 
 
 async def test_browser_origin_must_be_in_the_allowlist(server: RunningServer, team: Team) -> None:
-    async with await open_socket(server, team.driver.token, origin="http://evil.test") as ws:  # type: ignore[arg-type]
+    async with await open_socket(server, team.driver.token, origin="http://evil.test") as ws:
         frames = await frames_until_closed(ws)
         assert [f["code"] for f in frames] == ["origin_not_allowed"]
         assert ws.close_code == 4403
-    async with await open_socket(server, team.driver.token, origin="http://dashboard.test") as ws:  # type: ignore[arg-type]
+    async with await open_socket(server, team.driver.token, origin="http://dashboard.test") as ws:
         await expect(ws, "authenticated")
 
 

@@ -14,6 +14,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any, NoReturn
 
 import numpy as np
@@ -105,7 +106,6 @@ def parse_batch(message: Any) -> IngestBatch:
         session_id=session_id,
         batch_key=_batch_key(message, payload),
         columns=columns,
-        live={shape: payload},
     )
 
 
@@ -130,6 +130,43 @@ def _columns_of_rows(
         invalid("samples", "must hold at least one sample")
     if len(rows) > MAX_SAMPLES:
         invalid("samples", f"at most {MAX_SAMPLES} samples per batch", code="too_many_samples")
+    columns = _uniform_rows_to_columns(rows)
+    if columns is None:
+        columns = _mixed_rows_to_columns(rows, label)
+    if len(columns) > MAX_CHANNELS:
+        invalid("samples", f"at most {MAX_CHANNELS} channels per batch", code="too_many_channels")
+    _check_values(columns, lambda name, index: f"{label(index)}.{name}")
+    return columns, label
+
+
+def _uniform_rows_to_columns(rows: list[Any]) -> dict[str, FloatArray] | None:
+    """The fast path: every row a dict of the same numbers under the same names; None when any is not."""
+    first = rows[0]
+    if type(first) is not dict or not 0 < len(first) <= MAX_CHANNELS:
+        return None
+    names = list(first)
+    getter = itemgetter(*names)
+    try:
+        values = [getter(row) for row in rows]
+    except (KeyError, TypeError):
+        return None
+    # A row with every name of the first and no other has the first's length.
+    if sum(map(len, rows)) != len(names) * len(rows):
+        return None
+    # numpy infers a numeric dtype only when every value is a number (None gives object, a string text).
+    try:
+        matrix = np.array(values)
+    except ValueError:  # a value that is itself a list
+        return None
+    if matrix.dtype.kind not in "fiub" or matrix.ndim != (1 if len(names) == 1 else 2):
+        return None
+    matrix = matrix.astype(np.float64, copy=False).reshape(len(rows), len(names))
+    columns = np.ascontiguousarray(matrix.T)
+    return {name: columns[index] for index, name in enumerate(names)}
+
+
+def _mixed_rows_to_columns(rows: list[Any], label: Callable[[int], str]) -> dict[str, FloatArray]:
+    """The careful path: rows with missing values or different channels, or a wrong value to name."""
     for index, row in enumerate(rows):
         if type(row) is not dict:
             invalid(label(index), "must be an object of channel: number")
@@ -138,11 +175,7 @@ def _columns_of_rows(
         if not _NUMERIC.issuperset(map(type, row.values())):
             name = next(key for key, value in row.items() if type(value) not in _NUMERIC)
             invalid(f"{label(index)}.{name}", "must be a number or null")
-    columns = rows_to_columns(rows)
-    if len(columns) > MAX_CHANNELS:
-        invalid("samples", f"at most {MAX_CHANNELS} channels per batch", code="too_many_channels")
-    _check_values(columns, lambda name, index: f"{label(index)}.{name}")
-    return columns, label
+    return rows_to_columns(rows)
 
 
 def _columns_of_columns(raw: Any) -> tuple[dict[str, FloatArray], Callable[[int], str]]:

@@ -30,7 +30,6 @@ class IngestBatch:
     session_id: uuid.UUID
     batch_key: str
     columns: dict[str, FloatArray]
-    live: dict[str, Any]  # what subscribers of telemetry:<driverId> receive: the samples as they came
 
     @property
     def count(self) -> int:

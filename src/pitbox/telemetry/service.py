@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+import orjson
 
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
@@ -161,19 +162,20 @@ class TelemetryService:
         }
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                session = await store.lock_session_for_ingest(conn, batch.session_id, batch.driver_id)
+                session = await store.lock_session_for_ingest(
+                    conn, batch.session_id, batch.driver_id, batch.batch_key
+                )
                 if session is None:
                     raise NotFound("session not found")
-                stored = await store.chunk_by_key(conn, batch.session_id, batch.batch_key)
-                if stored is not None:
+                if session["chunk_no"] is not None:  # stored before: a retry
                     laps_done = await store.laps_ending_in_chunk(
-                        conn, batch.session_id, stored["chunk_no"], stored["t_end"]
+                        conn, batch.session_id, session["chunk_no"], session["t_end"]
                     )
                     ack.update(
-                        chunkNo=stored["chunk_no"],
-                        samples=stored["sample_count"],
-                        tStart=stored["t_start"],
-                        tEnd=stored["t_end"],
+                        chunkNo=session["chunk_no"],
+                        samples=session["sample_count"],
+                        tStart=session["t_start"],
+                        tEnd=session["t_end"],
                         lapsCompleted=laps_done,
                         duplicate=True,
                     )
@@ -185,23 +187,19 @@ class TelemetryService:
                 progress = await self._progress_of(conn, batch.session_id, chunk_no, splits)
                 laps, distance = progress.feed(batch.columns)
                 laps = [lap for lap in laps if lap.lap_time > 0]
-                t_range = (batch.t_start, batch.t_end)
+                if laps:
+                    await store.insert_laps(conn, batch.session_id, batch.driver_id, laps)
                 await store.insert_chunk(
                     conn,
                     batch.session_id,
                     chunk_no,
                     batch.driver_id,
                     batch.batch_key,
-                    t_range,
+                    (batch.t_start, batch.t_end),
                     _lap_range(batch.columns),
-                    batch.count,
                     names,
                     payload,
-                )
-                if laps:
-                    await store.insert_laps(conn, batch.session_id, batch.driver_id, laps)
-                await store.add_batch_to_session(
-                    conn, batch.session_id, batch.count, t_range, list(batch.columns), distance, laps
+                    store.BatchStats(batch.count, list(batch.columns), distance, laps),
                 )
         except BaseException:
             # The detector may have seen samples that were not committed: rebuild it from the database.
@@ -249,7 +247,8 @@ class TelemetryService:
             "count": ack["samples"],
             "tStart": ack["tStart"],
             "tEnd": ack["tEnd"],
-            **batch.live,
+            # Column-wise whatever shape came in, encoded once for both channels (numpy arrays encode fast).
+            "columns": orjson.Fragment(orjson.dumps(batch.columns, option=orjson.OPT_SERIALIZE_NUMPY)),
         }
         channels = (telemetry_channel(batch.driver_id), session_channel(batch.session_id))
         for channel in channels:

@@ -4,37 +4,44 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
 from pitbox.db.types import Queryable
 from pitbox.telemetry.laps import Lap
 
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What one batch adds to its session's statistics."""
+
+    sample_count: int
+    channels: Sequence[str]  # as the client named them (the chunk's own list is in payload order)
+    distance_m: float
+    laps: Sequence[Lap]
+
+
 LAP_COLUMNS = "session_id, lap_number, t_start, t_end, lap_time_s, sector_times, valid, invalid_reason"
 
 
 async def lock_session_for_ingest(
-    conn: Queryable, session_id: uuid.UUID, driver_id: uuid.UUID
+    conn: Queryable, session_id: uuid.UUID, driver_id: uuid.UUID, batch_key: str
 ) -> asyncpg.Record | None:
     """Lock the session row for this batch (batches of a session commit one at a time, in order).
 
-    Returns its status and its track's sector splits; None when the session is not this driver's.
+    Returns its status, its track's sector splits and, when a batch with this key was stored before, that
+    chunk's `chunk_no`, `sample_count`, `t_start`, `t_end`; None when the session is not this driver's.
     """
     row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT s.status, tr.sector_splits FROM sessions s LEFT JOIN tracks tr ON tr.id = s.track_id
-           WHERE s.id = $1 AND s.driver_id = $2 FOR UPDATE OF s""",
+        """SELECT s.status, tr.sector_splits, d.chunk_no, d.sample_count, d.t_start, d.t_end
+           FROM sessions s
+           LEFT JOIN tracks tr ON tr.id = s.track_id
+           LEFT JOIN telemetry_data d ON d.session_id = s.id AND d.batch_key = $3
+           WHERE s.id = $1 AND s.driver_id = $2
+           FOR UPDATE OF s""",
         session_id,
         driver_id,
-    )
-    return row
-
-
-async def chunk_by_key(conn: Queryable, session_id: uuid.UUID, batch_key: str) -> asyncpg.Record | None:
-    """The chunk a batch with this key was stored as, if it was."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT chunk_no, sample_count, t_start, t_end FROM telemetry_data
-           WHERE session_id = $1 AND batch_key = $2""",
-        session_id,
         batch_key,
     )
     return row
@@ -56,15 +63,27 @@ async def insert_chunk(
     batch_key: str,
     t_range: tuple[float, float],
     lap_range: tuple[int | None, int | None],
-    sample_count: int,
     channels: Sequence[str],
     payload: bytes,
+    stats: BatchStats,
 ) -> None:
-    """Store one encoded chunk."""
+    """Store one encoded chunk and fold it into the session's running statistics, in one statement."""
     await conn.execute(
-        """INSERT INTO telemetry_data (session_id, chunk_no, driver_id, batch_key, t_start, t_end, lap_first,
-               lap_last, sample_count, channels, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        """WITH chunk AS (
+               INSERT INTO telemetry_data (session_id, chunk_no, driver_id, batch_key, t_start, t_end, lap_first,
+                   lap_last, sample_count, channels, payload)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
+           UPDATE sessions SET
+               sample_count = sample_count + $9,
+               t_first = least(t_first, $5),
+               t_last = greatest(t_last, $6),
+               channels = CASE WHEN channels @> $12::text[] THEN channels
+                          ELSE channels || ARRAY(SELECT unnest($12::text[]) EXCEPT SELECT unnest(channels)) END,
+               distance_m = distance_m + $13,
+               lap_count = lap_count + $14,
+               best_lap_s = least(best_lap_s, $15),
+               last_activity_at = now()
+           WHERE id = $1""",
         session_id,
         chunk_no,
         driver_id,
@@ -73,9 +92,13 @@ async def insert_chunk(
         t_range[1],
         lap_range[0],
         lap_range[1],
-        sample_count,
+        stats.sample_count,
         list(channels),
         payload,
+        list(stats.channels),
+        stats.distance_m,
+        len(stats.laps),
+        min((lap.lap_time for lap in stats.laps if lap.valid), default=None),
     )
 
 
@@ -106,40 +129,6 @@ async def insert_laps(
             )
             for lap in laps
         ],
-    )
-
-
-async def add_batch_to_session(
-    conn: Queryable,
-    session_id: uuid.UUID,
-    sample_count: int,
-    t_range: tuple[float, float],
-    channels: Sequence[str],
-    distance_m: float,
-    laps: Sequence[Lap],
-) -> None:
-    """Fold one committed batch into the session's running statistics and mark it active now."""
-    valid_times = [lap.lap_time for lap in laps if lap.valid]
-    await conn.execute(
-        """UPDATE sessions SET
-               sample_count = sample_count + $2,
-               t_first = least(t_first, $3),
-               t_last = greatest(t_last, $4),
-               channels = CASE WHEN channels @> $5::text[] THEN channels
-                          ELSE channels || ARRAY(SELECT unnest($5::text[]) EXCEPT SELECT unnest(channels)) END,
-               distance_m = distance_m + $6,
-               lap_count = lap_count + $7,
-               best_lap_s = least(best_lap_s, $8),
-               last_activity_at = now()
-           WHERE id = $1""",
-        session_id,
-        sample_count,
-        t_range[0],
-        t_range[1],
-        list(channels),
-        distance_m,
-        len(laps),
-        min(valid_times) if valid_times else None,
     )
 
 

@@ -61,6 +61,8 @@ def parse_frame_timestamp(value: object, now: datetime | None = None) -> datetim
         _invalid("timestamp", "is required")
     if not isinstance(value, str):
         _invalid("timestamp", "must be an ISO-8601 string such as 2023-07-17T12:34:56Z")
+    if "T" in value:
+        value = value.replace(" ", "+")  # a `+01:00` offset typed into a query string arrives as ` 01:00`
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError:

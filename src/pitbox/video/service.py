@@ -22,6 +22,7 @@ import structlog
 
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
+from pitbox.db.types import Connection
 from pitbox.errors import Conflict, Invalid, NotFound, PayloadTooLarge
 from pitbox.realtime.publisher import Publisher, video_channel
 from pitbox.video import store
@@ -125,35 +126,36 @@ class VideoService:
 
     async def _accept(self, meta: FrameMeta, data: bytes) -> AcceptedFrame:
         image = await asyncio.to_thread(check_image, data, self._pixel_limits)
-        existing = await store.frame_by_sha(self._pool, meta.session_id, image.sha256)
-        if existing is not None:
-            return AcceptedFrame(Frame.from_row(existing), duplicate=True)
-        key = frame_key(meta.session_id, meta.timestamp, image.sha256, image.extension)
-        await self._frames.put(key, data)
-        try:
-            row = await self._insert(meta, image, len(data), key)
-        except BaseException:
-            await asyncio.shield(self._frames.delete(key))
-            raise
-        if row is None:
-            # An identical upload won the race; keep its file (same key unless it fell in another hour).
-            existing = await store.frame_by_sha(self._pool, meta.session_id, image.sha256)
-            if existing is None:  # pruned in between: rare enough to hand back to the client
-                await self._frames.delete(key)
-                raise Conflict("the frame changed while it was being stored; send it again", code="retry")
-            if existing["path"] != key:
-                await self._frames.delete(key)
-            return AcceptedFrame(Frame.from_row(existing), duplicate=True)
+        async with self._pool.acquire() as conn:  # one connection for the look-up and the insert
+            existing = await store.frame_by_sha(conn, meta.session_id, image.sha256)
+            if existing is not None:
+                return AcceptedFrame(Frame.from_row(existing), duplicate=True)
+            key = frame_key(meta.session_id, meta.timestamp, image.sha256, image.extension)
+            await self._frames.put(key, data)
+            try:
+                row = await self._insert(conn, meta, image, len(data), key)
+            except BaseException:
+                await asyncio.shield(self._frames.delete(key))
+                raise
+            if row is None:
+                # An identical upload won the race; keep its file (same key unless it fell in another hour).
+                existing = await store.frame_by_sha(conn, meta.session_id, image.sha256)
+                if existing is None:  # pruned in between: rare enough to hand back to the client
+                    await self._frames.delete(key)
+                    raise Conflict("the frame changed while it was being stored; send it again", code="retry")
+                if existing["path"] != key:
+                    await self._frames.delete(key)
+                return AcceptedFrame(Frame.from_row(existing), duplicate=True)
         frame = Frame.from_row(row)
         self._publisher.publish(video_channel(frame.driver_id), frame_message(frame, data))
         return AcceptedFrame(frame, duplicate=False)
 
     async def _insert(
-        self, meta: FrameMeta, image: CheckedImage, size: int, key: str
+        self, conn: Connection, meta: FrameMeta, image: CheckedImage, size: int, key: str
     ) -> asyncpg.Record | None:
         try:
             return await store.insert_frame(
-                self._pool,
+                conn,
                 meta.session_id,
                 meta.driver_id,
                 meta.timestamp,

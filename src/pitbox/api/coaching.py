@@ -1,0 +1,67 @@
+"""Coaching routes: POST /api/ai/feedback, a session's feedback, approval, the pit wall, the approval gate."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.coaching.schemas import FeedbackRequest, PitWallMessage, SessionCoaching
+from pitbox.coaching.service import CoachingService
+from pitbox.errors import Unavailable
+
+router = APIRouter(tags=["coaching"])
+
+
+def _coaching(services: ServicesDep) -> CoachingService:
+    coaching: CoachingService | None = getattr(services, "coaching", None)
+    if coaching is None:
+        raise Unavailable("coaching is not running", code="coaching_unavailable")
+    return coaching
+
+
+@router.post("/api/ai/feedback", summary="Coaching for a lap", status_code=201)
+async def request_feedback(
+    body: FeedbackRequest, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    """Analyse a lap against a reference and answer the stored feedback (also pushed on `ai:<driverId>`)."""
+    return await _coaching(services).request_feedback(
+        principal, body.driver_id, body.session_id, body.telemetry_data
+    )
+
+
+@router.get("/api/sessions/{session_id}/feedback", summary="A session's coaching feedback")
+async def session_feedback(
+    session_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Every feedback of the session, oldest first, pending ones included with their status."""
+    return await _coaching(services).session_feedback(principal, session_id, limit)
+
+
+@router.post("/api/feedback/{feedback_id}/approve", summary="Release a pending feedback to the driver")
+async def approve_feedback(
+    feedback_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    """Publish a feedback that waited for approval; 409 when it is not pending."""
+    return await _coaching(services).approve(principal, feedback_id)
+
+
+@router.post("/api/sessions/{session_id}/pit-wall", summary="Talk to the driver", status_code=201)
+async def pit_wall(
+    session_id: uuid.UUID, body: PitWallMessage, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    """Speak `text` to the session's driver and publish it on `ai:<driverId>` (engineers and managers)."""
+    return await _coaching(services).pit_wall(principal, session_id, body.text)
+
+
+@router.put("/api/sessions/{session_id}/coaching", summary="Set the session's approval gate")
+async def session_coaching(
+    session_id: uuid.UUID, body: SessionCoaching, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, Any]:
+    """With `approvalRequired`, AI feedback is stored as pending until approved."""
+    return await _coaching(services).set_session_coaching(principal, session_id, body.approval_required)

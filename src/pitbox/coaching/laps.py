@@ -1,0 +1,155 @@
+"""Laps for coaching: a stored lap's samples read back from the telemetry chunks, or a lap sent inline.
+
+`StoredLaps` reads through the telemetry package's public store and reader (the same steps as the telemetry
+service's lap comparison), so coaching never decodes chunks itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+
+from pitbox.errors import Invalid, NotFound
+from pitbox.telemetry import store as telemetry_store
+from pitbox.telemetry.codec import ChunkCodec
+from pitbox.telemetry.compare import lap_samples
+from pitbox.telemetry.laps import Lap, detect_laps
+from pitbox.telemetry.reader import Selection, read_blocks
+from pitbox.telemetry.service import lap_from_row
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Channels the analyst reads (plus position and time).
+COACHING_CHANNELS = ("t", "lap", "lapDistPct", "lapDist", "speed", "throttle", "brake", "gear", "steering")
+MAX_INLINE_SAMPLES = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class LapData:
+    """One lap's samples (line to line, one sample beyond each end) with its number, time and validity."""
+
+    columns: dict[str, FloatArray]
+    number: int | None
+    lap_time: float | None
+    valid: bool
+    invalid_reasons: tuple[str, ...]
+
+
+class StoredLaps:
+    """Reads stored laps of a session; holds its own chunk codec."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._codec = ChunkCodec()
+
+    async def lap(self, session_id: uuid.UUID, lap_number: int) -> LapData:
+        """Lap `lap_number` of a session with the coaching channels; NotFound when the lap is not stored."""
+        row = await telemetry_store.lap_of_session(self._pool, session_id, lap_number)
+        if row is None:
+            raise NotFound(f"lap {lap_number} of this session not found", code="lap_not_found")
+        # One second either side: the samples around the line crossings that interpolation needs.
+        selection = Selection(t_from=row["t_start"] - 1.0, t_to=row["t_end"] + 1.0)
+        names = list(COACHING_CHANNELS)
+        blocks = [
+            block.columns
+            async for block in read_blocks(self._pool, self._codec, session_id, names, selection)
+        ]
+        columns = {
+            name: np.concatenate([block[index] for block in blocks]) if blocks else np.empty(0)
+            for index, name in enumerate(names)
+        }
+        columns = {
+            name: values for name, values in columns.items() if values.size and not np.isnan(values).all()
+        }
+        lap = lap_from_row(row)
+        if "t" not in columns or columns["t"].size < 2:
+            raise Invalid(f"lap {lap_number} has no stored samples", code="lap_too_short")
+        return LapData(lap_samples(columns, lap), lap.number, lap.lap_time, lap.valid, lap.invalid_reasons)
+
+
+def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
+    """A lap sent in a request: `columns` ({channel: [values]}) or `samples` ([{channel: value}]).
+
+    When the samples hold a completed lap (a line crossing at each end) the last one is used, with its
+    detected validity; otherwise they are taken as one lap from line to line. `field` names the request part.
+    """
+    columns = _columns_of(data, field)
+    if "t" not in columns:
+        raise Invalid(f"{field} needs the t channel", code="missing_channels", details=[{"field": field}])
+    if "lapDistPct" not in columns and "lapDist" not in columns:
+        raise Invalid(
+            f"{field} needs lapDistPct or lapDist", code="missing_channels", details=[{"field": field}]
+        )
+    laps: list[Lap] = detect_laps(columns) if "lapDistPct" in columns else []
+    number = data.get("lapNumber")
+    lap_time = data.get("lapTime")
+    if laps:
+        lap = laps[-1]
+        return LapData(
+            lap_samples(columns, lap),
+            int(number) if isinstance(number, int) else lap.number,
+            lap.lap_time,
+            lap.valid,
+            lap.invalid_reasons,
+        )
+    valid = data.get("valid", True)
+    return LapData(
+        columns,
+        int(number) if isinstance(number, int) else None,
+        float(lap_time) if isinstance(lap_time, int | float) else None,
+        bool(valid),
+        () if valid else ("reported_invalid",),
+    )
+
+
+def _columns_of(data: Mapping[str, Any], field: str) -> dict[str, FloatArray]:
+    raw_columns = data.get("columns")
+    raw_samples = data.get("samples")
+    if isinstance(raw_columns, dict):
+        columns = {}
+        size = None
+        for name, values in raw_columns.items():
+            if not isinstance(values, list):
+                raise Invalid(
+                    f"{field}.columns.{name} must be a list", details=[{"field": f"{field}.columns.{name}"}]
+                )
+            columns[str(name)] = _numbers(values, f"{field}.columns.{name}")
+            if size is not None and columns[str(name)].size != size:
+                raise Invalid(
+                    f"{field}.columns must all have the same length",
+                    code="ragged_chunk",
+                    details=[{"field": f"{field}.columns"}],
+                )
+            size = columns[str(name)].size
+    elif isinstance(raw_samples, list):
+        if not all(isinstance(sample, dict) for sample in raw_samples):
+            raise Invalid(
+                f"{field}.samples must be a list of objects", details=[{"field": f"{field}.samples"}]
+            )
+        names = list(dict.fromkeys(name for sample in raw_samples for name in sample))
+        columns = {
+            str(name): _numbers([sample.get(name) for sample in raw_samples], f"{field}.samples.{name}")
+            for name in names
+        }
+    else:
+        raise Invalid(
+            f"{field} needs `columns`, `samples`, or a `lap` number",
+            code="missing_field",
+            details=[{"field": field}],
+        )
+    if next(iter(columns.values()), np.empty(0)).size > MAX_INLINE_SAMPLES:
+        raise Invalid(f"{field} holds too many samples", code="too_many_samples", details=[{"field": field}])
+    return columns
+
+
+def _numbers(values: list[Any], field: str) -> FloatArray:
+    try:
+        return np.asarray([np.nan if value is None else float(value) for value in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field} must hold numbers", details=[{"field": field}]) from None

@@ -1,0 +1,37 @@
+"""Bodies of the coaching routes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import Field
+
+from pitbox.auth.models import CamelModel
+
+
+class FeedbackRequest(CamelModel):
+    """POST /api/ai/feedback, as SPEC.md: which driver and session, and the lap to coach."""
+
+    driver_id: uuid.UUID = Field(alias="driverId")
+    session_id: uuid.UUID = Field(alias="sessionId")
+    telemetry_data: dict[str, Any] = Field(
+        alias="telemetryData",
+        description='{"lap": N} for a stored lap, or the lap inline as {"columns": {...}} or {"samples": [...]}; '
+        'optional "reference": {"sessionId", "lap"} or inline samples (default: the driver\'s best lap).',
+    )
+
+
+class PitWallMessage(CamelModel):
+    """A message from the pit wall to the driver."""
+
+    text: str = Field(min_length=1, max_length=500, description="What the driver hears (and sees).")
+
+
+class SessionCoaching(CamelModel):
+    """The coaching switches of a session."""
+
+    approval_required: bool = Field(
+        alias="approvalRequired",
+        description="AI feedback waits for an engineer's approval before the driver sees it.",
+    )

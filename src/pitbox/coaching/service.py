@@ -1,0 +1,538 @@
+"""The coaching rules: analyse a lap against a reference, pick who phrases it, store it, push it to the driver.
+
+Sources, in order: the AI agent (AI_AGENT_URL), GradientAI (GRADIENT_AI_API_KEY), the built-in analyst. The
+analyst always runs first (its numbers ground the others) and its text stands whenever a remote source fails;
+`source` then says so, e.g. "analyst (agent failed: timeout)". Live coaching runs in background workers fed
+by a bounded queue: `on_lap_completed` never waits, and laps beyond the backlog are dropped and counted.
+A session with `approval_required` keeps AI feedback as `pending_approval` until an engineer approves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import numpy as np
+import structlog
+
+from pitbox.auth.access import Access
+from pitbox.auth.principal import Principal
+from pitbox.coaching import store
+from pitbox.coaching.agent import AgentClient, AgentFailure
+from pitbox.coaching.analyst import analyse_lap
+from pitbox.coaching.gradient import GradientClient, GradientFailure
+from pitbox.coaching.laps import LapData, StoredLaps, inline_lap
+from pitbox.coaching.models import Analysis, Corner
+from pitbox.errors import Conflict, Invalid, NotFound
+from pitbox.realtime.publisher import Publisher, ai_channel
+from pitbox.telemetry.compare import compare_laps
+from pitbox.voice.service import VoiceService
+
+log = structlog.get_logger(__name__)
+
+MAX_PIT_WALL_CHARS = 500
+AGENT_TELEMETRY_STEP_M = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrased:
+    source: str
+    summary: str
+    items: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveLap:
+    session_id: uuid.UUID
+    driver_id: uuid.UUID
+    lap_number: int
+    started: float
+
+
+class CoachingService:
+    """Coaching for laps: on request (POST /api/ai/feedback), live after every lap, and pit-wall messages."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        access: Access,
+        publisher: Publisher,
+        *,
+        voice: VoiceService | None = None,
+        agent: AgentClient | None = None,
+        gradient: GradientClient | None = None,
+        queue_size: int = 64,
+        workers: int = 2,
+        speak_feedback: bool = True,
+        observe_latency: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._access = access
+        self._publisher = publisher
+        self._laps = StoredLaps(pool)
+        self._voice = voice
+        self._agent = agent
+        self._gradient = gradient
+        self._queue: asyncio.Queue[_LiveLap] = asyncio.Queue(maxsize=queue_size)
+        self._worker_count = workers
+        self._workers: list[asyncio.Task[None]] = []
+        self._speech: set[asyncio.Task[None]] = set()
+        self._speak_feedback = speak_feedback
+        self._observe_latency = observe_latency
+        self.counters: Counter[str] = Counter()
+        """Events since start: queued, dropped, coached, silent, failed, agent_fallbacks, gradient_fallbacks."""
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the live-coaching workers (idempotent; needs a running event loop)."""
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work()) for _ in range(self._worker_count)]
+
+    async def close(self) -> None:
+        """Stop the workers and any speech in progress; queued laps are dropped."""
+        for task in [*self._workers, *self._speech]:
+            task.cancel()
+        for task in [*self._workers, *self._speech]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._workers = []
+
+    async def idle(self) -> None:
+        """Wait until every queued lap has been coached (and its speech made): for tests and benchmarks."""
+        await self._queue.join()
+        while self._speech:
+            await asyncio.gather(*self._speech, return_exceptions=True)
+
+    # -- live coaching -------------------------------------------------------------------------------------
+
+    def on_lap_completed(self, session_id: uuid.UUID, driver_id: uuid.UUID, lap_number: int) -> bool:
+        """Queue a completed lap for coaching; never waits. False when the backlog is full (the lap is dropped)."""
+        self.start()
+        try:
+            self._queue.put_nowait(_LiveLap(session_id, driver_id, lap_number, time.perf_counter()))
+        except asyncio.QueueFull:
+            self.counters["dropped"] += 1
+            log.warning("coaching_backlog_full", session_id=str(session_id), lap=lap_number)
+            return False
+        self.counters["queued"] += 1
+        return True
+
+    @property
+    def backlog(self) -> int:
+        """Laps waiting for coaching."""
+        return self._queue.qsize()
+
+    async def _work(self) -> None:
+        while True:
+            live = await self._queue.get()
+            try:
+                await self.coach_stored_lap(live.session_id, live.lap_number, started=live.started)
+            except Exception as exc:  # noqa: BLE001 - one bad lap must not stop live coaching for everyone
+                self.counters["failed"] += 1
+                log.error(
+                    "coaching_failed", session_id=str(live.session_id), lap=live.lap_number, error=repr(exc)
+                )
+            finally:
+                self._queue.task_done()
+
+    async def coach_stored_lap(
+        self, session_id: uuid.UUID, lap_number: int, *, started: float | None = None
+    ) -> dict[str, Any] | None:
+        """Coach a stored lap against the driver's best, store and push the feedback; None when there is
+        nothing worth saying (coaching off, invalid lap, no reference yet)."""
+        started = time.perf_counter() if started is None else started
+        session = await store.coaching_session(self._pool, session_id)
+        if session is None or not session["coaching_enabled"]:
+            return None
+        lap = await self._laps.lap(session_id, lap_number)
+        if not lap.valid:
+            self.counters["silent"] += 1
+            return None
+        reference = await self._default_reference(session, (session_id, lap_number))
+        if reference is None:
+            self.counters["silent"] += 1
+            return None
+        return await self._coach(
+            session, lap, reference[0], reference[1], started, created_by=None, live=True
+        )
+
+    # -- on request ----------------------------------------------------------------------------------------
+
+    async def request_feedback(
+        self, principal: Principal, driver_id: uuid.UUID, session_id: uuid.UUID, telemetry: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """POST /api/ai/feedback: coach the lap described by `telemetry` and answer the stored feedback.
+
+        `telemetry` is {"lap": N} (a stored lap of the session) or inline `columns`/`samples`; an optional
+        `reference` is {"sessionId", "lap"} or inline samples, else the driver's best lap is used.
+        """
+        started = time.perf_counter()
+        session_driver = await self._access.require_session(principal, session_id, "write", scope="ai:write")
+        if session_driver != driver_id:
+            raise Invalid("driverId is not the driver of this session", details=[{"field": "driverId"}])
+        session = await store.coaching_session(self._pool, session_id)
+        if session is None:
+            raise NotFound("session not found")
+        raw_reference = telemetry.get("reference")
+        reference: tuple[LapData, str] | None = None
+        if raw_reference is not None:
+            reference = await self._requested_reference(principal, raw_reference)
+        lap = await self._requested_lap(session_id, telemetry)
+        if raw_reference is None:
+            exclude = (session_id, lap.number if lap.number is not None else -1)
+            reference = await self._default_reference(session, exclude)
+        created_by = principal.user_id if principal.kind == "user" else None
+        if reference is None:
+            return await self._store_silent(session, lap, "no reference lap yet", started, created_by)
+        feedback = await self._coach(
+            session, lap, reference[0], reference[1], started, created_by, live=False
+        )
+        assert feedback is not None  # only live coaching stays silent
+        return feedback
+
+    async def _requested_lap(self, session_id: uuid.UUID, telemetry: Mapping[str, Any]) -> LapData:
+        if "columns" in telemetry or "samples" in telemetry:
+            return inline_lap(telemetry, "telemetryData")
+        number = telemetry.get("lap")
+        if isinstance(number, int) and not isinstance(number, bool):
+            return await self._laps.lap(session_id, number)
+        raise Invalid(
+            "telemetryData needs a `lap` number or the lap's `columns` or `samples`",
+            code="missing_field",
+            details=[{"field": "telemetryData"}],
+        )
+
+    async def _requested_reference(self, principal: Principal, raw: Any) -> tuple[LapData, str]:
+        if not isinstance(raw, Mapping):
+            raise Invalid(
+                "telemetryData.reference must be an object", details=[{"field": "telemetryData.reference"}]
+            )
+        if "columns" in raw or "samples" in raw:
+            return inline_lap(raw, "telemetryData.reference"), "the reference lap"
+        other_session, number = raw.get("sessionId"), raw.get("lap")
+        try:
+            other = uuid.UUID(str(other_session))
+        except ValueError:
+            raise Invalid(
+                "telemetryData.reference.sessionId must be a session id",
+                details=[{"field": "telemetryData.reference.sessionId"}],
+            ) from None
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise Invalid(
+                "telemetryData.reference.lap must be a lap number",
+                details=[{"field": "telemetryData.reference.lap"}],
+            )
+        await self._access.require_session(principal, other, scope="telemetry:read")
+        return await self._laps.lap(other, number), f"lap {number} of the reference session"
+
+    async def _default_reference(
+        self, session: asyncpg.Record, exclude: tuple[uuid.UUID, int]
+    ) -> tuple[LapData, str] | None:
+        row = await store.best_reference_lap(
+            self._pool, session["driver_id"], session["track_id"], session["car"], session["id"], exclude
+        )
+        if row is None:
+            return None
+        return await self._laps.lap(row["session_id"], row["lap_number"]), "your best lap"
+
+    # -- the pipeline --------------------------------------------------------------------------------------
+
+    async def _coach(
+        self,
+        session: asyncpg.Record,
+        lap: LapData,
+        reference: LapData,
+        reference_label: str,
+        started: float,
+        created_by: uuid.UUID | None,
+        *,
+        live: bool,
+    ) -> dict[str, Any] | None:
+        track_length = session["track_length_m"]
+        corners = _stored_corners(session["track_corners"])
+        analysis = await asyncio.to_thread(
+            analyse_lap,
+            lap.columns,
+            reference.columns,
+            lap_number=lap.number,
+            lap_valid=lap.valid,
+            invalid_reasons=lap.invalid_reasons,
+            reference_label=reference_label,
+            lap_time=lap.lap_time,
+            reference_time=reference.lap_time,
+            track_length=track_length,
+            corners=corners,
+        )
+        if analysis.silent_reason is not None and live:
+            self.counters["silent"] += 1
+            return None
+        if corners is None and session["track_id"] is not None and track_length and analysis.corners:
+            await store.remember_track_corners(
+                self._pool, session["track_id"], [result.corner.to_json() for result in analysis.corners]
+            )
+        phrased = await self._phrase(session, analysis, lap, reference)
+        status = "pending_approval" if session["approval_required"] else "published"
+        row = await store.insert_feedback(
+            self._pool,
+            session_id=session["id"],
+            driver_id=session["driver_id"],
+            lap_number=lap.number,
+            kind="analysis",
+            source=phrased.source,
+            status=status,
+            summary=phrased.summary,
+            items=phrased.items,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            created_by=created_by,
+        )
+        feedback = feedback_json(row)
+        self.counters["coached"] += 1
+        if self._observe_latency is not None:
+            self._observe_latency(phrased.source.split(" ")[0], time.perf_counter() - started)
+        if status == "published":
+            self._push(feedback)
+        return feedback
+
+    async def _store_silent(
+        self, session: asyncpg.Record, lap: LapData, reason: str, started: float, created_by: uuid.UUID | None
+    ) -> dict[str, Any]:
+        row = await store.insert_feedback(
+            self._pool,
+            session_id=session["id"],
+            driver_id=session["driver_id"],
+            lap_number=lap.number,
+            kind="analysis",
+            source="analyst",
+            status="published",
+            summary=f"No coaching for this lap: {reason}.",
+            items=[],
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            created_by=created_by,
+        )
+        return feedback_json(row)
+
+    async def _phrase(
+        self, session: asyncpg.Record, analysis: Analysis, lap: LapData, reference: LapData
+    ) -> _Phrased:
+        """The agent's words, else GradientAI's, else the analyst's; `source` names who spoke and who failed."""
+        builtin = [item.to_json() for item in analysis.items]
+        if analysis.silent_reason is not None or (self._agent is None and self._gradient is None):
+            return _Phrased("analyst", analysis.summary, builtin)
+        failures: list[str] = []
+        if self._agent is not None:
+            request = {
+                "version": 1,
+                "driverId": str(session["driver_id"]),
+                "sessionId": str(session["id"]),
+                "lap": lap.number,
+                "analysis": analysis.to_json(),
+                "availableChannels": sorted(set(lap.columns) & set(reference.columns)),
+            }
+            try:
+                answer = await self._agent.coach(
+                    request, lambda channels: agent_telemetry(lap, reference, channels, analysis.track_length)
+                )
+            except AgentFailure as failure:
+                self.counters["agent_fallbacks"] += 1
+                failures.append(f"agent failed: {failure.reason}")
+            else:
+                by_corner = {item.corner: item for item in analysis.items}
+                items = []
+                for agent_item in answer.items:
+                    known = by_corner.get(agent_item.corner or "")
+                    time_lost = (
+                        agent_item.time_lost
+                        if agent_item.time_lost is not None
+                        else (known.time_lost if known else 0.0)
+                    )
+                    confidence = (
+                        agent_item.confidence
+                        if agent_item.confidence is not None
+                        else (known.confidence if known else 0.5)
+                    )
+                    items.append(
+                        {
+                            "kind": "strength" if time_lost < 0 else "improvement",
+                            "corner": agent_item.corner,
+                            "text": agent_item.text,
+                            "timeLost": round(time_lost, 3),
+                            "confidence": round(confidence, 2),
+                            "evidence": known.evidence if known else {"source": "agent"},
+                        }
+                    )
+                return _Phrased("agent", answer.summary or analysis.summary, items)
+        if self._gradient is not None and analysis.items:
+            try:
+                summary, texts = await self._gradient.rephrase(analysis)
+            except GradientFailure as failure:
+                self.counters["gradient_fallbacks"] += 1
+                failures.append(f"gradient failed: {failure.reason}")
+            else:
+                items = [{**item, "text": text} for item, text in zip(builtin, texts, strict=True)]
+                return _Phrased(_source("gradient", failures), summary or analysis.summary, items)
+        return _Phrased(_source("analyst", failures), analysis.summary, builtin)
+
+    def _push(self, feedback: dict[str, Any]) -> None:
+        """Publish a feedback on the driver's ai channel and, when it has something to say, speak it."""
+        self._publisher.publish(ai_channel(feedback["driverId"]), {"type": "coaching", "feedback": feedback})
+        spoken = _spoken_text(feedback)
+        if self._voice is not None and self._speak_feedback and spoken:
+            task = asyncio.create_task(self._speak(feedback, spoken))
+            self._speech.add(task)
+            task.add_done_callback(self._speech.discard)
+
+    async def _speak(self, feedback: dict[str, Any], text: str) -> None:
+        assert self._voice is not None
+        try:
+            result = await self._voice.synthesize(text)
+        except Exception as exc:  # noqa: BLE001 - a voice failure leaves the written feedback standing
+            log.warning("coaching_speech_failed", feedback_id=feedback["id"], error=repr(exc))
+            return
+        feedback_id = uuid.UUID(feedback["id"])
+        await store.set_feedback_audio(self._pool, feedback_id, result.key)
+        self._publisher.publish(
+            ai_channel(feedback["driverId"]),
+            {"type": "coaching_audio", "feedbackId": feedback["id"], "audioUrl": audio_url(result.key)},
+        )
+
+    # -- reading, approval, pit wall -------------------------------------------------------------------------
+
+    async def session_feedback(
+        self, principal: Principal, session_id: uuid.UUID, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """A session's feedback, oldest first (pending ones included, with their status)."""
+        await self._access.require_session(principal, session_id, scope="ai:read")
+        return [feedback_json(row) for row in await store.feedback_of_session(self._pool, session_id, limit)]
+
+    async def approve(self, principal: Principal, feedback_id: uuid.UUID) -> dict[str, Any]:
+        """An engineer releases a pending feedback to the driver: it is published now."""
+        row = await store.feedback_by_id(self._pool, feedback_id)
+        if row is None:
+            raise NotFound("feedback not found")
+        try:
+            await self._access.require_session(principal, row["session_id"], "write", scope="ai:write")
+        except NotFound:
+            raise NotFound("feedback not found") from None
+        self._access.require_user(principal, "manager", "engineer")
+        updated = await store.set_feedback_status(self._pool, feedback_id, "published", "pending_approval")
+        if updated is None:
+            raise Conflict(f"feedback is {row['status']}, not pending approval", code="not_pending")
+        feedback = feedback_json(updated)
+        self._push(feedback)
+        return feedback
+
+    async def set_session_coaching(
+        self, principal: Principal, session_id: uuid.UUID, approval_required: bool
+    ) -> dict[str, Any]:
+        """Switch the approval gate of a session (its team's managers and engineers)."""
+        await self._access.require_session(principal, session_id, "write", scope="ai:write")
+        self._access.require_user(principal, "manager", "engineer")
+        await store.set_session_approval(self._pool, session_id, approval_required)
+        return {"sessionId": str(session_id), "approvalRequired": approval_required}
+
+    async def pit_wall(self, principal: Principal, session_id: uuid.UUID, text: str) -> dict[str, Any]:
+        """A message from the pit wall: spoken to the driver, stored, and published on `ai:<driverId>`."""
+        started = time.perf_counter()
+        driver_id = await self._access.require_session(principal, session_id, "write", scope="ai:write")
+        self._access.require_user(principal, "manager", "engineer")
+        message = " ".join(text.split())
+        if not message or len(message) > MAX_PIT_WALL_CHARS:
+            raise Invalid(f"text must be 1 to {MAX_PIT_WALL_CHARS} characters", details=[{"field": "text"}])
+        audio_key = None
+        if self._voice is not None:
+            audio_key = (await self._voice.synthesize(message, user_key=principal.rate_key)).key
+        row = await store.insert_feedback(
+            self._pool,
+            session_id=session_id,
+            driver_id=driver_id,
+            lap_number=None,
+            kind="pit_wall",
+            source="pit_wall",
+            status="published",
+            summary=message,
+            items=[],
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            created_by=principal.user_id,
+            audio_key=audio_key,
+        )
+        feedback = feedback_json(row)
+        self._publisher.publish(ai_channel(driver_id), {"type": "pit_wall", "feedback": feedback})
+        return feedback
+
+
+def feedback_json(row: asyncpg.Record) -> dict[str, Any]:
+    """A stored feedback as the API and the ai channel show it."""
+    return {
+        "id": str(row["id"]),
+        "sessionId": str(row["session_id"]),
+        "driverId": str(row["driver_id"]),
+        "lap": row["lap_number"],
+        "kind": row["kind"],
+        "source": row["source"],
+        "status": row["status"],
+        "summary": row["summary"],
+        "items": row["items"],
+        "audioUrl": audio_url(row["audio_key"]) if row["audio_key"] else None,
+        "latencyMs": row["latency_ms"],
+        "createdBy": str(row["created_by"]) if row["created_by"] else None,
+        "createdAt": row["created_at"].isoformat(),
+    }
+
+
+def audio_url(key: str) -> str:
+    """Where a spoken clip is served."""
+    return f"/api/voice/audio/{key}"
+
+
+def agent_telemetry(
+    lap: LapData, reference: LapData, channels: list[str], track_length: float | None
+) -> dict[str, Any]:
+    """The channels an agent asked for, both laps on one distance grid (every 10 m), with the running delta."""
+    wanted = [name for name in channels if name in lap.columns and name in reference.columns and name != "t"]
+    step = AGENT_TELEMETRY_STEP_M if track_length and track_length > 1.0 else None
+    comparison = compare_laps(
+        reference.columns, lap.columns, channels=wanted, step=step, track_length=track_length
+    )
+
+    def listed(values: np.ndarray[Any, Any]) -> list[float | None]:
+        return [None if not np.isfinite(value) else round(float(value), 4) for value in values]
+
+    return {
+        "distance": listed(comparison.distance),
+        "delta": listed(comparison.delta),
+        "lap": {name: listed(values) for name, values in comparison.b.items()},
+        "reference": {name: listed(values) for name, values in comparison.a.items()},
+    }
+
+
+def _source(speaker: str, failures: list[str]) -> str:
+    return speaker if not failures else f"{speaker} ({'; '.join(failures)})"
+
+
+def _spoken_text(feedback: dict[str, Any]) -> str | None:
+    """What the driver hears: the first improvement, else nothing (strengths and summaries are for screens)."""
+    for item in feedback["items"]:
+        if item.get("kind") == "improvement" and item.get("text"):
+            return str(item["text"])
+    return None
+
+
+def _stored_corners(raw: Any) -> list[Corner] | None:
+    """The corners kept with the track, when they have the shape this module writes."""
+    if not isinstance(raw, list) or not raw:
+        return None
+    try:
+        return [
+            Corner(name=str(c["name"]), apex=float(c["apex"]), start=float(c["from"]), end=float(c["to"]))
+            for c in raw
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -1,0 +1,122 @@
+"""Old frames are pruned (rows and files together, also from the command line); a deleted session's files go."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TEST_JWT_SECRET, RunningServer, Team
+from tests.video.conftest import (
+    at_second,
+    files_of_session,
+    frame_rows,
+    new_session,
+    noise_image,
+    post_base64,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def frames_in(
+    client: httpx.AsyncClient, team: Team, session_id: str, count: int, seed: int
+) -> list[str]:
+    """Upload `count` distinct frames an hour apart (so they land in different folders); their ids."""
+    ids = []
+    for i in range(count):
+        response = await post_base64(
+            client,
+            team.driver.headers,
+            str(team.driver.driver_id),
+            session_id,
+            noise_image("JPEG", size=(16, 16), seed=seed + i),
+            at_second(3600 * i),
+        )
+        ids.append(response.json()["id"])
+    return ids
+
+
+async def age_frames(server: RunningServer, frame_ids: list[str], days: int) -> None:
+    """Pretend these frames were stored `days` ago."""
+    await server.services.database.pool.execute(
+        "UPDATE video_frames SET created_at = now() - make_interval(days => $2) WHERE id = ANY($1::uuid[])",
+        [uuid.UUID(i) for i in frame_ids],
+        days,
+    )
+
+
+async def test_prune_deletes_old_frames_rows_and_files_together(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
+    session_id = await new_session(client, team.driver)
+    old = await frames_in(client, team, session_id, 3, seed=3000)
+    recent = await frames_in(client, team, session_id, 1, seed=3100)
+    await age_frames(server, old, days=8)
+
+    deleted = await server.services.video.prune_older_than(timedelta(days=7))
+
+    assert deleted >= 3
+    assert await frame_rows(server, session_id) == 1
+    remaining = files_of_session(server, session_id)
+    assert len(remaining) == 1
+    kept = await client.get(f"/api/video/{recent[0]}", headers=team.driver.headers)
+    assert kept.status_code == 200
+    assert remaining[0].read_bytes() == kept.content
+    gone = await client.get(f"/api/video/{old[0]}", headers=team.driver.headers)
+    assert gone.status_code == 404
+
+
+async def test_prune_command_deletes_old_frames(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
+    session_id = await new_session(client, team.driver)
+    old = await frames_in(client, team, session_id, 2, seed=3200)
+    await age_frames(server, old, days=30)
+    env = {
+        **os.environ,
+        "DATABASE_URL": server.settings.database_url or "",
+        "DATA_DIR": str(server.settings.data_dir),
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "PYTHONPATH": str(REPO / "src"),
+        "LOG_LEVEL": "warning",
+    }
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pitbox",
+        "prune",
+        "--video-older-than",
+        "7d",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+
+    assert process.returncode == 0, err.decode()
+    assert "deleted" in out.decode()
+    assert await frame_rows(server, session_id) == 0
+    assert files_of_session(server, session_id) == []
+
+
+async def test_deleting_a_session_deletes_its_frames_and_files(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
+    session_id = await new_session(client, team.driver)
+    await frames_in(client, team, session_id, 2, seed=3300)
+    assert len(files_of_session(server, session_id)) == 2
+
+    await server.services.database.pool.execute("DELETE FROM sessions WHERE id = $1", uuid.UUID(session_id))
+    await server.services.video.delete_session_files(uuid.UUID(session_id))
+
+    assert await frame_rows(server, session_id) == 0
+    assert files_of_session(server, session_id) == []
+    assert not (Path(server.settings.data_dir) / "video" / session_id).exists()
