@@ -47,6 +47,8 @@ from pitbox.telemetry.reader import Selection, read_blocks
 
 #: Largest gap between two samples still counted as driven distance (a longer one is a pause or a tow).
 MAX_DISTANCE_GAP_S = 1.0
+#: Samples formatted per CSV write (about 1 MB of text at 40 channels).
+CSV_ROWS_PER_WRITE = 5_000
 #: Sessions whose lap detector is kept in memory; the least recently fed is rebuilt when needed again.
 TRACKED_SESSIONS = 4096
 
@@ -301,8 +303,16 @@ class TelemetryService:
 
         async def rows() -> AsyncIterator[bytes]:
             yield csv_header(names)
+            pending: list[list[FloatArray]] = []
+            pending_rows = 0
             async for block in read_blocks(self._pool, self._codec, session_id, names, selection):
-                yield csv_rows(names, block.columns)
+                pending.append(block.columns)
+                pending_rows += block.size
+                if pending_rows >= CSV_ROWS_PER_WRITE:  # fewer, larger writes: formatting cost is per call
+                    yield csv_rows(names, _concatenate(names, pending))
+                    pending, pending_rows = [], 0
+            if pending:
+                yield csv_rows(names, _concatenate(names, pending))
 
         return rows()
 

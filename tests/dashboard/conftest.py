@@ -1,0 +1,142 @@
+"""The dashboard's world: its own server (whose CORS_ORIGINS names itself, as a deployment serving the page
+would), headless Debian Chromium driven by Playwright's async API in the tests' event loop, and a page that
+records every console error so each test can prove there were none.
+
+Skips, with the reason, when Playwright or /usr/bin/chromium is not installed (`pip install playwright`;
+`apt-get install -y chromium`; never `playwright install`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import REPO, RunningServer, World, free_port, make_settings, run_server
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = REPO / "artifacts" / "dashboard"
+PASSWORD = "correct horse battery staple"
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install playwright; the browser is Debian's chromium)"
+    if not CHROMIUM.exists():
+        return "/usr/bin/chromium is missing (apt-get install -y chromium)"
+    return None
+
+
+@pytest.fixture(scope="session")
+async def dashboard_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
+    """A server for the page: same database as the suite, with its own origin allowed for browser sockets."""
+    port = free_port()
+    settings = make_settings(
+        database_url,
+        tmp_path_factory.mktemp("dashboard-data"),
+        port=port,
+        cors_origins=[f"http://127.0.0.1:{port}"],
+    )
+    async with run_server(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def dashboard_world(dashboard_server: RunningServer) -> World:
+    """The world builder on the dashboard's server."""
+    return World(dashboard_server.services)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for the run."""
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@dataclass
+class ConsoleLog:
+    """Console errors and uncaught exceptions of a page."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page) -> None:
+        """Record the page's console errors and page errors from now on."""
+        page.on("console", lambda message: self._console(message))
+        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+
+@dataclass
+class DashboardPage:
+    """A browser page on the dashboard with its console log."""
+
+    page: Page
+    context: BrowserContext
+    console: ConsoleLog
+    base_url: str
+
+    async def log_in(self, email: str, password: str = PASSWORD) -> None:
+        """Fill in the login form and wait for the driver list."""
+        await self.page.goto(self.base_url + "/")
+        await self.page.fill("#login-email", email)
+        await self.page.fill("#login-password", password)
+        await self.page.click("#login-submit")
+        await self.page.wait_for_selector("#driver-list li.driver")
+
+    async def screenshot(self, name: str) -> Path:
+        """Save a full-page screenshot under artifacts/dashboard/."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+async def open_page(
+    browser: Browser, dashboard_server: RunningServer
+) -> AsyncIterator[Any]:
+    """A factory of fresh pages (own context, so own sessionStorage) at a viewport; closes them after."""
+    contexts: list[BrowserContext] = []
+
+    async def open_at(width: int = 1280, height: int = 800) -> DashboardPage:
+        context = await browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = await context.new_page()
+        page.set_default_timeout(20_000)
+        console = ConsoleLog()
+        console.watch(page)
+        return DashboardPage(page, context, console, dashboard_server.url)
+
+    yield open_at
+    for context in contexts:
+        await context.close()
