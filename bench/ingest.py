@@ -17,16 +17,14 @@ import asyncio
 import contextlib
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -121,7 +119,7 @@ async def bench_server(workdir: Path) -> AsyncIterator[Bench]:
         "PORT": str(port),
         "LOG_LEVEL": "warning",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "pitbox", "serve"], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "pitbox", "serve"], env=env)  # noqa: ASYNC220 - once, at start
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:

@@ -229,6 +229,7 @@ class Dashboard {
       const live = this.drivers.get(this.selected);
       if (live && live.sessionId) this.loadLiveSession(live.sessionId).catch((error) => toast(error.message));
       this.sessions.refreshIfShowing(live && live.sessionId);
+      if (live) this.sessions.showDriver(live.driver, true);
     }, 300);
   }
 

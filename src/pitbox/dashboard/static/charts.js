@@ -43,7 +43,7 @@ export class LiveCharts {
     const common = (height) => ({
       width,
       height,
-      legend: { live: false },
+      legend: { show: false },
       cursor: { show: false },
       pxAlign: 0,
       scales: { x: { time: false } },
@@ -59,7 +59,7 @@ export class LiveCharts {
         scales: { x: { time: false }, speed: { range: (_u, _min, max) => [0, Math.max(100, Math.ceil(max / 50) * 50)] }, gear: { range: [0, 8] } },
         axes: [
           { ...AXIS, values: (_u, ticks) => ticks.map((v) => `${v.toFixed(0)}s`) },
-          { ...AXIS, scale: "speed", size: 44 },
+          { ...AXIS, scale: "speed", size: 50 },
           { ...AXIS, scale: "gear", side: 1, size: 28, grid: { show: false }, incrs: [1] },
         ],
       },
@@ -82,7 +82,7 @@ export class LiveCharts {
         },
         axes: [
           { ...AXIS, values: (_u, ticks) => ticks.map((v) => `${v.toFixed(0)}s`) },
-          { ...AXIS, scale: "pedal", size: 44, values: percent, incrs: [0.25, 0.5] },
+          { ...AXIS, scale: "pedal", size: 50, values: percent, incrs: [0.25, 0.5] },
           { ...AXIS, scale: "steer", side: 1, size: 40, grid: { show: false }, values: degrees },
         ],
       },
@@ -159,7 +159,16 @@ export class OverlayCharts {
       { key: "speed", label: "speed km/h", height: 170 },
       { key: "throttle", label: "throttle", height: 110, values: percent, range: [0, 1] },
       { key: "brake", label: "brake", height: 110, values: percent, range: [0, 1] },
-      { key: "delta", label: `delta (s, ${labels.b} − ${labels.a})`, height: 130 },
+      {
+        key: "delta",
+        label: `delta (s, ${labels.b} − ${labels.a})`,
+        height: 130,
+        values: (_u, ticks) => ticks.map((v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}s`),
+        range: (_u, min, max) => {
+          const m = Math.max(0.05, Math.abs(min), Math.abs(max)) * 1.1;
+          return [-m, m];
+        },
+      },
     ];
     this.charts = panels.map((panel) => {
       const element = document.createElement("div");
@@ -188,7 +197,7 @@ export class OverlayCharts {
           scales: { x: { time: false }, y: panel.range ? { range: panel.range } : {} },
           axes: [
             { ...AXIS, values: (_u, ticks) => ticks.map((v) => `${Math.round(v)} m`) },
-            { ...AXIS, size: 48, values: panel.values },
+            { ...AXIS, size: 56, values: panel.values },
           ],
           plugins: [cornersPlugin(corners)],
         },
