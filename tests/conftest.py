@@ -19,11 +19,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 
 from pitbox.app import create_app
 from pitbox.config import Settings
 from pitbox.services import Services
+from pitbox.serving import make_server
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -123,17 +123,7 @@ class RunningServer:
 async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
     """Start the app under uvicorn in this event loop; stop it (lifespan shutdown included) on exit."""
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        ws="websockets-sansio",
-        loop="none",
-    )
-    server = uvicorn.Server(config)
+    server = make_server(app, settings)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -129,7 +129,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             tracks=TrackService(pool, access),
             voice=voice,
             sessions=sessions,
-            telemetry=TelemetryService(pool, access, hub),
+            telemetry=TelemetryService(pool, access, hub, on_lap_completed=coaching.on_lap_completed),
             video=video,
             coaching=coaching,
         )

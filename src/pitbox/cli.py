@@ -68,26 +68,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default: HOST or 0.0.0.0).")] = None,
 ) -> None:
     """Run the HTTP and WebSocket server."""
-    import uvicorn
-
     from pitbox.app import create_app
+    from pitbox.serving import make_server
 
     overrides = {k: v for k, v in {"port": port, "host": host}.items() if v is not None}
     settings = _settings(**overrides)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-        ws_max_size=1024 * 1024,
-    )
-    uvicorn.Server(config).run()
+    make_server(create_app(settings), settings).run()
 
 
 @db_app.command("upgrade")
@@ -273,7 +259,8 @@ def demo(
 @app.command()
 def prune(
     video_older_than: Annotated[
-        str, typer.Option("--video-older-than", help="Delete video frames stored longer ago than this: 7d, 12h.")
+        str,
+        typer.Option("--video-older-than", help="Delete video frames stored longer ago than this: 7d, 12h."),
     ],
 ) -> None:
     """Delete old data: video frames (rows and image files together)."""

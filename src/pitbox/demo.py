@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import orjson
 import structlog
-import uvicorn
 
 from pitbox.app import create_app
 from pitbox.auth.principal import Principal
@@ -27,6 +26,7 @@ from pitbox.recordings import open_recording
 from pitbox.recordings.models import Recording
 from pitbox.replay import replay_recording
 from pitbox.services import Services
+from pitbox.serving import make_server
 
 log = structlog.get_logger(__name__)
 
@@ -147,10 +147,7 @@ def _track_body() -> Any:
 async def run_demo(settings: Settings, recording: Recording, speed: float | None, announce: Any) -> None:
     """Serve, create the demo world, and replay `recording` in a loop until interrupted."""
     app = create_app(settings)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False, ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
+    server = make_server(app, settings)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

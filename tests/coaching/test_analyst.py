@@ -120,3 +120,17 @@ def test_corners_are_found_from_the_reference_speed(langley: RealLaps, calder: R
     for result in road:
         assert result.reference.min_speed < result.reference.exit_speed
         assert result.reference.brake_point is not None
+
+
+def test_a_lift_before_the_corner_stretch_does_not_break_the_analyst() -> None:
+    """A smooth sinusoidal lap lifts early in the entry; the analyst answers instead of failing."""
+    from pitbox.telemetry.compare import lap_samples
+    from pitbox.telemetry.laps import detect_laps
+    from tests.telemetry.conftest import synthetic_laps
+
+    columns = {name: np.asarray(values, dtype=float) for name, values in synthetic_laps().items()}
+    laps = detect_laps(columns)
+    analysis = analyse_lap(
+        lap_samples(columns, laps[2]), lap_samples(columns, laps[1]), lap_number=laps[2].number
+    )
+    assert analysis is not None

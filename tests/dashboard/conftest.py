@@ -122,9 +122,7 @@ class DashboardPage:
 
 
 @pytest.fixture
-async def open_page(
-    browser: Browser, dashboard_server: RunningServer
-) -> AsyncIterator[Any]:
+async def open_page(browser: Browser, dashboard_server: RunningServer) -> AsyncIterator[Any]:
     """A factory of fresh pages (own context, so own sessionStorage) at a viewport; closes them after."""
     contexts: list[BrowserContext] = []
 

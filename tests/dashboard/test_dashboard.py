@@ -58,7 +58,12 @@ async def test_live_driver_traces_move_laps_appear_overlay_opens_and_coaching_pl
         session = await pitbox.create_session(driver_id, "Langley practice", sim="iracing", car="SK Modified")
         replay = asyncio.create_task(
             replay_recording(
-                pitbox, recording, driver_id=driver_id, session_id=session["id"], speed=REPLAY_SPEED, batch_size=30
+                pitbox,
+                recording,
+                driver_id=driver_id,
+                session_id=session["id"],
+                speed=REPLAY_SPEED,
+                batch_size=30,
             )
         )
         try:
@@ -100,7 +105,10 @@ async def test_live_driver_traces_move_laps_appear_overlay_opens_and_coaching_pl
             json={
                 "driverId": driver_id,
                 "sessionId": session["id"],
-                "telemetryData": {"lap": slower["lap"], "reference": {"sessionId": session["id"], "lap": best["lap"]}},
+                "telemetryData": {
+                    "lap": slower["lap"],
+                    "reference": {"sessionId": session["id"], "lap": best["lap"]},
+                },
             },
         )
         message = await pitbox.request(
@@ -133,7 +141,9 @@ async def test_dashboard_reconnects_by_itself_after_the_socket_drops(
     assert dashboard.console.errors == []
 
 
-async def test_wrong_password_is_refused_on_the_login_form(dashboard_world: World, open_page: OpenPage) -> None:
+async def test_wrong_password_is_refused_on_the_login_form(
+    dashboard_world: World, open_page: OpenPage
+) -> None:
     engineer = await dashboard_world.user("engineer", password=PASSWORD)
     dashboard = await open_page()
     page = dashboard.page
@@ -161,8 +171,15 @@ async def test_dashboard_fits_a_laptop_and_tablets_without_horizontal_scrolling(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{width}x{height}: {overflow}px of horizontal scroll"
-        for selector in ("#driver-list", "#stat-speed", "#traces", "#track-map", ".video-frame",
-                         "#coaching-feed", "#connection"):
+        for selector in (
+            "#driver-list",
+            "#stat-speed",
+            "#traces",
+            "#track-map",
+            ".video-frame",
+            "#coaching-feed",
+            "#connection",
+        ):
             element = page.locator(selector).first
             box = await element.bounding_box()
             assert box is not None, f"{selector} is not rendered at {width}x{height}"

@@ -6,7 +6,6 @@ import io
 import wave
 
 import httpx
-
 from tests.conftest import Team, World, assert_error
 
 LINE = "Turn four: you braked fifteen metres early and lost two tenths; trust the brakes to the board."

@@ -251,7 +251,9 @@ def _measure(
     full_throttle = None
     throttle = side.get("throttle")
     if throttle is not None and lift_point is not None:
-        after_lift = to_end[int(np.flatnonzero(to_end == lift_point)[0]) :]
+        # The lift can fall before the stretch to the corner's end (a long entry); then all of it is after.
+        at_lift = np.flatnonzero(to_end == lift_point)
+        after_lift = to_end[int(at_lift[0]) :] if at_lift.size else to_end
         top = max(float(np.nanmax(throttle)), 0.5)
         full_throttle = _first_crossing(
             throttle, after_lift, lambda v: v >= FULL_THROTTLE * top, require_off=False

@@ -101,6 +101,7 @@ class Dashboard {
     $("whoami").textContent = (me.user && (me.user.email || me.user.name)) || me.email || "";
     if (!this.charts) this.charts = new LiveCharts($("traces"));
     this.renderDriverList(drivers);
+    performance.mark("pitbox:drivers-listed");
     this.socket.connect();
     for (const driver of drivers.slice(0, 100)) {
       this.socket.subscribe(`telemetry:${driver.id}`, { maxRate: OVERVIEW_RATE });
@@ -155,6 +156,7 @@ class Dashboard {
     $("video-img").hidden = true;
     $("video-empty").hidden = false;
     this.map.clear();
+    this.map.draw(NaN, NaN);
     this.liveSummary = null;
     $("live-laps").replaceChildren();
     live.changed = true;
