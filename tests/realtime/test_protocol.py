@@ -178,6 +178,12 @@ async def test_browser_origin_must_be_in_the_allowlist(server: RunningServer, te
         await expect(ws, "authenticated")
 
 
+async def test_the_dashboard_served_by_this_server_may_connect(server: RunningServer, team: Team) -> None:
+    # The page at / opens the socket with its own origin, which need not be listed in CORS_ORIGINS.
+    async with await open_socket(server, team.driver.token, origin=server.url) as ws:
+        await expect(ws, "authenticated")
+
+
 async def test_http_request_to_ws_is_not_a_websocket(server: RunningServer) -> None:
     with pytest.raises(InvalidStatus):
         async with connect(f"{server.ws_url}/nope"):

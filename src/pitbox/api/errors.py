@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from pitbox.api.responses import OrjsonResponse
 from pitbox.errors import PitboxError, RateLimited, Unauthorized
@@ -94,6 +95,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for exc_type in DATABASE_DOWN:
         app.add_exception_handler(exc_type, _db_connection)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> OrjsonResponse:
+        # The client hung up mid-body (a relay agent cancelled a request): nothing was stored, nobody listens.
+        log.info("client_disconnected", path=request.url.path)
+        return error_response(
+            400, "client_disconnected", "the client closed the connection before the body ended"
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:

@@ -53,9 +53,15 @@ class WebSocketEndpoint:
         await send(
             {"type": "websocket.accept", "subprotocol": SUBPROTOCOL if SUBPROTOCOL in offered else None}
         )
-        origin = Headers(scope=scope).get("origin")
-        # Browsers always send Origin; other clients need not. A page from elsewhere must not ride a user's token.
-        if origin is not None and origin not in services.settings.cors_origins:
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        # Browsers always send Origin; other clients need not. A page from elsewhere must not ride a user's token;
+        # the dashboard served by this very server (same scheme, host and port) always may.
+        if (
+            origin is not None
+            and origin not in services.settings.cors_origins
+            and not _same_origin(origin, scope, headers)
+        ):
             frame = error_frame("origin_not_allowed", f"origin {origin[:100]!r} is not in CORS_ORIGINS")
             await send({"type": "websocket.send", "text": frame})
             await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN, "reason": "origin not allowed"})
@@ -90,3 +96,12 @@ class HubFirstServer(uvicorn.Server):
                 server.close()  # stop accepting first
             await services.hub.close_sockets()
         await super().shutdown(sockets)
+
+
+def _same_origin(origin: str, scope: Scope, headers: Headers) -> bool:
+    """True when the page that opened the socket was served by this server (Origin = scheme://Host)."""
+    host = headers.get("host")
+    if not host:
+        return False
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    return origin == f"{scheme}://{host}"
