@@ -60,7 +60,15 @@ def build_token_issuer(settings: Settings) -> TokenIssuer:
     """The token issuer: JWT_SECRET (or the one kept in DATA_DIR), plus the JWKS of an external IdP if set."""
     secret = settings.jwt_secret or load_or_create_secret(settings.data_dir)
     jwks = (
-        jwt.PyJWKClient(str(settings.jwks_url), cache_keys=True, lifespan=300) if settings.jwks_url else None
+        jwt.PyJWKClient(
+            str(settings.jwks_url),
+            cache_keys=True,
+            lifespan=300,
+            timeout=5,
+            cooldown_duration=settings.jwks_refresh_cooldown_s,
+        )
+        if settings.jwks_url
+        else None
     )
     return TokenIssuer(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks_client=jwks)
 

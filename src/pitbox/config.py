@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     jwks_url: AnyHttpUrl | None = Field(
         None, description="JWKS of an external identity provider (RS256/ES256 tokens)."
     )
+    jwks_refresh_cooldown_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Least time between two JWKS refetches for unknown key ids (rotation vs. kid spam).",
+    )
     access_token_ttl_s: int = Field(3600, ge=60, le=30 * 86400, description="Lifetime of login tokens.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -59,7 +59,7 @@ class AuthService:
         """The Principal behind a bearer token or API key; Unauthorized for anything else."""
         if credential.startswith(api_keys.KEY_PREFIX):
             return await self._authenticate_key(credential)
-        claims = self.tokens.verify(credential)
+        claims = await self.tokens.verify_async(credential)
         try:
             user_id = uuid.UUID(claims.subject)
         except ValueError:

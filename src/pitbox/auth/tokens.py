@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import stat
 import uuid
@@ -47,6 +48,14 @@ def load_or_create_secret(data_dir: Path) -> str:
     return secret
 
 
+def _header_alg(token: str) -> str | None:
+    try:
+        alg = jwt.get_unverified_header(token).get("alg")
+    except jwt.InvalidTokenError:
+        return None
+    return alg if isinstance(alg, str) else None
+
+
 class TokenIssuer:
     """Issues and verifies tokens; the algorithm is pinned, so `none` and HS/RS confusion are refused."""
 
@@ -79,6 +88,12 @@ class TokenIssuer:
         if self._audience:
             claims["aud"] = self._audience
         return jwt.encode(claims, self._secret, algorithm="HS256"), expires.replace(microsecond=0)
+
+    async def verify_async(self, token: str) -> TokenClaims:
+        """`verify`, fetching an external provider's keys off the event loop when the token needs them."""
+        if self._jwks is not None and _header_alg(token) in EXTERNAL_ALGORITHMS:
+            return await asyncio.to_thread(self.verify, token)
+        return self.verify(token)
 
     def verify(self, token: str) -> TokenClaims:
         """The claims of a valid token; Unauthorized for anything expired, early, malformed or badly signed."""
