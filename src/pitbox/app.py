@@ -152,6 +152,15 @@ def watch_services(services: Services) -> None:
         lambda: {"size": pool.get_size(), "idle": pool.get_idle_size(), "max": pool.get_max_size()},
         "Database pool connections.",
     )
+    services.metrics.watch("telemetry", lambda: dict(services.telemetry.counters), "Telemetry ingest events.")
+    services.metrics.watch("ws", services.hub.stats, "Live sockets, subscriptions and fan-out.")
+    services.metrics.watch(
+        "coaching",
+        lambda: {
+            f"{k}_total": v for k, v in (services.coaching.counters if services.coaching else {}).items()
+        },
+        "Live coaching.",
+    )
     services.metrics.watch(
         "voice",
         lambda: {f"{k}_total": v for k, v in services.voice.counters.items()},

@@ -34,23 +34,10 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.samples_ingested = Counter(
-            "pitbox_telemetry_samples_ingested", "Telemetry samples committed.", ["transport"], registry=r
-        )
-        self.bytes_ingested = Counter(
-            "pitbox_telemetry_bytes_ingested", "Telemetry request bytes accepted.", ["transport"], registry=r
-        )
         self.coaching_latency = Histogram(
             "pitbox_coaching_latency_seconds",
             "Lap end to feedback stored, by source.",
             ["source"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.voice_latency = Histogram(
-            "pitbox_voice_synthesis_seconds",
-            "Voice synthesis time (cache misses), by provider.",
-            ["provider"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )

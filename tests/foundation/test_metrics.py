@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import Actor, RunningServer, assert_error, make_settings, run_server
+from tests.conftest import Actor, RunningServer, World, assert_error, make_settings, run_server
 
 
 async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient, admin: Actor) -> None:
@@ -16,8 +16,45 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 
 
 async def test_metrics_token_protects_the_endpoint(server: RunningServer, tmp_path: object) -> None:
-    settings = make_settings(str(server.settings.database_url), server.settings.data_dir, metrics_token="m" * 32)
+    settings = make_settings(
+        str(server.settings.database_url), server.settings.data_dir, metrics_token="m" * 32
+    )
     async with run_server(settings) as other, httpx.AsyncClient(base_url=other.url) as http:
         assert_error(await http.get("/metrics"), 401)
         ok = await http.get("/metrics", headers={"Authorization": "Bearer " + "m" * 32})
         assert ok.status_code == 200 and "pitbox_http_requests_total" in ok.text
+
+
+async def test_metrics_move_during_ingest_and_live_delivery(
+    client: httpx.AsyncClient, server: RunningServer, world: World
+) -> None:
+    from pitbox.client import PitboxClient
+
+    team = await world.team()
+    driver = team.driver.driver_id
+    assert driver is not None
+
+    def value(text: str, name: str) -> float:
+        lines = [line for line in text.splitlines() if line.startswith(name + " ")]
+        return float(lines[0].split()[1]) if lines else 0.0
+
+    before = (await client.get("/metrics")).text
+    async with (
+        PitboxClient(server.url, token=team.engineer.token) as pitbox,
+        pitbox.subscribe([f"telemetry:{driver}"]) as live,
+    ):
+        session = await pitbox.create_session(driver, "Metered")
+        samples = [{"t": i / 60, "speed": 120.0, "lapDistPct": i / 600} for i in range(120)]
+        await pitbox.send_batch(driver, session["id"], samples, batch_id="m-1")
+        await live.receive()
+        during = (await client.get("/metrics")).text
+    assert (
+        value(during, "pitbox_telemetry_samples_total") - value(before, "pitbox_telemetry_samples_total")
+        >= 120
+    )
+    assert value(during, "pitbox_ws_deliveries_total") > value(before, "pitbox_ws_deliveries_total")
+    assert value(during, "pitbox_ws_connections") >= 1
+    assert value(during, "pitbox_ws_subscriptions") >= 1
+    assert value(during, "pitbox_telemetry_body_bytes_total") > value(
+        before, "pitbox_telemetry_body_bytes_total"
+    )

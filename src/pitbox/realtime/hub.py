@@ -9,6 +9,7 @@ client that reconnects with the last sequence it saw gets what it missed, or is 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import math
@@ -110,6 +111,9 @@ class Hub:
         self._generations = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self.counters: collections.Counter[str] = collections.Counter()
+        """Since start: messages_total (from the broker), deliveries_total (frames queued to sockets),
+        slow_consumers_total (sockets cut for falling behind), subscriptions_total."""
 
     async def start(self) -> None:
         """Connect the broker and start the keep-alive and history-trimming task."""
@@ -142,6 +146,8 @@ class Hub:
             outbox.put(frame)
         for group in state.groups.values():
             group.offer(frame)
+        self.counters["messages_total"] += 1
+        self.counters["deliveries_total"] += len(state.subscribers)
 
     def attach(self, outbox: Outbox) -> None:
         """Register a socket's outbox (for keep-alive, shutdown, and dropping it when too slow)."""
@@ -260,11 +266,13 @@ class Hub:
         return len(state.subscribers) + sum(len(g.members) for g in state.groups.values())
 
     def stats(self) -> dict[str, int | str]:
-        """Counts for health checks and logs."""
+        """Counts for health checks, logs and /metrics."""
         return {
             "broker": self.broker.name,
             "connections": len(self._outboxes),
             "channels": len(self._channels),
+            "subscriptions": sum(len(o.channels) for o in self._outboxes),
+            **self.counters,
         }
 
     def _new_channel(self, channel: str) -> _Channel:
@@ -306,6 +314,7 @@ class Hub:
         )
 
     def _on_overflow(self, outbox: Outbox) -> None:
+        self.counters["slow_consumers_total"] += 1
         # Called from inside a fan-out loop: detach once that loop is over, not during it.
         assert self._loop is not None
         self._loop.call_soon(self.detach, outbox)

@@ -10,6 +10,7 @@ took a batch. Batches of one session are serialised by an in-process lock and by
 from __future__ import annotations
 
 import asyncio
+import collections
 import uuid
 import weakref
 from collections import OrderedDict
@@ -138,6 +139,8 @@ class TelemetryService:
         # stay exact. That keeps real 40-channel telemetry under 64 bytes a sample (bench/codec.py).
         self._codec = codec or ChunkCodec(mantissa_bits=16)
         self._on_lap_completed = on_lap_completed
+        self.counters: collections.Counter[str] = collections.Counter()
+        """Since start: samples_total and batches_total committed, duplicates_total, body_bytes_total."""
         self._progress: OrderedDict[uuid.UUID, _SessionProgress] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -145,7 +148,9 @@ class TelemetryService:
 
     async def ingest_body(self, principal: Principal, body: bytes) -> dict[str, Any]:
         """Ingest the raw body of POST /api/telemetry; returns the ack (`duplicate` tells a retry apart)."""
-        return await self.ingest_message(principal, decode_body(body))
+        ack = await self.ingest_message(principal, decode_body(body))
+        self.counters["body_bytes_total"] += len(body)
+        return ack
 
     async def ingest_message(self, principal: Principal, message: Any) -> dict[str, Any]:
         """Ingest one decoded message (HTTP body or WebSocket `telemetry` message); returns the ack.
@@ -161,7 +166,11 @@ class TelemetryService:
             lock = self._locks[batch.session_id] = asyncio.Lock()
         async with lock:
             ack, laps = await self._commit(batch, payload, names)
-        if not ack["duplicate"]:
+        if ack["duplicate"]:
+            self.counters["duplicates_total"] += 1
+        else:
+            self.counters["samples_total"] += int(ack["samples"])
+            self.counters["batches_total"] += 1
             self._publish(batch, ack, laps)
             if self._on_lap_completed is not None:
                 for lap in laps:
