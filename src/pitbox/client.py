@@ -57,6 +57,33 @@ class Subscription:
                 return frame
             self.control.append(frame)
 
+    async def request(self, frame: JSON) -> JSON:
+        """Send a frame carrying an `id` and wait for the answer with that id (`ack`, or `error`)."""
+        await self.send(frame)
+        while True:
+            answer = await self.receive_any()
+            if answer.get("id") == frame["id"] and answer.get("type") in ("ack", "error"):
+                return answer
+            self.control.append(answer)
+
+    async def send_batch(
+        self, driver_id: str, session_id: str, samples: Sequence[JSON], *, batch_id: str
+    ) -> JSON:
+        """Ingest a batch over this socket (needs `telemetry:write`); the ack comes after commit."""
+        answer = await self.request(
+            {
+                "type": "telemetry",
+                "id": batch_id,
+                "driverId": driver_id,
+                "sessionId": session_id,
+                "samples": list(samples),
+                "batchId": batch_id,
+            }
+        )
+        if answer["type"] == "error":
+            raise PitboxError(422, str(answer.get("code", "error")), str(answer.get("message", "")))
+        return answer
+
     async def subscribe(self, channel: str, **options: Any) -> JSON:
         """Subscribe and wait for the answer (`subscribed` or `error`)."""
         await self.send({"type": "subscribe", "channel": channel, **options})

@@ -3,22 +3,51 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from pitbox.client import PitboxClient
+import websockets
+
+from pitbox.client import PitboxClient, PitboxError, Subscription
 from pitbox.recordings.models import Recording
 
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """What a replay sent."""
+    """What a replay sent, and over what (`websocket`, `http`, or `websocket+http` after a fallback)."""
 
     session_id: str
     samples: int
     batches: int
     seconds: float
+    transport: str = "http"
+
+
+class _Sender:
+    """Sends batches over the WebSocket while it works, then over HTTP (batch ids make a resend harmless)."""
+
+    def __init__(self, client: PitboxClient, socket: Subscription | None) -> None:
+        self._client = client
+        self._socket = socket
+        self.used: list[str] = []
+
+    async def send(self, driver_id: str, session_id: str, batch: list[dict[str, Any]], batch_id: str) -> None:
+        if self._socket is not None:
+            try:
+                await self._socket.send_batch(driver_id, session_id, batch, batch_id=batch_id)
+                self._note("websocket")
+                return
+            except (OSError, websockets.ConnectionClosed):
+                self._socket = None  # the socket dropped: this batch and the rest go over HTTP
+        await self._client.send_batch(driver_id, session_id, batch, batch_id=batch_id)
+        self._note("http")
+
+    def _note(self, transport: str) -> None:
+        if transport not in self.used:
+            self.used.append(transport)
 
 
 async def replay_recording(
@@ -31,12 +60,38 @@ async def replay_recording(
     batch_size: int = 60,
     t_offset: float = 0.0,
     on_batch: Callable[[int], None] | None = None,
+    transport: str = "websocket",
 ) -> ReplayResult:
     """Send every sample of `recording` in batches; `speed` None sends as fast as the server accepts.
 
-    Batch ids are derived from the session and the batch number, so a replay that is interrupted and run again
+    Batches go over one WebSocket (acknowledged after commit) with HTTP as the fallback, as a relay agent does;
+    `transport="http"` skips the socket. Batch ids are derived from the session and the batch number, so a replay that is interrupted and run again
     for the same session stores nothing twice. `t_offset` shifts time (to loop a recording in one session).
     """
+    async with contextlib.AsyncExitStack() as stack:
+        socket = None
+        if transport == "websocket":
+            try:
+                socket = await stack.enter_async_context(client.subscribe())
+            except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed, PitboxError):
+                socket = None  # no socket (a proxy without WebSocket, an old server): HTTP batches
+        sender = _Sender(client, socket)
+        sent, batches, seconds = await _paced(
+            sender, recording, driver_id, session_id, speed, batch_size, t_offset, on_batch
+        )
+    return ReplayResult(session_id, sent, batches, seconds, "+".join(sender.used) or transport)
+
+
+async def _paced(
+    sender: _Sender,
+    recording: Recording,
+    driver_id: str,
+    session_id: str,
+    speed: float | None,
+    batch_size: int,
+    t_offset: float,
+    on_batch: Callable[[int], None] | None,
+) -> tuple[int, int, float]:
     started = time.perf_counter()
     sent = batches = 0
     for number, batch in enumerate(recording.iter_samples(batch_size)):
@@ -50,9 +105,9 @@ async def replay_recording(
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await client.send_batch(driver_id, session_id, batch, batch_id=f"replay-{t_offset:.0f}-{number:07d}")
+        await sender.send(driver_id, session_id, batch, f"replay-{t_offset:.0f}-{number:07d}")
         sent += len(batch)
         batches += 1
         if on_batch is not None:
             on_batch(len(batch))
-    return ReplayResult(session_id, sent, batches, time.perf_counter() - started)
+    return sent, batches, time.perf_counter() - started

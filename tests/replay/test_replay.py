@@ -28,14 +28,23 @@ async def test_replayed_recording_reads_back_the_same_samples_and_laps(
     assert driver is not None
     async with PitboxClient(server.url, token=team.engineer.token) as pitbox:
         session = await pitbox.create_session(driver, "Replay at max speed", sim="iracing")
+        # One second a batch over the socket (a 600-sample batch of 150 iRacing channels would pass 1 MB).
         result = await replay_recording(
-            pitbox, recording, driver_id=driver, session_id=session["id"], speed=None, batch_size=600
+            pitbox, recording, driver_id=driver, session_id=session["id"], speed=None, batch_size=60
         )
         assert result.samples == recording.n_samples
-        # Running the same replay again (a relay agent retrying everything) stores nothing twice.
-        await replay_recording(
-            pitbox, recording, driver_id=driver, session_id=session["id"], speed=None, batch_size=600
+        assert result.transport == "websocket"
+        # Running the same replay again over HTTP (a relay agent retrying everything) stores nothing twice.
+        again = await replay_recording(
+            pitbox,
+            recording,
+            driver_id=driver,
+            session_id=session["id"],
+            speed=None,
+            batch_size=600,
+            transport="http",
         )
+        assert again.transport == "http"
         stored = await pitbox.telemetry(session["id"], channels="t,speed,lap", format="json", limit=100000)
         laps = await pitbox.laps(session["id"])
     assert stored["count"] == recording.n_samples
