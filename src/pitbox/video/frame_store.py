@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Protocol
+
+from pitbox.atomic_files import write_atomically
 
 # Keys are made by `frame_key` from a UUID, an hour and a hash; anything else is a bug, never a path.
 _KEY = re.compile(r"^[0-9a-f-]{36}/\d{10}/[0-9a-f]{64}\.(jpg|png|webp)$")
@@ -51,7 +51,7 @@ class LocalFrameStore:
 
     async def put(self, key: str, data: bytes) -> None:
         """Write via a temp file and a rename, so a reader never sees half a frame."""
-        await asyncio.to_thread(self._write, self.path_of(key), data)
+        await asyncio.to_thread(write_atomically, self.path_of(key), data)
 
     async def get(self, key: str) -> bytes | None:
         """The file's bytes, or None when it is missing."""
@@ -68,26 +68,6 @@ class LocalFrameStore:
         """Remove a session's whole folder."""
         folder = self.root / _checked(_PREFIX, prefix)
         await asyncio.to_thread(shutil.rmtree, folder, True)
-
-    @staticmethod
-    def _write(target: Path, data: bytes) -> None:
-        for attempt in range(3):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-                break
-            except FileNotFoundError:
-                # A delete removed the folder after it was made (it looked empty): make it again.
-                if attempt == 2:
-                    raise
-        try:
-            with os.fdopen(fd, "wb") as sink:
-                sink.write(data)
-            os.replace(temp_name, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
 
     def _unlink(self, target: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from pathlib import Path
+
+from pitbox.atomic_files import write_atomically
 
 
 class AudioFiles:
@@ -24,17 +24,7 @@ class AudioFiles:
 
     def write(self, relative: str, audio: bytes) -> None:
         """Write `audio` via a temp file and a rename, so a reader never sees half a file."""
-        target = self.absolute(relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as sink:
-                sink.write(audio)
-            os.replace(temp_name, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
+        write_atomically(self.absolute(relative), audio)
 
     def read(self, relative: str, expected_bytes: int) -> bytes | None:
         """The file's bytes, or None when it is missing or not the size the cache row records."""

@@ -1,0 +1,152 @@
+"""Schemathesis fuzzes every HTTP route of a real server against the server's own OpenAPI document.
+
+Each operation gets a bounded, derandomized run of positive and negative cases (some with ids of real objects,
+so requests get past the 404 and into the code behind it), as an admin and as a team engineer. Every response
+must be a non-5xx, with a documented status code, content type and body schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.conftest import Actor, RunningServer, Team, World
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+EXAMPLES_PER_OPERATION = 30
+#: Only the JSON form of the frame upload is fuzzed: the binary forms need real image bytes to mean anything.
+JSON_ONLY = {"POST /api/video"}
+
+
+@dataclass
+class FuzzReport:
+    """What one fuzzing run did: requests sent per operation, and the failures found."""
+
+    requests_by_operation: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        """Requests sent in all."""
+        return sum(self.requests_by_operation.values())
+
+
+def fuzz_api(base_url: str, token: str, known_ids: dict[str, str], examples: int) -> FuzzReport:
+    """Fuzz every operation of the server's OpenAPI document with this bearer token (blocking; run in a thread)."""
+    started = time.monotonic()
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=30)
+    report = FuzzReport()
+    headers = {"Authorization": f"Bearer {token}"}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    # Deletions last, so the objects behind the known ids live through the other operations.
+    operations.sort(key=lambda op: op.method.upper() == "DELETE")
+    with requests.Session() as http:
+        for operation in operations:
+            label = f"{operation.method.upper()} {operation.path}"
+            media = "application/json" if label in JSON_ONLY else None
+            known = {name: value for name, value in known_ids.items() if name in _path_names(operation)}
+            cases = st.one_of(
+                operation.as_strategy(GenerationMode.POSITIVE, media_type=media),
+                operation.as_strategy(GenerationMode.NEGATIVE, media_type=media),
+                operation.as_strategy(GenerationMode.POSITIVE, media_type=media, path_parameters=known),
+            )
+            report.requests_by_operation[label] = 0
+
+            send = _sender(report, label, base_url, http, headers)
+            run = _bounded(send, cases, examples)
+            try:
+                run()
+            except Exception as failure:  # noqa: BLE001 - every failure is reported, the run goes on
+                report.failures[label] = f"{type(failure).__name__}: {failure}"[:3000]
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _sender(
+    report: FuzzReport, label: str, base_url: str, http: requests.Session, headers: dict[str, str]
+) -> Callable[[schemathesis.Case], None]:
+    """Send one case and run the checks on its response, counting it under `label`."""
+
+    def send(case: schemathesis.Case) -> None:
+        report.requests_by_operation[label] += 1
+        case.call_and_validate(base_url=base_url, session=http, headers=headers, checks=CHECKS, timeout=30)
+
+    return send
+
+
+def _bounded(
+    send: Callable[[schemathesis.Case], None], cases: st.SearchStrategy[Any], examples: int
+) -> Callable[[], None]:
+    """A hypothesis test of `send` over `cases`: deterministic, no example database, no shrinking."""
+    return hypothesis.settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )(hypothesis.given(case=cases)(send))
+
+
+def _path_names(operation: schemathesis.APIOperation) -> set[str]:
+    return {param.name for param in operation.path_parameters}
+
+
+async def _known_ids(server: RunningServer, world: World, team: Team) -> dict[str, str]:
+    """Ids of real objects the engineer may see, keyed by the path parameter names that take them."""
+    from pitbox.auth.principal import Principal
+    from pitbox.sessions.models import SessionCreate
+    import uuid
+
+    principal = Principal(kind="user", user_id=uuid.UUID(team.manager.id), role="manager")
+    session = await server.services.sessions.create(
+        principal, SessionCreate(driverId=uuid.UUID(team.driver.driver_id or ""), name="fuzz")
+    )
+    return {
+        "team_id": team.id,
+        "driver_id": team.driver.driver_id or "",
+        "user_id": team.driver.id,
+        "session_id": str(session["id"]),
+    }
+
+
+def _summary(report: FuzzReport) -> str:
+    lines = [f"{report.requests} requests in {report.seconds:.1f}s"]
+    lines += [f"{label}: {text}" for label, text in report.failures.items()]
+    return "\n".join(lines)
+
+
+async def test_fuzzed_api_as_admin_answers_only_documented_non_5xx(
+    server: RunningServer, world: World, team: Team, admin: Actor
+) -> None:
+    known = await _known_ids(server, world, team)
+    report = await asyncio.to_thread(fuzz_api, server.url, admin.token, known, EXAMPLES_PER_OPERATION)
+    print(_summary(report))
+    assert not report.failures, _summary(report)
+
+
+async def test_fuzzed_api_as_team_engineer_answers_only_documented_non_5xx(
+    server: RunningServer, world: World, team: Team
+) -> None:
+    known = await _known_ids(server, world, team)
+    report = await asyncio.to_thread(fuzz_api, server.url, team.engineer.token, known, EXAMPLES_PER_OPERATION)
+    print(_summary(report))
+    assert not report.failures, _summary(report)
