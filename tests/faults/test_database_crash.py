@@ -1,0 +1,67 @@
+"""PostgreSQL crashes (`pg_ctl stop -m immediate`) under a steady ingest and comes back: the running server
+answers 503 meanwhile (never 500, never hangs), recovers by itself, and every acknowledged sample is stored."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.conftest import World, create_database, make_settings, run_server
+from tests.faults.conftest import (
+    ControlledPostgres,
+    ServeProcess,
+    SteadyIngest,
+    create_session,
+    eventually,
+    run_until,
+    stored_session,
+)
+
+
+async def test_acknowledged_batches_survive_a_database_crash_and_the_server_recovers_without_restart(
+    controlled_postgres: ControlledPostgres, tmp_path: Path
+) -> None:
+    database_url = await create_database(controlled_postgres.uri)
+    async with run_server(make_settings(database_url, tmp_path / "setup")) as setup:  # migrates, makes people
+        team = await World(setup.services).team()
+    serve = ServeProcess(database_url, tmp_path / "serve")
+    await serve.start()
+    try:
+        ingests = []
+        for driver in (team.driver, team.driver2):
+            assert driver.driver_id is not None
+            session_id = await create_session(serve.url, driver.token, driver.driver_id)
+            ingests.append(SteadyIngest(serve.url, driver.token, driver.driver_id, session_id))
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(ingest.run(stop)) for ingest in ingests]
+        pid = serve.pid
+
+        async def crash_and_recover() -> None:
+            await eventually(lambda: all(len(i.acked) >= 10 for i in ingests), "ingest under way")
+            await asyncio.to_thread(controlled_postgres.stop, "immediate")
+            await eventually(lambda: sum(i.answers["503"] for i in ingests) >= 5, "503 answers in the outage")
+            await asyncio.to_thread(controlled_postgres.start)
+            marks = [i.next_index for i in ingests]
+            await eventually(
+                lambda: all(i.acked_after(m) >= 10 for i, m in zip(ingests, marks, strict=True)),
+                "ingest acknowledged again after the database came back",
+            )
+
+        await run_until(stop, tasks, crash_and_recover())
+        assert serve.running() and serve.pid == pid, "the server was restarted or died"
+    finally:
+        serve.stop()
+
+    for ingest in ingests:
+        stored = await stored_session(database_url, ingest.session_id)
+        print(
+            f"\nFAULT database crash: batches acked={len(ingest.acked)} found={len(stored.chunks)}; "
+            f"samples acked={sum(ingest.acked.values())} found={sum(stored.chunks.values())} "
+            f"session stat={stored.session_sample_count}; answers={dict(ingest.answers)}"
+        )
+        assert ingest.unexpected == [], ingest.unexpected
+        assert set(ingest.answers) <= {"200", "201", "503"}, ingest.answers
+        assert stored.chunks == ingest.acked
+        assert stored.duplicate_keys == 0
+        assert stored.chunk_numbers == list(range(len(stored.chunks))), "a gap or a half-written chunk"
+        assert stored.session_sample_count == sum(stored.chunks.values()), "chunks and session stats disagree"
