@@ -52,7 +52,9 @@ def row(name: str, samples_ms: list[float]) -> str:
 
 async def run(repeats: int) -> None:
     recordings = [open_recording(DATA / f"skmodified_langley 2015-05-28 {stamp}.ibt") for stamp in STAMPS]
-    columns = [{name: np.asarray(r.channels[name], dtype=np.float64) for name in CHANNELS} for r in recordings]
+    columns = [
+        {name: np.asarray(r.channels[name], dtype=np.float64) for name in CHANNELS} for r in recordings
+    ]
 
     laps = [(lap, lap_samples(c, lap)) for c in columns for lap in detect_laps(c) if lap.valid]
     best = min(laps, key=lambda pair: pair[0].lap_time)
@@ -66,7 +68,10 @@ async def run(repeats: int) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         database = pgserver.get_server(Path(workdir) / "pg", cleanup_mode="stop")
         settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, database_url=database.get_uri(), data_dir=Path(workdir) / "data", log_level="warning"
+            _env_file=None,
+            database_url=database.get_uri(),
+            data_dir=Path(workdir) / "data",
+            log_level="warning",
         )
         try:
             async with build_services(settings) as services:
@@ -75,7 +80,9 @@ async def run(repeats: int) -> None:
                 user = await services.auth.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "admin")
                 token, _ = services.auth.issue_token(uuid.UUID(user["id"]))
                 principal = await services.auth.authenticate(token)
-                driver = await services.auth.create_user(f"driver-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
+                driver = await services.auth.create_user(
+                    f"driver-{uuid.uuid4().hex[:8]}@pitbox.test", "driver"
+                )
                 driver_id = uuid.UUID(driver["driverId"])
                 session = await services.sessions.create(
                     principal, SessionCreate(driverId=driver_id, name="bench", car="SK Modified")
@@ -113,8 +120,12 @@ async def run(repeats: int) -> None:
         finally:
             database.cleanup()
 
-    print(f"coaching latency, {len(stored)} valid Langley laps x {repeats} (target p95 < {TARGET_P95_MS:.0f} ms)")
-    print("| stage                                        |    n |  p50 ms  |  p95 ms  |  max ms  | p95/target |")
+    print(
+        f"coaching latency, {len(stored)} valid Langley laps x {repeats} (target p95 < {TARGET_P95_MS:.0f} ms)"
+    )
+    print(
+        "| stage                                        |    n |  p50 ms  |  p95 ms  |  max ms  | p95/target |"
+    )
     print("|----------------------------------------------|------|----------|----------|----------|--------|")
     print(row("analyst only (in memory)", analyst_ms))
     print(row("coach_stored_lap (read, analyse, store, pub)", direct_ms))

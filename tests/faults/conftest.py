@@ -30,7 +30,9 @@ REQUEST_TIMEOUT_S = 15.0
 CONDITION_DEADLINE_S = 45.0
 
 
-async def eventually(condition: Callable[[], bool], what: str, deadline_s: float = CONDITION_DEADLINE_S) -> None:
+async def eventually(
+    condition: Callable[[], bool], what: str, deadline_s: float = CONDITION_DEADLINE_S
+) -> None:
     """Poll `condition` until it holds; fail the test with `what` when the deadline passes."""
     loop = asyncio.get_running_loop()
     until = loop.time() + deadline_s
@@ -251,8 +253,8 @@ def batch_samples(index: int, size: int = 60) -> list[dict[str, float]]:
 class SteadyIngest:
     """One driver sending numbered batches (`batchId` b-N) one after another, each retried until acknowledged.
 
-    Every answer is counted by status (`transport` for a refused or cut connection); `acked` maps each
-    acknowledged batch key to the sample count in its ack.
+    Every answer is counted by status (`transport` for a refused or cut connection); `acked` maps the batch key
+    of each ack (as stored) to the sample count in it.
     """
 
     base_url: str
@@ -261,6 +263,7 @@ class SteadyIngest:
     session_id: str
     pause_s: float = 0.02
     acked: dict[str, int] = field(default_factory=dict)
+    acked_indices: set[int] = field(default_factory=set)
     answers: collections.Counter[str] = field(default_factory=collections.Counter)
     unexpected: list[str] = field(default_factory=list)
     sent_at: dict[str, float] = field(default_factory=dict)
@@ -300,7 +303,9 @@ class SteadyIngest:
                 continue
             self.answers[str(response.status_code)] += 1
             if response.status_code in (200, 201):
-                self.acked[key] = int(response.json()["samples"])
+                ack = response.json()
+                self.acked[str(ack["batchKey"])] = int(ack["samples"])
+                self.acked_indices.add(index)
                 return
             if response.status_code not in (429, 503):
                 self.unexpected.append(f"{key}: {response.status_code} {response.text[:300]}")
@@ -311,7 +316,17 @@ class SteadyIngest:
 
     def acked_after(self, index: int) -> int:
         """How many batches numbered above `index` were acknowledged."""
-        return sum(1 for key in self.acked if int(key[2:]) > index)
+        return sum(1 for acked in self.acked_indices if acked > index)
+
+
+def acked_since(ingests: list[SteadyIngest], marks: list[int], count: int) -> Callable[[], bool]:
+    """A condition: every ingest had `count` batches acknowledged beyond its mark (its `next_index` then)."""
+    return lambda: all(i.acked_after(m) >= count for i, m in zip(ingests, marks, strict=True))
+
+
+def marks_of(ingests: list[SteadyIngest]) -> list[int]:
+    """Each ingest's next batch number, to count acknowledgements from now on."""
+    return [i.next_index for i in ingests]
 
 
 @dataclass

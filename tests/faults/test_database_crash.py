@@ -11,8 +11,10 @@ from tests.faults.conftest import (
     ControlledPostgres,
     ServeProcess,
     SteadyIngest,
+    acked_since,
     create_session,
     eventually,
+    marks_of,
     run_until,
     stored_session,
 )
@@ -37,13 +39,12 @@ async def test_acknowledged_batches_survive_a_database_crash_and_the_server_reco
         pid = serve.pid
 
         async def crash_and_recover() -> None:
-            await eventually(lambda: all(len(i.acked) >= 10 for i in ingests), "ingest under way")
+            await eventually(acked_since(ingests, [-1] * len(ingests), 10), "ingest under way")
             await asyncio.to_thread(controlled_postgres.stop, "immediate")
             await eventually(lambda: sum(i.answers["503"] for i in ingests) >= 5, "503 answers in the outage")
             await asyncio.to_thread(controlled_postgres.start)
-            marks = [i.next_index for i in ingests]
             await eventually(
-                lambda: all(i.acked_after(m) >= 10 for i, m in zip(ingests, marks, strict=True)),
+                acked_since(ingests, marks_of(ingests), 10),
                 "ingest acknowledged again after the database came back",
             )
 

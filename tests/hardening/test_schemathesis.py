@@ -73,7 +73,7 @@ def fuzz_api(base_url: str, token: str, known_ids: dict[str, str], examples: int
             run = _bounded(send, cases, examples)
             try:
                 run()
-            except Exception as failure:  # noqa: BLE001 - every failure is reported, the run goes on
+            except (Exception, BaseExceptionGroup) as failure:  # every failure is reported, the run goes on
                 report.failures[label] = f"{type(failure).__name__}: {failure}"[:3000]
     report.seconds = time.monotonic() - started
     return report

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, client_ip
+from pitbox.api.errors import error_responses
 from pitbox.auth.models import LoginRequest, TokenResponse
 
 router = APIRouter(prefix="/api", tags=["identity"])
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/api", tags=["identity"])
     response_model=TokenResponse,
     response_model_by_alias=True,
     summary="Exchange email and password for a bearer token",
+    responses=error_responses(401, 429),
 )
 async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
     """Rate-limited per account and per IP; 401 for wrong credentials, 429 when over the limit."""

@@ -62,8 +62,96 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return details
 
 
+#: The one error shape as an OpenAPI schema, referenced by every documented error response.
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "Stable, machine-readable (`not_found`, `invalid`…).",
+                },
+                "message": {"type": "string", "description": "For people."},
+                "details": {"description": "Per-field problems for 422s, or null."},
+            },
+        }
+    },
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_DESCRIPTIONS = {
+    400: "Unreadable request",
+    401: "Missing or invalid credentials",
+    403: "A role or scope is missing",
+    404: "Not found, or not visible to the caller",
+    409: "Conflicts with the current state",
+    413: "Body over a size limit",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Rate limited (see Retry-After)",
+    503: "A dependency (the database, a provider) does not answer (see Retry-After)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for these error statuses, in the one shape."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS.get(status, "Error"),
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+        for status in statuses
+    }
+
+
+def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Give every operation the error statuses it can answer, all in the one shape (a shared `Error` schema).
+
+    Every route may meet a malformed request (400), bad input (422) or a database that is down (503); routes
+    behind authentication add 401, 403 and 404; routes with a body add 409, 413 and 415. Error responses a
+    route declared itself keep their own status list but get the one shape.
+    """
+    components = openapi.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    for path_item in openapi.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = {400, 422, 503}
+            if operation.get("security"):
+                statuses |= {401, 403, 404}
+            if "requestBody" in operation:
+                statuses |= {409, 413, 415}
+            responses = operation["responses"]
+            for status, entry in error_responses(*sorted(statuses)).items():
+                responses.setdefault(str(status), entry)
+            for status, response in responses.items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if status[:1] in "45" and (
+                    not schema or schema.get("$ref", "").endswith("HTTPValidationError")
+                ):
+                    response["content"] = {"application/json": {"schema": _ERROR_REF}}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return openapi
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map domain errors, framework errors and anything unexpected to the one shape."""
+    """Map domain errors, framework errors and anything unexpected to the one shape (and document it)."""
+    build_openapi = app.openapi
+
+    def openapi_with_errors() -> dict[str, Any]:
+        # FastAPI caches the document it builds; documenting errors again on that same dict changes nothing.
+        return document_errors(build_openapi())
+
+    app.openapi = openapi_with_errors  # type: ignore[method-assign]
 
     @app.exception_handler(PitboxError)
     async def _domain(request: Request, exc: PitboxError) -> OrjsonResponse:

@@ -14,7 +14,19 @@ from pitbox.api.responses import OrjsonResponse
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Health of the server and its components")
+_HEALTH_BODY = {
+    "application/json": {"schema": {"type": "object", "required": ["status", "version", "components"]}}
+}
+
+
+@router.get(
+    "/health",
+    summary="Health of the server and its components",
+    responses={
+        200: {"content": _HEALTH_BODY},
+        503: {"description": "The database does not answer", "content": _HEALTH_BODY},
+    },
+)
 async def health(services: ServicesDep) -> OrjsonResponse:
     """200 with each component's state when the database answers, 503 otherwise."""
     database_ok = await services.database.ping()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pitbox.api.deps import ServicesDep
+from pitbox.api.errors import error_responses
 from pitbox.errors import NotFound, Unauthorized
 
 router = APIRouter(tags=["operations"])
@@ -22,7 +23,12 @@ def _internal(host: str | None) -> bool:
     return address.is_loopback or address.is_private
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 404)},
+)
 async def metrics(request: Request, services: ServicesDep) -> Response:
     """The metrics text format. Public networks get 404 unless METRICS_TOKEN is set and presented."""
     token = services.settings.metrics_token

@@ -20,6 +20,34 @@ READ_DESCRIPTION = """Query parameters: `channels=a,b` (default all; `t` always 
 `limit` (default 10,000, at most 100,000 samples a page) and `cursor` (from `nextCursor`). Any other term is a
 filter on a channel, OpenF1 style: `speed>=250&brake>0.5&gear=3`. JSON answers are column-wise; CSV is
 streamed whole (a header row, one row per sample) and ignores `limit`."""
+_SAMPLE = {
+    "type": "object",
+    "additionalProperties": {"type": ["number", "null"]},
+    "example": {"t": 1.5, "speed": 201.4},
+}
+INGEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["driverId", "sessionId"],
+                    "description": "Exactly one of `data`, `samples` or `columns` (docs/telemetry.md).",
+                    "properties": {
+                        "driverId": {"type": "string", "format": "uuid"},
+                        "sessionId": {"type": "string", "format": "uuid"},
+                        "batchId": {"type": "string", "maxLength": 197},
+                        "seq": {"type": "integer"},
+                        "data": _SAMPLE,
+                        "samples": {"type": "array", "items": _SAMPLE, "maxItems": 10_000},
+                        "columns": {"type": "object", "additionalProperties": {"type": "array"}},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 @router.post(
@@ -27,6 +55,8 @@ streamed whole (a header row, one row per sample) and ignores `limit`."""
     status_code=201,
     summary="Ingest one sample (`data`), a batch of rows (`samples`) or of columns (`columns`)",
     description="201 when stored; 200 with `duplicate: true` for a batch (`batchId`/`seq`) stored before.",
+    responses={200: {"description": "A batch stored before", "content": {"application/json": {}}}},
+    openapi_extra=INGEST_BODY,
 )
 async def ingest_telemetry(
     request: Request, principal: CurrentPrincipal, services: ServicesDep
@@ -43,6 +73,7 @@ async def ingest_telemetry(
     summary="A session's telemetry: by lap or time, chosen channels, filters, paged, downsampled, JSON or CSV",
     description=READ_DESCRIPTION,
     response_model=None,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
 )
 async def read_telemetry(
     session_id: uuid.UUID, request: Request, principal: CurrentPrincipal, services: ServicesDep

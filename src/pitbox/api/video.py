@@ -50,6 +50,9 @@ _UPLOAD_BODY: dict[str, Any] = {
     status_code=201,
     summary="Upload a video frame (201 stored, 200 when the session already holds the identical frame)",
     openapi_extra=_UPLOAD_BODY,
+    responses={
+        200: {"description": "The identical frame was stored before", "content": {"application/json": {}}}
+    },
 )
 async def upload_frame(
     request: Request,

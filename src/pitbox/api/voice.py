@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, api_key_scheme, bearer_scheme, get_principal
+from pitbox.api.errors import error_responses
 from pitbox.auth.principal import Principal
 from pitbox.voice.models import SynthesisResult
 from pitbox.voice.schemas import SynthesizeRequest
@@ -34,7 +35,10 @@ def _voice_headers(result: SynthesisResult) -> dict[str, str]:
 @router.post(
     "/synthesize",
     summary="Speak a text",
-    responses={200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "application/json": {}}}},
+    responses={
+        200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "application/json": {}}},
+        **error_responses(429),
+    },
 )
 async def synthesize(
     body: SynthesizeRequest,

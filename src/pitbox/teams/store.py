@@ -13,7 +13,9 @@ Conn = Queryable
 
 async def insert_team(conn: Conn, name: str) -> asyncpg.Record:
     """Insert a team."""
-    row: asyncpg.Record | None = await conn.fetchrow("INSERT INTO teams (name) VALUES ($1) RETURNING id, name, created_at", name)
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "INSERT INTO teams (name) VALUES ($1) RETURNING id, name, created_at", name
+    )
     assert row is not None
     return row
 
