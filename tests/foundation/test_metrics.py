@@ -25,10 +25,12 @@ async def test_metrics_token_protects_the_endpoint(server: RunningServer, tmp_pa
         assert ok.status_code == 200 and "pitbox_http_requests_total" in ok.text
 
 
-async def test_metrics_move_during_ingest_and_live_delivery(
+async def test_metrics_move_during_a_replay(
     client: httpx.AsyncClient, server: RunningServer, world: World
 ) -> None:
     from pitbox.client import PitboxClient
+    from pitbox.demo import synthetic_recording
+    from pitbox.replay import replay_recording
 
     team = await world.team()
     driver = team.driver.driver_id
@@ -44,8 +46,14 @@ async def test_metrics_move_during_ingest_and_live_delivery(
         pitbox.subscribe([f"telemetry:{driver}"]) as live,
     ):
         session = await pitbox.create_session(driver, "Metered")
-        samples = [{"t": i / 60, "speed": 120.0, "lapDistPct": i / 600} for i in range(120)]
-        await pitbox.send_batch(driver, session["id"], samples, batch_id="m-1")
+        replayed = await replay_recording(
+            pitbox,
+            synthetic_recording(laps=2),
+            driver_id=driver,
+            session_id=session["id"],
+            speed=None,
+            transport="http",
+        )
         await live.receive()
         during = (await client.get("/metrics")).text
     assert (
