@@ -40,6 +40,7 @@ class FuzzReport:
 
     requests_by_operation: dict[str, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    seconds_by_operation: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -71,10 +72,12 @@ def fuzz_api(base_url: str, token: str, known_ids: dict[str, str], examples: int
 
             send = _sender(report, label, base_url, http, headers)
             run = _bounded(send, cases, examples)
+            operation_started = time.monotonic()
             try:
                 run()
             except (Exception, BaseExceptionGroup) as failure:  # every failure is reported, the run goes on
                 report.failures[label] = f"{type(failure).__name__}: {failure}"[:3000]
+            report.seconds_by_operation[label] = time.monotonic() - operation_started
     report.seconds = time.monotonic() - started
     return report
 
@@ -130,6 +133,8 @@ async def _known_ids(server: RunningServer, world: World, team: Team) -> dict[st
 
 def _summary(report: FuzzReport) -> str:
     lines = [f"{report.requests} requests in {report.seconds:.1f}s"]
+    slowest = sorted(report.seconds_by_operation.items(), key=lambda item: -item[1])[:8]
+    lines += [f"  {seconds:5.1f}s {report.requests_by_operation[label]:4d} req  {label}" for label, seconds in slowest]
     lines += [f"{label}: {text}" for label, text in report.failures.items()]
     return "\n".join(lines)
 

@@ -132,3 +132,39 @@ async def test_nearest_frame_needs_exactly_one_moment(client: httpx.AsyncClient,
     response = await client.get(f"/api/sessions/{session_id}/video/nearest", headers=team.driver.headers)
 
     assert_error(response, 422, "invalid_query")
+
+
+async def test_nearest_frame_to_a_lap_distance_shows_what_the_driver_saw_there(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    from tests.telemetry.conftest import as_rows, post_batches, synthetic_laps
+
+    created = await client.post(
+        "/api/sessions",
+        json={"driverId": team.driver.driver_id, "name": "braking point"},
+        headers=team.driver.headers,
+    )
+    session_id = created.json()["id"]
+    started = datetime.fromisoformat(created.json()["startedAt"])
+    # 20 s laps from a pit exit at 80% of the lap: lap 1 runs from t = 4 s to t = 24 s, half-way at t = 14 s.
+    columns = synthetic_laps(laps=2, lap_time=20.0, start_pct=0.8)
+    await post_batches(client, team.driver.headers, str(team.driver.driver_id), session_id, as_rows(columns))
+    ids = []
+    for i, offset in enumerate([13.0, 14.0, 15.0]):
+        response = await post_base64(
+            client,
+            team.driver.headers,
+            str(team.driver.driver_id),
+            session_id,
+            noise_image("PNG", size=(16, 16), seed=3000 + i),
+            started + timedelta(seconds=offset),
+        )
+        ids.append(response.json()["id"])
+    url = f"/api/sessions/{session_id}/video/nearest"
+    response = await client.get(url, params={"lap": 1, "lapDistPct": 0.5}, headers=team.engineer.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == ids[1]
+    assert_error(await client.get(url, params={"lap": 1}, headers=team.engineer.headers), 422)
+    assert_error(
+        await client.get(url, params={"lap": 9, "lapDistPct": 0.5}, headers=team.engineer.headers), 404
+    )

@@ -184,6 +184,12 @@ def install_error_handlers(app: FastAPI) -> None:
     for exc_type in DATABASE_DOWN:
         app.add_exception_handler(exc_type, _db_connection)
 
+    @app.exception_handler(asyncpg.DataError)
+    async def _data_refused(request: Request, exc: asyncpg.DataError) -> OrjsonResponse:
+        # SQLSTATE class 22: PostgreSQL refused a value the request carried (NUL in a text, a number out of range).
+        log.warning("database_refused_value", path=request.url.path, error=type(exc).__name__)
+        return error_response(422, "invalid", "a value of the request cannot be stored", None)
+
     @app.exception_handler(ClientDisconnect)
     async def _client_gone(request: Request, exc: ClientDisconnect) -> OrjsonResponse:
         # The client hung up mid-body (a relay agent cancelled a request): nothing was stored, nobody listens.

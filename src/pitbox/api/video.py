@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
 from pitbox.api.voice import principal_from_header_or_query
 from pitbox.auth.principal import Principal
-from pitbox.errors import UnsupportedMedia
+from pitbox.errors import Invalid, UnsupportedMedia
+from pitbox.telemetry.models import MAX_T
 from pitbox.video.images import CONTENT_TYPES
 from pitbox.video.models import FrameMeta
 
@@ -136,8 +137,24 @@ async def nearest_frame(
     t: Annotated[datetime | None, Query(description="A wall-clock time, ISO-8601")] = None,
     session_time: Annotated[
         float | None,
-        Query(alias="sessionTime", ge=0, description="Telemetry `t`: seconds since the session started"),
+        Query(
+            alias="sessionTime",
+            ge=0,
+            le=MAX_T,
+            description="Telemetry `t`: seconds since the session started",
+        ),
+    ] = None,
+    lap: Annotated[
+        int | None, Query(ge=0, le=100_000, description="With lapDistPct: a point of a lap")
+    ] = None,
+    lap_dist_pct: Annotated[
+        float | None, Query(alias="lapDistPct", ge=0, le=1, description="Fraction of the lap (0..1)")
     ] = None,
 ) -> dict[str, Any]:
-    """Give `t` or `sessionTime`; the answer carries `offsetMs`, the frame's distance from the asked moment."""
+    """Give `t`, `sessionTime`, or `lap` with `lapDistPct` (what the driver saw at the braking point);
+    the answer carries `offsetMs`, the frame's distance from the asked moment."""
+    if (lap is None) != (lap_dist_pct is None):
+        raise Invalid("give lap and lapDistPct together", code="invalid_query")
+    if lap is not None and lap_dist_pct is not None:
+        session_time = await services.telemetry.time_at_lap_distance(principal, session_id, lap, lap_dist_pct)
     return await services.video.nearest_frame(principal, session_id, t, session_time)

@@ -4,16 +4,51 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pitbox.auth.principal import Role
+
+
+#: Deepest nesting of objects and arrays in a body (free-form fields such as `telemetryData` and `corners`).
+MAX_JSON_DEPTH = 32
+
+
+def unstorable_part(value: Any) -> str | None:
+    """Why a decoded JSON value cannot be stored as sent, or None: nesting deeper than MAX_JSON_DEPTH, or a
+    text holding NUL or a lone surrogate (PostgreSQL text and jsonb refuse both)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "text may not contain NUL characters"
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "text may not contain lone surrogates"
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return f"objects and arrays may be nested {MAX_JSON_DEPTH} deep at most"
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return None
 
 
 class CamelModel(BaseModel):
     """Bodies use camelCase on the wire, as SPEC.md does (`driverId`, `sessionId`)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        problem = unstorable_part(data)
+        if problem is not None:
+            raise ValueError(problem)
+        return data
 
 
 class LoginRequest(CamelModel):

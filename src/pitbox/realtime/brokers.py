@@ -2,7 +2,9 @@
 
 Every instance receives every message (one Redis channel / NATS subject for the hub) and delivers it to its own
 subscribers; the publishing instance hears its own messages back through the broker, so all instances see one
-order. A message on the wire is `<channel>\\n<data JSON>`.
+order. While the broker is away an instance delivers what it publishes to its own subscribers directly (the
+other instances miss it and say so with a gap), and goes back through the broker once it reconnects.
+A message on the wire is `<channel>\\n<data JSON>`.
 """
 
 from __future__ import annotations
@@ -78,9 +80,17 @@ class _QueuedBroker:
         self._outbound: asyncio.Queue[bytes] = asyncio.Queue(OUTBOUND_LIMIT)
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped = 0
+        self._deliver: Deliver | None = None
+        self._on_gap: BrokerGap | None = None
+        self.connected = False
 
     def publish(self, channel: str, data_json: bytes) -> None:
-        """Queue the message for the broker; when the broker is far behind, drop it and log."""
+        """Queue the message for the broker (when far behind, drop it and log); while the broker is away,
+        deliver it to this instance's own subscribers at once."""
+        if not self.connected:
+            if self._deliver is not None:
+                self._deliver(channel, data_json)
+            return
         try:
             self._outbound.put_nowait(_wire(channel, data_json))
         except asyncio.QueueFull:
@@ -95,9 +105,34 @@ class _QueuedBroker:
                 batch.append(self._outbound.get_nowait())
             try:
                 await self._send(batch)
-            except Exception as exc:  # noqa: BLE001 - a broker outage must not end the sender; it is logged
-                log.error("broker_publish_failed", broker=self.name, error=str(exc), lost=len(batch))
-                await asyncio.sleep(0.5)
+            except Exception:  # noqa: BLE001 - a stale connection is replaced on the next command: once more
+                try:
+                    await self._send(batch)
+                except Exception as exc:  # noqa: BLE001 - a broker outage must not end the sender; it is logged
+                    log.error("broker_publish_failed", broker=self.name, error=str(exc), lost=len(batch))
+                    self._deliver_here(batch)
+                    await asyncio.sleep(0.5)
+
+    def _deliver_here(self, batch: list[bytes]) -> None:
+        """Messages the broker did not take still reach this instance's subscribers."""
+        if self._deliver is None:
+            return
+        for payload in batch:
+            parsed = _unwire(payload)
+            if parsed is not None:
+                self._deliver(*parsed)
+
+    def _connection_lost(self, error: str) -> None:
+        if self.connected:
+            self.connected = False
+            log.error("broker_connection_lost", broker=self.name, error=error)
+            if self._on_gap is not None:
+                self._on_gap()
+
+    def _connection_regained(self) -> None:
+        if not self.connected:
+            self.connected = True
+            log.info("broker_reconnected", broker=self.name)
 
     async def _send(self, batch: list[bytes]) -> None:
         raise NotImplementedError
@@ -130,25 +165,29 @@ class RedisBroker(_QueuedBroker):
         except (OSError, aioredis.RedisError) as exc:
             await self._redis.aclose()
             raise Unavailable(f"cannot reach Redis at REDIS_URL: {exc}", code="broker_unavailable") from exc
+        self._deliver, self._on_gap = deliver, on_gap
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(REDIS_CHANNEL)
+        self.connected = True
         self._tasks = [
-            asyncio.create_task(self._read(pubsub, deliver, on_gap)),
+            asyncio.create_task(self._read(pubsub, deliver)),
             asyncio.create_task(self._send_batches()),
         ]
         log.info("broker_started", broker="redis")
 
-    async def _read(self, pubsub: Any, deliver: Deliver, on_gap: BrokerGap) -> None:
+    async def _read(self, pubsub: Any, deliver: Deliver) -> None:
         import redis.asyncio as aioredis
 
         while True:
             try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                message = await pubsub.get_message(timeout=None)
             except (OSError, aioredis.RedisError) as exc:
-                # redis-py resubscribes on the next read; what was published meanwhile is lost: say so.
-                log.error("broker_connection_lost", broker="redis", error=str(exc))
-                on_gap()
+                # redis-py reconnects and resubscribes on a later read; what was published meanwhile is lost.
+                self._connection_lost(str(exc))
                 await asyncio.sleep(0.5)
+                continue
+            if message is not None and message.get("type") == "subscribe":
+                self._connection_regained()  # subscribed again: our own messages come back through Redis
                 continue
             if message is None or message.get("type") != "message":
                 continue
@@ -189,8 +228,10 @@ class NatsBroker(_QueuedBroker):
                 deliver(*parsed)
 
         async def on_disconnected() -> None:
-            log.error("broker_connection_lost", broker="nats")
-            on_gap()
+            self._connection_lost("disconnected")
+
+        async def on_reconnected() -> None:
+            self._connection_regained()  # nats-py has subscribed again before it calls this
 
         async def on_error(exc: Exception) -> None:
             log.error("broker_error", broker="nats", error=str(exc))
@@ -202,12 +243,15 @@ class NatsBroker(_QueuedBroker):
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
                 error_cb=on_error,
             )
         except Exception as exc:  # nats raises its own errors, OSError and TimeoutError
             raise Unavailable(f"cannot reach NATS at NATS_URL: {exc}", code="broker_unavailable") from exc
+        self._deliver, self._on_gap = deliver, on_gap
         await self._nc.subscribe(NATS_SUBJECT, cb=on_message, pending_msgs_limit=1_000_000)
         await self._nc.flush()
+        self.connected = True
         self._tasks = [asyncio.create_task(self._send_batches())]
         log.info("broker_started", broker="nats")
 

@@ -417,6 +417,19 @@ class TelemetryService:
             "delta": result.delta,
         }
 
+    async def time_at_lap_distance(
+        self, principal: Principal, session_id: uuid.UUID, lap_number: int, fraction: float
+    ) -> float:
+        """Session time `t` at which lap `lap_number` passed `fraction` (0..1) of the lap distance."""
+        await self._access.require_session(principal, session_id, scope="telemetry:read")
+        _, columns = await self._lap_with_samples(session_id, lap_number, [])
+        if "lapDistPct" not in columns:
+            raise Invalid(
+                "this session has no lapDistPct channel to place a lap distance", code="missing_channels"
+            )
+        pct = np.maximum.accumulate(np.nan_to_num(columns["lapDistPct"], nan=0.0))
+        return float(np.interp(fraction, pct, columns["t"]))
+
     async def _lap_with_samples(
         self, session_id: uuid.UUID, lap_number: int, channels: list[str]
     ) -> tuple[asyncpg.Record, dict[str, FloatArray]]:
