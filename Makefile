@@ -1,4 +1,4 @@
-.PHONY: run test lint bench docs
+.PHONY: run test lint bench demo docs
 run:
 	./scripts/serve
 test:
@@ -7,5 +7,7 @@ lint:
 	./scripts/lint
 bench:
 	./scripts/bootstrap && .venv/bin/python bench/run_all.py --quick
+demo:
+	./scripts/bootstrap && .venv/bin/pitbox demo
 docs:
 	.venv/bin/pitbox config docs && .venv/bin/pitbox db init-sql > db-init.sql
