@@ -17,8 +17,11 @@ BENCHES = ["startup", "codec", "ingest", "read", "fanout", "video", "voice", "co
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
-    parser.add_argument("names", nargs="*", choices=[*BENCHES, []], default=[])
+    parser.add_argument("names", nargs="*", help=f"some of: {' '.join(BENCHES)}")
     args = parser.parse_args()
+    unknown = set(args.names) - set(BENCHES)
+    if unknown:
+        parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     failed = []
     for name in args.names or BENCHES:
         script = Path(__file__).with_name(f"{name}.py")
