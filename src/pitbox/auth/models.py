@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pitbox.auth.principal import Role
 
-
 #: Deepest nesting of objects and arrays in a body (free-form fields such as `telemetryData` and `corners`).
 MAX_JSON_DEPTH = 32
 

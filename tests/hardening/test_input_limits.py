@@ -1,0 +1,185 @@
+"""Input limits answered with 413/422/429 or a refusal frame, never a 500 or a slow death.
+
+The limits found by fuzzing (NUL and lone surrogates PostgreSQL cannot store, times far past any session) and
+the small ones added for issue 12 (JSON nesting depth, sockets per caller) each have their test here; the older
+ones (body size, login and voice rate limits) are proven where they live, as docs/security.md lists.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from pitbox.auth.models import MAX_JSON_DEPTH
+from pitbox.auth.principal import Principal
+from pitbox.realtime.hub import HubLimits
+from pitbox.sessions.models import SessionCreate
+from pitbox.telemetry.models import MAX_CHANNELS
+from tests.conftest import Actor, RunningServer, Team, assert_error, make_settings, run_server
+from tests.realtime.socket_client import expect, frames_until_closed, open_socket, signed_in, subscribe
+
+
+def nested(depth: int) -> Any:
+    """A JSON value with objects nested `depth` deep."""
+    value: Any = 1
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+async def new_session(server: RunningServer, team: Team) -> str:
+    """A session of the team's driver."""
+    manager = Principal(kind="user", user_id=uuid.UUID(team.manager.id), role="manager")
+    driver_id = uuid.UUID(team.driver.driver_id or "")
+    created = await server.services.sessions.create(
+        manager, SessionCreate(driver_id=driver_id, name="limits")
+    )
+    return str(created["id"])
+
+
+@pytest.fixture
+async def tight_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
+    """A server of our own whose hub allows 2 sockets per caller and 3 subscriptions per socket."""
+    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
+    async with run_server(settings) as running:
+        running.services.hub.limits = HubLimits(sockets_per_caller=2, subscriptions_per_socket=3)
+        yield running
+
+
+async def test_feedback_body_nested_deeper_than_the_limit_is_refused_with_422(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
+    session_id = await new_session(server, team)
+    body = {
+        "driverId": team.driver.driver_id,
+        "sessionId": session_id,
+        "telemetryData": nested(MAX_JSON_DEPTH + 8),
+    }
+    response = await client.post("/api/ai/feedback", json=body, headers=team.engineer.headers)
+    error = assert_error(response, 422, "invalid")
+    assert "nested" in error["message"]
+
+
+async def test_track_corners_nested_deeper_than_the_limit_are_refused_with_422(
+    client: httpx.AsyncClient, admin: Actor
+) -> None:
+    body = {"name": f"Deep {uuid.uuid4().hex[:6]}", "corners": [nested(MAX_JSON_DEPTH + 1)]}
+    response = await client.post("/api/tracks", json=body, headers=admin.headers)
+    assert_error(response, 422, "invalid")
+
+
+async def test_a_body_nested_just_under_the_limit_is_accepted(
+    client: httpx.AsyncClient, admin: Actor
+) -> None:
+    body = {"name": f"Nested {uuid.uuid4().hex[:6]}", "corners": [nested(MAX_JSON_DEPTH - 3)]}
+    response = await client.post("/api/tracks", json=body, headers=admin.headers)
+    assert response.status_code == 201, response.text
+
+
+async def test_text_with_nul_is_refused_with_422_and_nothing_is_stored(
+    client: httpx.AsyncClient, admin: Actor
+) -> None:
+    name = f"Team\x00{uuid.uuid4().hex[:6]}"
+    response = await client.post("/api/teams", json={"name": name}, headers=admin.headers)
+    assert_error(response, 422, "invalid")
+    teams = (await client.get("/api/teams", headers=admin.headers)).json()
+    assert all("\x00" not in team["name"] for team in teams)
+
+
+async def test_text_with_a_lone_surrogate_is_refused_with_422(
+    client: httpx.AsyncClient, admin: Actor
+) -> None:
+    # Python's JSON reader accepts "\ud800"; PostgreSQL cannot store it (it is not UTF-8).
+    raw = b'{"name": "Track \\ud800"}'
+    headers = {**admin.headers, "Content-Type": "application/json"}
+    response = await client.post("/api/tracks", content=raw, headers=headers)
+    assert_error(response, 422, "invalid")
+
+
+async def test_login_with_nul_in_the_email_is_422_not_500(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/auth/login", json={"email": "a\x00@b.test", "password": "x"})
+    assert_error(response, 422, "invalid")
+
+
+async def test_query_text_postgres_cannot_store_is_422_not_500(client: httpx.AsyncClient, team: Team) -> None:
+    # Query parameters are not pydantic bodies: the database refuses the NUL, the error handler maps it.
+    response = await client.get(
+        f"/api/sessions/{team.driver.driver_id}", params={"car": "GT3\x00"}, headers=team.engineer.headers
+    )
+    assert_error(response, 422, "invalid")
+
+
+async def test_nearest_frame_far_past_any_session_is_422_not_500(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
+    session_id = await new_session(server, team)
+    response = await client.get(
+        f"/api/sessions/{session_id}/video/nearest",
+        params={"sessionTime": "1e300"},
+        headers=team.engineer.headers,
+    )
+    assert_error(response, 422, "invalid")
+
+
+async def test_sample_with_more_channels_than_the_limit_is_refused_with_422(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
+    session_id = await new_session(server, team)
+    data: dict[str, float] = {"t": 1.0} | {f"ch{i}": 0.5 for i in range(MAX_CHANNELS)}
+    body = {"driverId": team.driver.driver_id, "sessionId": session_id, "data": data}
+    response = await client.post("/api/telemetry", content=orjson.dumps(body), headers=team.driver.headers)
+    assert_error(response, 422, "too_many_channels")
+
+
+async def test_sockets_beyond_the_per_caller_limit_are_refused_until_one_closes(
+    tight_server: RunningServer, team: Team
+) -> None:
+    first = await signed_in(tight_server, team.engineer.token)
+    second = await signed_in(tight_server, team.engineer.token)
+    third = await open_socket(tight_server, team.engineer.token)
+    frames = await frames_until_closed(third)
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "too_many_sockets", frames
+    assert third.close_code == 4429
+    # Another caller is not affected, and a closed socket frees its place.
+    other = await signed_in(tight_server, team.manager.token)
+    await first.close()
+    fourth = await signed_in(tight_server, team.engineer.token)
+    for ws in (second, other, fourth):
+        await ws.close()
+
+
+async def test_subscriptions_beyond_the_per_socket_limit_are_refused_and_the_socket_stays_open(
+    tight_server: RunningServer, team: Team
+) -> None:
+    ws = await signed_in(tight_server, team.engineer.token)
+    try:
+        drivers = [team.driver.driver_id, team.driver2.driver_id]
+        channels = [f"telemetry:{drivers[0]}", f"telemetry:{drivers[1]}", f"ai:{drivers[0]}"]
+        for channel in channels:
+            assert (await subscribe(ws, channel))["type"] == "subscribed"
+        refused = await subscribe(ws, f"ai:{drivers[1]}")
+        assert refused["type"] == "error" and refused["code"] == "too_many_subscriptions", refused
+        await ws.send('{"type":"ping"}')
+        await expect(ws, "pong")
+    except ConnectionClosed as closed:  # pragma: no cover - the assertion message is the point
+        raise AssertionError(f"socket closed: {closed}") from None
+    finally:
+        await ws.close()
+
+
+async def test_unknown_body_fields_are_refused_not_silently_ignored(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    # Mass assignment: a field the route does not take (here an id, or a role) is a 422, never applied.
+    body = {"name": "Renamed", "id": str(uuid.uuid4()), "role": "admin"}
+    response = await client.patch(f"/api/teams/{team.id}", json=body, headers=team.manager.headers)
+    error = assert_error(response, 422, "invalid")
+    assert {detail["field"] for detail in error["details"]} >= {"id", "role"}
