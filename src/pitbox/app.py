@@ -126,6 +126,10 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             observe_latency=lambda source, seconds: metrics.coaching_latency.labels(source).observe(seconds),
         )
         stack.push_async_callback(coaching.close)
+        telemetry = TelemetryService(
+            pool, access, hub, on_lap_completed=coaching.on_lap_completed if settings.live_coaching else None
+        )
+        stack.callback(telemetry.close)
         services = Services(
             settings=settings,
             database=database,
@@ -137,7 +141,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             tracks=TrackService(pool, access),
             voice=voice,
             sessions=sessions,
-            telemetry=TelemetryService(pool, access, hub, on_lap_completed=coaching.on_lap_completed),
+            telemetry=telemetry,
             video=video,
             coaching=coaching,
         )

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         AnyHttpUrl("https://api.elevenlabs.io"), description="ElevenLabs API base URL."
     )
     elevenlabs_model: str = Field("eleven_multilingual_v2", description="ElevenLabs model id.")
+    live_coaching: bool = Field(
+        True,
+        description="Analyse every completed lap in the background and push the feedback on ai:<driverId>.",
+    )
+    speak_coaching: bool = Field(
+        True, description="Also speak each lap's top coaching item (audio URL pushed)."
+    )
     voice_cache_max_bytes: int = Field(
         512 * 1024 * 1024, ge=1024 * 1024, description="Size cap of the voice cache on disk."
     )

@@ -174,3 +174,18 @@ def test_empty_chunk_round_trips() -> None:
     assert codec.decode(*codec.encode({})) == {}
     decoded = codec.decode(*codec.encode({"t": []}))
     assert decoded["t"].size == 0
+
+
+def test_chunks_decoded_together_equal_chunks_decoded_one_by_one(langley: Callable[[str], Columns]) -> None:
+    codec = ChunkCodec(mantissa_bits=16)
+    recording = langley("14-50-46")
+    chunks = []
+    for start, stop in ((0, 600), (600, 660), (660, 1260), (1260, 1261)):
+        columns = {name: values[start:stop].copy() for name, values in recording.items()}
+        columns["speed"][::7] = np.nan  # gaps in some chunks' channels
+        payload, names = codec.encode(columns)
+        chunks.append((payload, len(names)))
+    together = codec.decode_matrices(chunks)
+    for (payload, channels), matrix in zip(chunks, together, strict=True):
+        np.testing.assert_array_equal(matrix, codec.decode_matrix(payload, channels))
+        np.testing.assert_array_equal(matrix, codec.copy().decode_matrix(payload, channels))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +20,11 @@ from pitbox.auth.tokens import TokenIssuer
 from pitbox.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 
 ROLES: tuple[Role, ...] = ("admin", "manager", "engineer", "driver")
+#: Seconds a verified credential's Principal is reused without asking the database again. Bounds how long a
+#: revoked API key or a disabled user still gets in on another instance (on this one, revoking is immediate).
+PRINCIPAL_CACHE_S = 5.0
+#: Credentials remembered at most (least recently used forgotten first).
+PRINCIPAL_CACHE_SIZE = 10_000
 
 
 class AuthService:
@@ -31,6 +39,7 @@ class AuthService:
         *,
         token_ttl: timedelta,
         login_limit_per_minute: int,
+        principal_cache_s: float = PRINCIPAL_CACHE_S,
     ) -> None:
         self._pool = pool
         self.tokens = tokens
@@ -38,6 +47,9 @@ class AuthService:
         self._access = access
         self._token_ttl = token_ttl
         self._login_limiter = SlidingWindowLimiter(login_limit_per_minute, 60.0)
+        self._principal_cache_s = principal_cache_s
+        # sha256 of the credential -> (monotonic time it stops being trusted, its Principal)
+        self._principals: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
 
     async def login(self, email: str, password: str, client_ip: str) -> tuple[str, datetime]:
         """A token for valid credentials; Unauthorized otherwise; RateLimited after too many failures."""
@@ -56,7 +68,41 @@ class AuthService:
         return self.tokens.issue(str(user["id"]), self._token_ttl)
 
     async def authenticate(self, credential: str) -> Principal:
-        """The Principal behind a bearer token or API key; Unauthorized for anything else."""
+        """The Principal behind a bearer token or API key; Unauthorized for anything else.
+
+        A credential verified less than `PRINCIPAL_CACHE_S` ago is trusted without the database (telemetry
+        relays send many requests a second with the same key); a token never past its own expiry.
+        """
+        digest = hashlib.sha256(credential.encode()).digest()
+        cached = self._principals.get(digest)
+        now = time.monotonic()
+        if cached is not None:
+            if cached[0] > now:
+                self._principals.move_to_end(digest)
+                return cached[1]
+            del self._principals[digest]
+        principal = await self._verify(credential)
+        until = now + self._principal_cache_s
+        if principal.expires_at is not None:
+            until = min(until, now + (principal.expires_at - now_utc()).total_seconds())
+        if until > now:
+            self._principals[digest] = (until, principal)
+            while len(self._principals) > PRINCIPAL_CACHE_SIZE:
+                self._principals.popitem(last=False)
+        return principal
+
+    def forget_principals(self, *, key_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None) -> None:
+        """Stop trusting cached credentials of an API key or a user (after a revocation or a change)."""
+        stale = [
+            digest
+            for digest, (_, principal) in self._principals.items()
+            if (key_id is not None and principal.key_id == key_id)
+            or (user_id is not None and principal.user_id == user_id)
+        ]
+        for digest in stale:
+            del self._principals[digest]
+
+    async def _verify(self, credential: str) -> Principal:
         if credential.startswith(api_keys.KEY_PREFIX):
             return await self._authenticate_key(credential)
         claims = await self.tokens.verify_async(credential)
@@ -238,6 +284,7 @@ class AuthService:
         if key_id not in visible:
             raise NotFound("API key not found")
         row = await store.revoke_key(self._pool, key_id)
+        self.forget_principals(key_id=key_id)
         if row is None:
             raise NotFound("API key not found")
         return store.public_key(row)

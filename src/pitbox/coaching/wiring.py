@@ -43,5 +43,12 @@ def build_coaching_service(
         else None
     )
     return CoachingService(
-        pool, access, publisher, voice=voice, agent=agent, gradient=gradient, observe_latency=observe_latency
+        pool,
+        access,
+        publisher,
+        voice=voice,
+        agent=agent,
+        gradient=gradient,
+        observe_latency=observe_latency,
+        speak_feedback=settings.speak_coaching,
     )

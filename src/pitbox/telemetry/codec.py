@@ -19,8 +19,12 @@ decoding gives NaN there. Every decoded channel is a float64 array.
 
 from __future__ import annotations
 
+import asyncio
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Final
@@ -118,11 +122,21 @@ class ChunkCodec:
         """Build a codec; `mantissa_bits` < 23 rounds float32 channels further (not the full-precision ones)."""
         if not 1 <= mantissa_bits <= 23:
             raise ValueError("mantissa_bits must be between 1 and 23")
+        self._settings: dict[str, Any] = {
+            "level": level,
+            "mantissa_bits": mantissa_bits,
+            "exact_channels": frozenset(exact_channels),
+            "full_precision_channels": frozenset(full_precision_channels),
+        }
         self._compressor = zstandard.ZstdCompressor(level=level)
         self._decompressor = zstandard.ZstdDecompressor()
         self._drop_bits = 23 - mantissa_bits
-        self._exact = frozenset(exact_channels)
-        self._full_precision = frozenset(full_precision_channels)
+        self._exact = self._settings["exact_channels"]
+        self._full_precision = self._settings["full_precision_channels"]
+
+    def copy(self) -> ChunkCodec:
+        """A codec with the same settings and its own zstd contexts (for another thread)."""
+        return ChunkCodec(**self._settings)
 
     def encode_rows(self, rows: Sequence[Sample]) -> tuple[bytes, list[str]]:
         """Encode row-wise samples; returns the payload and the channel names in payload order."""
@@ -249,21 +263,69 @@ class ChunkCodec:
 
     def decode_matrix(self, payload: bytes, channels: int) -> FloatArray:
         """Decode a payload to a (channels × samples) float64 matrix, one row per channel in payload order."""
-        if len(payload) < _HEADER.size:
-            raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
-        version, samples, stored_channels = _HEADER.unpack_from(payload)
-        if version != FORMAT_VERSION:
-            raise BadRequest(f"unknown telemetry chunk version {version}", code="corrupt_chunk")
-        if stored_channels != channels:
-            raise BadRequest("channel names do not match the chunk", code="corrupt_chunk")
-        out = np.empty((channels, samples), dtype=np.float64)
-        if channels == 0 or samples == 0:
-            return out
-        try:
-            body = self._decompressor.decompress(memoryview(payload)[_HEADER.size :])
-        except zstandard.ZstdError as error:
-            raise BadRequest("telemetry chunk is corrupt", code="corrupt_chunk") from error
-        return _decode_body(body, out, channels, samples)
+        return self.decode_matrices([(payload, channels)])[0]
+
+    def decode_matrices(self, chunks: Sequence[tuple[bytes, int]]) -> list[FloatArray]:
+        """Decode many (payload, channel count) chunks at once; the same matrices as `decode_matrix` each.
+
+        Runs of channels coded the same way are gathered across all chunks and undone in one numpy pass per
+        kind of run, so the cost per chunk is a few slices rather than a dozen small array operations per run.
+        """
+        pending = _PendingRuns()
+        matrices = []
+        for payload, channels in chunks:
+            if len(payload) < _HEADER.size:
+                raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
+            version, samples, stored_channels = _HEADER.unpack_from(payload)
+            if version != FORMAT_VERSION:
+                raise BadRequest(f"unknown telemetry chunk version {version}", code="corrupt_chunk")
+            if stored_channels != channels:
+                raise BadRequest("channel names do not match the chunk", code="corrupt_chunk")
+            out = np.empty((channels, samples), dtype=np.float64)
+            matrices.append(out)
+            if channels == 0 or samples == 0:
+                continue
+            try:
+                body = self._decompressor.decompress(memoryview(payload)[_HEADER.size :])
+            except zstandard.ZstdError as error:
+                raise BadRequest("telemetry chunk is corrupt", code="corrupt_chunk") from error
+            _parse_body(body, out, channels, samples, pending)
+        pending.finish()
+        return matrices
+
+
+class CodecThreads:
+    """Runs encoding and decoding on worker threads, each with its own `ChunkCodec`.
+
+    zstd and numpy's array loops release the GIL, so a chunk encodes (or a page of chunks decodes) while the
+    event loop parses the next request. A zstd context is not thread-safe: every thread builds its own codec.
+    """
+
+    def __init__(self, make_codec: Callable[[], ChunkCodec], workers: int = 2) -> None:
+        """Threads start on first use; they end when this object is closed or collected."""
+        self._make_codec = make_codec
+        self._local = threading.local()
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="chunk-codec")
+
+    def _codec(self) -> ChunkCodec:
+        codec: ChunkCodec | None = getattr(self._local, "codec", None)
+        if codec is None:
+            codec = self._local.codec = self._make_codec()
+        return codec
+
+    async def encode(self, columns: Mapping[str, Iterable[float | int | None]]) -> tuple[bytes, list[str]]:
+        """`ChunkCodec.encode` on a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: self._codec().encode(columns))
+
+    async def decode_matrices(self, chunks: Sequence[tuple[bytes, int]]) -> list[FloatArray]:
+        """`ChunkCodec.decode_matrices` on a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: self._codec().decode_matrices(chunks))
+
+    def close(self) -> None:
+        """Stop the threads once queued work is done."""
+        self._executor.shutdown(wait=False)
 
 
 def _fill_missing(
@@ -305,21 +367,86 @@ def _byte_planes(values: npt.NDArray[np.uint64], width_code: int) -> bytes:
 
 def _from_byte_planes(planes: npt.NDArray[np.uint8]) -> npt.NDArray[np.signedinteger[Any]]:
     """Undo `_byte_planes` and the zig-zag for a (channels × bytes × samples) block; signed, same width."""
+    rows, size, samples = planes.shape
+    if size == 1:
+        values = planes[:, 0]
+    else:  # bytes were stored lowest first: interleaving them per sample gives little-endian integers
+        interleaved = np.empty((rows, samples, size), dtype=np.uint8)
+        for byte in range(size):
+            interleaved[:, :, byte] = planes[:, byte]
+        values = interleaved.view(f"<u{size}").reshape(rows, samples)
+    signed = _SIGNED[size]
+    decoded = (values >> values.dtype.type(1)).view(signed)
+    decoded ^= -(values & values.dtype.type(1)).view(signed)
+    return decoded
+
+
+@dataclass
+class _CodedRun:
+    """One run of delta-coded channels of one chunk, waiting to be decoded with its like."""
+
+    target: FloatArray  # rows of the chunk's output matrix
+    planes: npt.NDArray[np.uint8]  # (channels × bytes × samples)
+    bases: npt.NDArray[np.int64]
+
+
+@dataclass
+class _PendingRuns:
+    """Coded runs gathered by (kind, descriptor, shift, samples), and the gaps to punch in afterwards."""
+
+    runs: dict[tuple[int, int, int, int], list[_CodedRun]] = field(default_factory=dict)
+    gaps: list[tuple[FloatArray, npt.NDArray[np.intp], npt.NDArray[np.bool_]]] = field(default_factory=list)
+
+    def finish(self) -> None:
+        """Decode every gathered run into its target, then mark the missing values NaN."""
+        for (kind, descriptor, shift, _), members in self.runs.items():
+            if len(members) == 1:
+                planes, bases = members[0].planes, members[0].bases
+            else:
+                planes = np.concatenate([member.planes for member in members])
+                bases = np.concatenate([member.bases for member in members])
+            values = _decode_codes(planes, bases, kind, descriptor, shift)
+            offset = 0
+            for member in members:
+                rows = member.target.shape[0]
+                np.copyto(member.target, values[offset : offset + rows], casting="unsafe")
+                offset += rows
+        for out, partial, gaps in self.gaps:
+            sub = out[partial]
+            sub[gaps] = np.nan
+            out[partial] = sub
+
+
+def _decode_codes(
+    planes: npt.NDArray[np.uint8], bases: npt.NDArray[np.int64], kind: int, descriptor: int, shift: int
+) -> npt.NDArray[Any]:
+    """The values of coded channels (any numeric dtype that casts to float64 exactly)."""
     size = planes.shape[1]
-    unsigned = _WIDTH_DTYPES[size.bit_length() - 1]
-    values = planes[:, size - 1].astype(unsigned)
-    eight = unsigned(8)
-    for byte in range(size - 2, -1, -1):
-        values <<= eight
-        values |= planes[:, byte]
-    one = unsigned(1)
-    sign = values & one
-    values >>= one
-    values ^= (-sign.view(_SIGNED[size])).view(unsigned)
-    return values.view(_SIGNED[size])
+    deltas = _from_byte_planes(planes)
+    # float32 bit patterns only matter modulo 2**32, so their running sums may wrap in int32.
+    wide = kind != KIND_FLOAT32 or size > 4
+    dtype = np.int64 if wide else np.int32
+    order = (descriptor >> 4) & 3
+    # The first delta of each channel is 0 (the first value is its base), so the base can ride in there.
+    codes: npt.NDArray[np.signedinteger[Any]] = np.cumsum(deltas, axis=1, dtype=dtype) if order else deltas
+    if order == 2:
+        codes[:, 0] += bases.astype(dtype)
+        np.cumsum(codes, axis=1, out=codes)
+    elif order == 1:
+        codes += bases[:, None].astype(dtype)
+    else:
+        codes = codes.astype(dtype) + bases[:, None].astype(dtype)
+    if kind == KIND_INTEGER:
+        return codes
+    if kind == KIND_FLOAT64:
+        return codes.view(np.float64)
+    if shift:
+        codes <<= shift
+    return (codes.astype(np.uint32) if wide else codes).view(np.float32)
 
 
-def _decode_body(body: bytes, out: FloatArray, channels: int, samples: int) -> FloatArray:
+def _parse_body(body: bytes, out: FloatArray, channels: int, samples: int, pending: _PendingRuns) -> None:
+    """Fill `out`'s constant and missing rows now and queue its coded runs (and gaps) on `pending`."""
     raw = np.frombuffer(body, dtype=np.uint8)
     if raw.size < 2 * channels:
         raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
@@ -328,14 +455,17 @@ def _decode_body(body: bytes, out: FloatArray, channels: int, samples: int) -> F
     offset = 2 * channels
 
     constant_rows = int(np.count_nonzero(kinds == KIND_CONSTANT))
+    if offset + 8 * constant_rows > raw.size:
+        raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
     constants = np.frombuffer(body, dtype="<f8", count=constant_rows, offset=offset)
     offset += 8 * constant_rows
     partial = np.flatnonzero((descriptors[:, 0] & 8).astype(bool) & (kinds != KIND_ALL_MISSING))
     bitmap_bytes = (samples + 7) // 8
-    gaps = None
     if partial.size:
+        if offset + partial.size * bitmap_bytes > raw.size:
+            raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
         packed = raw[offset : offset + partial.size * bitmap_bytes].reshape(partial.size, bitmap_bytes)
-        gaps = np.unpackbits(packed, axis=1, count=samples).astype(bool)
+        pending.gaps.append((out, partial, np.unpackbits(packed, axis=1, count=samples).astype(bool)))
         offset += partial.size * bitmap_bytes
 
     coded_count = int(np.count_nonzero(kinds >= KIND_INTEGER))
@@ -346,39 +476,23 @@ def _decode_body(body: bytes, out: FloatArray, channels: int, samples: int) -> F
     constant_index = coded_index = 0
     for start, stop in _runs(descriptors):
         kind = int(kinds[start])
-        target = out[start:stop]
         if kind == KIND_ALL_MISSING:
-            target[:] = np.nan
+            out[start:stop] = np.nan
             continue
         if kind == KIND_CONSTANT:
-            target[:] = constants[constant_index : constant_index + stop - start, None]
+            out[start:stop] = constants[constant_index : constant_index + stop - start, None]
             constant_index += stop - start
             continue
-        descriptor = int(descriptors[start, 0])
+        descriptor = int(descriptors[start, 0]) & 0xF7  # the missing bit does not change the decoding
         size = 1 << (descriptor >> 6)
         count = (stop - start) * size * samples
         if offset + count > raw.size:
             raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
-        deltas = _from_byte_planes(raw[offset : offset + count].reshape(stop - start, size, samples))
-        offset += count
-        # float32 bit patterns only matter modulo 2**32, so their running sums may wrap in int32.
-        codes: npt.NDArray[np.signedinteger[Any]] = deltas.astype(
-            np.int32 if kind == KIND_FLOAT32 and size <= 4 else np.int64
+        run = _CodedRun(
+            out[start:stop],
+            raw[offset : offset + count].reshape(stop - start, size, samples),
+            bases[coded_index : coded_index + stop - start],
         )
-        for _ in range((descriptor >> 4) & 3):
-            np.cumsum(codes, axis=1, out=codes)
-        codes += bases[coded_index : coded_index + stop - start, None].astype(codes.dtype)
+        pending.runs.setdefault((kind, descriptor, int(descriptors[start, 1]), samples), []).append(run)
+        offset += count
         coded_index += stop - start
-        if kind == KIND_INTEGER:
-            target[:] = codes
-        elif kind == KIND_FLOAT64:
-            target[:] = codes.view(np.float64)
-        else:
-            shift = int(descriptors[start, 1])
-            bits = np.left_shift(codes, shift) if shift else codes
-            target[:] = bits.astype(np.uint32).view(np.float32)
-    if gaps is not None:
-        sub = out[partial]
-        sub[gaps] = np.nan
-        out[partial] = sub
-    return out

@@ -31,12 +31,15 @@ def lttb_indices(x: FloatArray, y: FloatArray, points: int) -> IndexArray:
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
         raise Invalid("x and y need the same number of samples", code="ragged_chunk")
-    present = np.flatnonzero(~(np.isnan(x) | np.isnan(y)))
+    gaps = np.isnan(x) | np.isnan(y)
+    downsampler = LTTBDownsampler()  # type: ignore[no-untyped-call]
+    if not gaps.any():  # the common case: no index array of every sample needed
+        if x.size <= points:
+            return np.arange(x.size, dtype=np.intp)
+        return np.asarray(downsampler.downsample(x, y, n_out=points), dtype=np.intp)
+    present = np.flatnonzero(~gaps)
     if present.size <= points:
         return present
-    downsampler = LTTBDownsampler()  # type: ignore[no-untyped-call]
-    if present.size == x.size:
-        return np.asarray(downsampler.downsample(x, y, n_out=points), dtype=np.intp)
     kept = downsampler.downsample(
         np.ascontiguousarray(x[present]), np.ascontiguousarray(y[present]), n_out=points
     )

@@ -6,8 +6,10 @@ reader (a CSV download) never holds a database connection while it waits on the 
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -20,6 +22,10 @@ from pitbox.telemetry.models import FloatArray
 from pitbox.telemetry.query import ChannelFilter, ReadPosition
 
 CHUNKS_PER_PAGE = 64
+#: Pages being decoded while the caller works through the oldest (two keep two worker threads busy).
+PAGES_IN_FLIGHT = 2
+
+PageDecoder = Callable[[Sequence[tuple[bytes, int]]], Awaitable[list[FloatArray]]]
 
 
 @dataclass(frozen=True)
@@ -54,32 +60,55 @@ async def read_blocks(
     session_id: uuid.UUID,
     names: Sequence[str],
     selection: Selection,
+    *,
+    decode: PageDecoder | None = None,
 ) -> AsyncIterator[Block]:
-    """Blocks of selected samples of `names`, in session order, skipping chunks with nothing selected."""
-    next_chunk = selection.start.chunk_no
-    while True:
-        async with pool.acquire() as conn:
-            rows = await store.chunks_in_order(
-                conn,
-                session_id,
-                from_chunk=next_chunk,
-                t_from=selection.t_from,
-                t_to=selection.t_to,
-                lap=selection.lap_counter,
-                limit=CHUNKS_PER_PAGE,
-            )
-        for row in rows:
-            block = _select(codec, row, names, selection)
-            if block.size:
-                yield block
-        if len(rows) < CHUNKS_PER_PAGE:
-            return
-        next_chunk = int(rows[-1]["chunk_no"]) + 1
+    """Blocks of selected samples of `names`, in session order, skipping chunks with nothing selected.
+
+    A page of chunks is decoded at once (by `decode`, e.g. on worker threads, else by `codec` inline); while a
+    page decodes, the next one is fetched and started, so database, decoding and the caller overlap.
+    """
+    in_flight: collections.deque[tuple[list[asyncpg.Record], asyncio.Future[list[FloatArray]]]]
+    in_flight = collections.deque()
+    next_chunk: int | None = selection.start.chunk_no
+    try:
+        while True:
+            while next_chunk is not None and len(in_flight) < PAGES_IN_FLIGHT:
+                async with pool.acquire() as conn:
+                    rows = await store.chunks_in_order(
+                        conn,
+                        session_id,
+                        from_chunk=next_chunk,
+                        t_from=selection.t_from,
+                        t_to=selection.t_to,
+                        lap=selection.lap_counter,
+                        limit=CHUNKS_PER_PAGE,
+                    )
+                next_chunk = int(rows[-1]["chunk_no"]) + 1 if len(rows) == CHUNKS_PER_PAGE else None
+                if rows:
+                    chunks = [(row["payload"], len(row["channels"])) for row in rows]
+                    if decode is None:
+                        done: asyncio.Future[list[FloatArray]] = asyncio.get_running_loop().create_future()
+                        done.set_result(codec.decode_matrices(chunks))
+                        in_flight.append((rows, done))
+                    else:
+                        in_flight.append((rows, asyncio.ensure_future(decode(chunks))))
+            if not in_flight:
+                return
+            rows, decoding = in_flight[0]
+            matrices = await decoding
+            in_flight.popleft()
+            for row, matrix in zip(rows, matrices, strict=True):
+                block = _select(row, matrix, names, selection)
+                if block.size:
+                    yield block
+    finally:
+        for _, decoding in in_flight:
+            decoding.cancel()
 
 
-def _select(codec: ChunkCodec, row: asyncpg.Record, names: Sequence[str], selection: Selection) -> Block:
+def _select(row: asyncpg.Record, matrix: FloatArray, names: Sequence[str], selection: Selection) -> Block:
     chunk_channels: list[str] = row["channels"]
-    matrix = codec.decode_matrix(row["payload"], len(chunk_channels))
     index = {name: position for position, name in enumerate(chunk_channels)}
     samples = matrix.shape[1]
     missing = np.full(samples, np.nan)

@@ -29,7 +29,7 @@ from pitbox.errors import Conflict, Invalid, NotFound
 from pitbox.realtime.publisher import Publisher, session_channel, telemetry_channel
 from pitbox.sessions import store as session_store
 from pitbox.telemetry import store
-from pitbox.telemetry.codec import ChunkCodec
+from pitbox.telemetry.codec import ChunkCodec, CodecThreads
 from pitbox.telemetry.compare import compare_laps, lap_samples
 from pitbox.telemetry.downsample import downsample_columns
 from pitbox.telemetry.ingest import decode_body, invalid, parse_batch
@@ -44,7 +44,7 @@ from pitbox.telemetry.query import (
     display_column,
     output_channels,
 )
-from pitbox.telemetry.reader import Selection, read_blocks
+from pitbox.telemetry.reader import Block, Selection, read_blocks
 
 #: Largest gap between two samples still counted as driven distance (a longer one is a pause or a tow).
 MAX_DISTANCE_GAP_S = 1.0
@@ -138,6 +138,7 @@ class TelemetryService:
         # 16 mantissa bits (relative error <= 2**-17) for measured channels; time, position and lap distance
         # stay exact. That keeps real 40-channel telemetry under 64 bytes a sample (bench/codec.py).
         self._codec = codec or ChunkCodec(mantissa_bits=16)
+        self._threads = CodecThreads(lambda: self._codec.copy())
         self._on_lap_completed = on_lap_completed
         self.counters: collections.Counter[str] = collections.Counter()
         """Since start: samples_total and batches_total committed, duplicates_total, body_bytes_total."""
@@ -145,6 +146,10 @@ class TelemetryService:
         self._locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- ingest ------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the codec worker threads (after the server stopped taking requests)."""
+        self._threads.close()
 
     async def ingest_body(self, principal: Principal, body: bytes) -> dict[str, Any]:
         """Ingest the raw body of POST /api/telemetry; returns the ack (`duplicate` tells a retry apart)."""
@@ -160,7 +165,7 @@ class TelemetryService:
         """
         batch = parse_batch(message)
         await self._access.require_driver(principal, batch.driver_id, "write", scope="telemetry:write")
-        payload, names = self._codec.encode(batch.columns)
+        payload, names = await self._threads.encode(batch.columns)
         lock = self._locks.get(batch.session_id)
         if lock is None:
             lock = self._locks[batch.session_id] = asyncio.Lock()
@@ -207,6 +212,7 @@ class TelemetryService:
                     return ack, []
                 if session["status"] != "active":
                     raise Conflict("the session has ended; start a new one", code="session_ended")
+                # Its own statement, so its snapshot sees a chunk committed while we waited for the lock.
                 chunk_no = await store.next_chunk_no(conn, batch.session_id)
                 splits = tuple(session["sector_splits"] or ()) or DEFAULT_SPLITS
                 progress = await self._progress_of(conn, batch.session_id, chunk_no, splits)
@@ -285,6 +291,14 @@ class TelemetryService:
 
     # -- reading -----------------------------------------------------------------------------------------
 
+    def _blocks(self, session_id: uuid.UUID, names: list[str], selection: Selection) -> AsyncIterator[Block]:
+        """The selected samples of a session, chunk by chunk, decoded a page at a time.
+
+        Inline rather than on the codec threads: on this 2-core machine, busy with the database and the
+        server, the threads measured no faster (docs/benchmarks.md, Telemetry reads).
+        """
+        return read_blocks(self._pool, self._codec, session_id, names, selection)
+
     async def read(
         self, principal: Principal, session_id: uuid.UUID, query: TelemetryQuery
     ) -> dict[str, Any]:
@@ -295,7 +309,7 @@ class TelemetryService:
         blocks: list[list[FloatArray]] = []
         count = 0
         next_position: ReadPosition | None = None
-        async for block in read_blocks(self._pool, self._codec, session_id, names, selection):
+        async for block in self._blocks(session_id, names, selection):
             room = query.limit - count
             if room <= 0:
                 next_position = ReadPosition(block.chunk_no, int(block.offsets[0]))
@@ -328,7 +342,7 @@ class TelemetryService:
             yield csv_header(names)
             pending: list[list[FloatArray]] = []
             pending_rows = 0
-            async for block in read_blocks(self._pool, self._codec, session_id, names, selection):
+            async for block in self._blocks(session_id, names, selection):
                 pending.append(block.columns)
                 pending_rows += block.size
                 if pending_rows >= CSV_ROWS_PER_WRITE:  # fewer, larger writes: formatting cost is per call
@@ -367,7 +381,7 @@ class TelemetryService:
     ) -> dict[str, Any]:
         blocks: list[list[FloatArray]] = []
         count = 0
-        async for block in read_blocks(self._pool, self._codec, session_id, names, selection):
+        async for block in self._blocks(session_id, names, selection):
             count += block.size
             if count > MAX_DOWNSAMPLE_INPUT:
                 invalid("points", f"more than {MAX_DOWNSAMPLE_INPUT} samples to downsample; narrow from/to")
@@ -445,10 +459,7 @@ class TelemetryService:
         names = list(dict.fromkeys(wanted))
         # One second either side: the samples around the line crossings that interpolation needs.
         selection = Selection(t_from=row["t_start"] - 1.0, t_to=row["t_end"] + 1.0)
-        blocks = [
-            block.columns
-            async for block in read_blocks(self._pool, self._codec, session_id, names, selection)
-        ]
+        blocks = [block.columns async for block in self._blocks(session_id, names, selection)]
         columns = dict(zip(names, _concatenate(names, blocks), strict=True))
         if columns["t"].size < 2:
             raise Invalid(f"lap {lap_number} has no stored samples", code="lap_too_short")
