@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import subprocess
@@ -27,6 +28,7 @@ from typing import Any
 HERE = Path(__file__).resolve()
 SRC = HERE.parents[1] / "src"
 RATE_HZ = 60.0
+LATENCY_READERS = 100  # per subscriber process, readers that time each message (the others only count)
 
 
 def sample_data(seq: int) -> dict[str, Any]:
@@ -110,6 +112,9 @@ def serve_hub(port: int) -> None:
         while not server.started:  # noqa: ASYNC110 - uvicorn has no 'started' event to await
             await asyncio.sleep(0.05)
         services = app.state.services
+        if hasattr(services.hub.limits, "sockets_per_caller"):
+            # Every bench subscriber shares one token; real dashboards are many users, each under the limit.
+            services.hub.limits = dataclasses.replace(services.hub.limits, sockets_per_caller=1_000_000)
         tag = uuid.uuid4().hex[:8]
         admin = await services.auth.create_user(f"bench-admin-{tag}@pitbox.test", "admin")
         driver = await services.auth.create_user(f"bench-driver-{tag}@pitbox.test", "driver")
@@ -149,7 +154,7 @@ def serve_bare(port: int) -> None:
         def publish(data: dict[str, Any]) -> None:
             nonlocal seq
             seq += 1
-            broadcast(clients, message_frame(channel, seq, orjson.dumps(data)))
+            broadcast(clients, message_frame(channel, seq, orjson.dumps(data)).text)
 
         async with serve(handler, "127.0.0.1", port, compression=None, backlog=8192, max_queue=None):
             print("ready " + json.dumps({"token": "", "channel": channel}), flush=True)
@@ -164,8 +169,17 @@ def serve_bare(port: int) -> None:
 class _Reader(asyncio.Protocol):
     """A minimal WebSocket client: handshake, one masked subscribe frame, then counting server text frames."""
 
-    def __init__(self, host: str, path: str, subscribe: bytes | None, on_ready: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        host: str,
+        path: str,
+        subscribe: bytes | None,
+        on_ready: asyncio.Future[None],
+        timed: bool = True,
+    ) -> None:
         self.host, self.path, self.subscribe, self.on_ready = host, path, subscribe, on_ready
+        # Whether this reader records publish-to-receipt latencies (a sample of the readers does).
+        self.timed = timed
         self.buffer = bytearray()
         self.open = False
         self.counting = False
@@ -236,7 +250,7 @@ class _Reader(asyncio.Protocol):
             if buf.startswith(b'{"type":"message"', start):
                 if self.counting:
                     self.count += 1
-                    at = buf.find(b'"t":', start, pos)
+                    at = buf.find(b'"t":', start, pos) if self.timed else -1
                     if at >= 0:
                         self.latencies.append(now - float(buf[at + 4 : buf.find(b",", at, pos)]))
             elif not self.on_ready.done() and buf.startswith(b'{"type":"subscribed"', start):
@@ -259,17 +273,18 @@ async def _subscribers(
         raise SystemExit("subscribe frame too long for the minimal client")
     readers: list[_Reader] = []
     gate = asyncio.Semaphore(100)
+    every = max(1, n // LATENCY_READERS)
 
-    async def one() -> None:
+    async def one(i: int) -> None:
         async with gate:
             ready: asyncio.Future[None] = loop.create_future()
             _, reader = await loop.create_connection(
-                lambda: _Reader(host_port, path, subscribe, ready), host, int(port)
+                lambda: _Reader(host_port, path, subscribe, ready, timed=i % every == 0), host, int(port)
             )
             readers.append(reader)
             await asyncio.wait_for(ready, 60)
 
-    await asyncio.gather(*(one() for _ in range(n)))
+    await asyncio.gather(*(one(i) for i in range(n)))
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)  # "go": the publisher starts now
     for reader in readers:
@@ -277,11 +292,9 @@ async def _subscribers(
     await asyncio.sleep(seconds + 0.5)
     for reader in readers:
         reader.counting = False
-    latencies = sorted(x for r in readers for x in r.latencies)
     result = {
         "delivered": sum(r.count for r in readers),
-        "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
-        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else None,
+        "latencies_ms": [round(1000 * x, 2) for r in readers for x in r.latencies],
         "closed": sum(1 for r in readers if r.closed_code is not None),
     }
     print("result " + json.dumps(result), flush=True)
@@ -345,42 +358,56 @@ def _await_line(proc: subprocess.Popen[str], prefix: str) -> str:
 
 
 def measure(
-    server: subprocess.Popen[str], port: int, info: dict[str, str], case: Case, seconds: float, hub: bool
+    server: subprocess.Popen[str],
+    port: int,
+    info: dict[str, str],
+    case: Case,
+    seconds: float,
+    hub: bool,
+    client_procs: int = 1,
 ) -> Outcome:
-    """Connect the subscribers, publish for `seconds`, and collect both sides' numbers."""
+    """Connect the subscribers (split over `client_procs` processes), publish for `seconds`, collect the numbers."""
     rate = RATE_HZ if hub or case.max_rate is None else case.max_rate
-    extra = [
-        "--url",
-        f"ws://127.0.0.1:{port}",
-        "--n",
-        str(case.subscribers),
-        "--seconds",
-        str(seconds),
-        "--token",
-        info["token"],
-        "--channel",
-        info["channel"],
-    ]
-    if hub and case.max_rate:
-        extra += ["--max-rate", str(case.max_rate)]
-    client = _child("subscribers", *extra)
-    _await_line(client, "ready")
-    assert client.stdin is not None and server.stdin is not None
-    client.stdin.write("go\n")
-    client.stdin.flush()
+    clients = []
+    for i in range(client_procs):
+        share = case.subscribers // client_procs + (1 if i < case.subscribers % client_procs else 0)
+        extra = [
+            "--url",
+            f"ws://127.0.0.1:{port}",
+            "--n",
+            str(share),
+            "--seconds",
+            str(seconds),
+            "--token",
+            info["token"],
+            "--channel",
+            info["channel"],
+        ]
+        if hub and case.max_rate:
+            extra += ["--max-rate", str(case.max_rate)]
+        clients.append(_child("subscribers", *extra))
+    for client in clients:
+        _await_line(client, "ready")
+    assert server.stdin is not None
+    for client in clients:
+        assert client.stdin is not None
+        client.stdin.write("go\n")
+        client.stdin.flush()
     server.stdin.write(f"run {seconds} {rate}\n")
     server.stdin.flush()
     done = json.loads(_await_line(server, "done"))
-    result = json.loads(_await_line(client, "result"))
-    client.wait(timeout=60)
+    results = [json.loads(_await_line(client, "result")) for client in clients]
+    for client in clients:
+        client.wait(timeout=60)
+    latencies = sorted(x for result in results for x in result["latencies_ms"])
     expected_rate = case.max_rate or RATE_HZ
     return Outcome(
-        delivered_per_s=result["delivered"] / seconds,
+        delivered_per_s=sum(result["delivered"] for result in results) / seconds,
         expected_per_s=case.subscribers * expected_rate,
-        p50_ms=result["p50_ms"],
-        p99_ms=result["p99_ms"],
+        p50_ms=latencies[len(latencies) // 2] if latencies else None,
+        p99_ms=latencies[int(len(latencies) * 0.99)] if latencies else None,
         cpu=done["cpu"],
-        closed=result["closed"],
+        closed=sum(result["closed"] for result in results),
     )
 
 
@@ -409,6 +436,16 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 subscribers, 3 s each")
     parser.add_argument("--seconds", type=float, default=None, help="publishing time per case")
+    parser.add_argument(
+        "--subs", default=None, help="comma-separated subscriber counts (e.g. 1000 or 5000:20)"
+    )
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=2,
+        help="subscriber processes per case (the same for both servers)",
+    )
+    parser.add_argument("--only", choices=("hub", "bare"), default=None, help="measure one server only")
     parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -431,6 +468,11 @@ def main() -> None:
     cases = [Case(100, None), Case(1000, None)]
     if not args.quick:
         cases.append(Case(5000, 20.0))
+    if args.subs:
+        cases = [
+            Case(int(n), float(r) if r else None)
+            for n, _, r in (item.partition(":") for item in args.subs.split(","))
+        ]
     from socket import socket
 
     def free_port() -> int:
@@ -442,19 +484,25 @@ def main() -> None:
     servers: dict[str, tuple[int, subprocess.Popen[str], dict[str, str]]] = {}
     try:
         for role, label in (("hub-server", "hub"), ("bare-server", "bare")):
+            if args.only and label != args.only:
+                continue
             port = free_port()
             servers[label] = (port, *start_server(role, port))
+            print(f"  {label} server pid {servers[label][1].pid}", file=sys.stderr, flush=True)
         # Interleaved, so that whatever else the machine is doing weighs on both alike.
         for case in cases:
             for label, (port, proc, info) in servers.items():
-                outcomes[(case.subscribers, label)] = measure(proc, port, info, case, seconds, label == "hub")
+                outcomes[(case.subscribers, label)] = measure(
+                    proc, port, info, case, seconds, label == "hub", args.client_procs
+                )
                 print(f"  measured {label} x {case.subscribers}", file=sys.stderr, flush=True)
     finally:
         for _, proc, _ in servers.values():
             stop_server(proc)
 
     print(
-        f"\nfan-out: one publisher at {RATE_HZ:.0f} Hz, ~1.5 KB frames, {seconds:.0f} s per case, {os.cpu_count()} cores"
+        f"\nfan-out: one publisher at {RATE_HZ:.0f} Hz, ~1.5 KB frames, {seconds:.0f} s per case, "
+        f"{args.client_procs} subscriber processes, {os.cpu_count()} cores"
     )
     header = (
         f"{'subs':>6} {'rate':>6} {'server':>6} {'msgs/s':>9} {'expected':>9} {'p50 ms':>7} {'p99 ms':>7} "
@@ -463,13 +511,19 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for case in cases:
-        bare = outcomes[(case.subscribers, "bare")]
+        bare = outcomes.get((case.subscribers, "bare"))
         for label in ("hub", "bare"):
-            o = outcomes[(case.subscribers, label)]
+            o = outcomes.get((case.subscribers, label))
+            if o is None:
+                continue
             hub = label == "hub"
-            ratio = o.delivered_per_s / bare.delivered_per_s if hub and bare.delivered_per_s else None
+            ratio = (
+                o.delivered_per_s / bare.delivered_per_s if hub and bare and bare.delivered_per_s else None
+            )
             # Capacity: deliveries one core could make at this CPU cost per delivery, hub over bare.
-            capacity = bare.us_per_delivery / o.us_per_delivery if hub and o.us_per_delivery else None
+            capacity = (
+                bare.us_per_delivery / o.us_per_delivery if hub and bare and o.us_per_delivery else None
+            )
             rate = f"{case.max_rate:.0f}Hz" if case.max_rate else f"{RATE_HZ:.0f}Hz"
             print(
                 f"{case.subscribers:>6} {rate:>6} {label:>6} {o.delivered_per_s:>9.0f} {o.expected_per_s:>9.0f} "

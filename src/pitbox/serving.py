@@ -10,8 +10,9 @@ from pitbox.config import Settings
 
 def make_server(app: FastAPI, settings: Settings) -> HubFirstServer:
     """A server on HOST:PORT: uvloop and httptools; WebSocket frames not deflated (fan-out sends one encoded
-    frame to every subscriber, and per-message deflate would compress it again for each); on shutdown, the
-    hub tells each socket 1001 after flushing it."""
+    frame to every subscriber, and per-message deflate would compress it again for each; websockets-sansio
+    without deflate is also what lets fan-out write that frame straight to each transport, realtime/transport.py);
+    on shutdown, the hub tells each socket 1001 after flushing it."""
     import uvicorn
 
     config = uvicorn.Config(

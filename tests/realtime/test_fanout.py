@@ -7,6 +7,7 @@ import base64
 import logging
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -69,6 +70,58 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
         assert heard == list(range(len(heard))) and len(heard) < len(received)
         assert frames[-1]["code"] == "too_slow"
         assert slow.close_code == 4008
+
+
+@pytest.fixture
+async def deep_queue_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
+    """A server of our own whose sockets may fall 4,096 frames behind before being cut."""
+    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
+    async with run_hub_first_server(settings) as running:
+        running.services.hub.limits = HubLimits(queue_frames=4096)
+        yield running
+
+
+async def test_a_client_that_stops_reading_for_a_while_then_gets_every_message_in_order(
+    deep_queue_server: RunningServer, team: Team
+) -> None:
+    """Frames go straight to the socket while it keeps up, queue while its transport is full, and leave in
+    publishing order when it drains: no gap, no repeat, sequence numbers consecutive."""
+    server = deep_queue_server
+    hub = server.services.hub
+    channel = f"telemetry:{team.driver.driver_id}"
+    payload = base64.b64encode(os.urandom(24_000)).decode()
+    async with (
+        await signed_in(server, team.engineer.token) as fast,
+        await signed_in(
+            server, team.manager.token, max_queue=1, sock=await small_window_socket(server)
+        ) as paused,
+    ):
+        first_seq = (await subscribe(fast, channel))["seq"] + 1
+        assert (await subscribe(paused, channel))["type"] == "subscribed"
+        assert hub.stats()["direct_sockets"] == 2  # the server config lets fan-out write to the transports
+        published = 0
+        # `paused` reads nothing now: publish until its frames back up in the hub (kernel buffers fill first).
+        while hub.stats()["queued_frames"] == 0 and published < 3000:
+            hub.publish(channel, {"n": published, "pad": payload})
+            assert (await expect(fast, "message"))["data"]["n"] == published
+            published += 1
+        assert int(hub.stats()["queued_frames"]) > 0, "the paused client's frames never queued"
+        # It reads again; publishing goes on while its backlog drains.
+        heard: list[dict[str, Any]] = []
+        while len(heard) < published:
+            heard.append(await expect(paused, "message"))
+            if len(heard) % 4 == 0 and published < 3100:
+                hub.publish(channel, {"n": published, "pad": payload})
+                assert (await expect(fast, "message"))["data"]["n"] == published
+                published += 1
+        assert [m["data"]["n"] for m in heard] == list(range(published))
+        assert [m["seq"] for m in heard] == list(range(first_seq, first_seq + published))
+        assert hub.stats()["queued_frames"] == 0 and hub.subscriber_count(channel) == 2
+        hub.publish(channel, {"n": published, "pad": ""})
+        assert (await expect(paused, "message"))["data"]["n"] == published
+        assert (await expect(fast, "message"))["data"]["n"] == published
 
 
 async def test_max_rate_subscriber_gets_the_latest_message_coalesced(

@@ -20,12 +20,14 @@ from pitbox.realtime.frames import (
     CLOSE_AUTH_FAILED,
     CLOSE_GOING_AWAY,
     CLOSE_TOO_BIG,
+    CLOSE_TOO_MANY_SOCKETS,
     control_frame,
     error_frame,
     parse_client_frame,
 )
 from pitbox.realtime.hub import Hub
 from pitbox.realtime.outbox import Outbox
+from pitbox.realtime.transport import FrameTransport
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +53,7 @@ class ClientConnection:
         authenticate: Authenticate,
         authorize_channel: AuthorizeChannel,
         ingest: Ingest | None,
+        transport: FrameTransport | None = None,
     ) -> None:
         self._hub = hub
         self._receive = receive
@@ -61,7 +64,9 @@ class ClientConnection:
         self._principal: Principal | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._disconnected = False
-        self.outbox = Outbox(self._send_text, self._close_socket, limit=hub.limits.queue_frames)
+        self.outbox = Outbox(
+            self._send_text, self._close_socket, limit=hub.limits.queue_frames, transport=transport
+        )
 
     async def _send_text(self, text: str) -> None:
         await self._send({"type": "websocket.send", "text": text})
@@ -123,8 +128,19 @@ class ClientConnection:
         except PitboxError as exc:
             self._refuse(exc.code, exc.message)
             return False
+        if not self._hub.admit(self.outbox, self._principal.rate_key):
+            limit = self._hub.limits.sockets_per_caller
+            self.outbox.close_soon(
+                CLOSE_TOO_MANY_SOCKETS,
+                "too many sockets",
+                final_frame=error_frame(
+                    "too_many_sockets", f"at most {limit} open sockets per user or API key"
+                ),
+                flush=False,
+            )
+            return False
         self._arm_expiry(self._principal)
-        self.outbox.put(self._authenticated_frame(self._principal, None))
+        self.outbox.put_text(self._authenticated_frame(self._principal, None))
         return True
 
     @staticmethod
@@ -192,7 +208,9 @@ class ClientConnection:
                     continue
                 if isinstance(exc.details, dict):
                     channel = exc.details.get("channel")
-                self.outbox.put(error_frame(exc.code, exc.message, channel=channel, request_id=request_id))
+                self.outbox.put_text(
+                    error_frame(exc.code, exc.message, channel=channel, request_id=request_id)
+                )
 
     async def _answer(self, frame: dict[str, Any], request_id: Any) -> None:
         kind = frame["type"]
@@ -203,16 +221,16 @@ class ClientConnection:
         elif kind == "unsubscribe":
             channel = _channel_of(frame)
             self._hub.unsubscribe(self.outbox, channel)
-            self.outbox.put(control_frame("unsubscribed", channel=channel, id=request_id))
+            self.outbox.put_text(control_frame("unsubscribed", channel=channel, id=request_id))
         elif kind == "ping":
-            self.outbox.put(control_frame("pong", id=request_id))
+            self.outbox.put_text(control_frame("pong", id=request_id))
         elif kind == "auth":
             await self._refresh(principal, frame, request_id)
         elif kind == "telemetry":
             if self._ingest is None:
                 raise BadRequest("telemetry ingest is not available on this server", code="unsupported")
             ack = await self._ingest(principal, frame)
-            self.outbox.put(control_frame("ack", **{"id": request_id, **ack}))
+            self.outbox.put_text(control_frame("ack", **{"id": request_id, **ack}))
         else:
             raise BadRequest(f"unknown frame type {kind[:40]!r}", code="unknown_type")
 
@@ -265,7 +283,7 @@ class ClientConnection:
             raise BadRequest("a refreshed token must be for the same identity", code="identity_changed")
         self._principal = fresh
         self._arm_expiry(fresh)
-        self.outbox.put(self._authenticated_frame(fresh, request_id))
+        self.outbox.put_text(self._authenticated_frame(fresh, request_id))
 
 
 def _channel_of(frame: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_AUTH_FAILED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4008
+CLOSE_TOO_MANY_SOCKETS = 4429
 
 
 def encode_data(data: Any) -> bytes:
@@ -25,10 +27,53 @@ def encode_data(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
-def message_frame(channel: str, seq: int, data_json: bytes) -> str:
+class ServerFrame:
+    """One server text frame, encoded once and shared by every socket it goes to.
+
+    `payload` is the UTF-8 JSON and `wire` the whole unmasked WebSocket text frame (header included) for writing
+    straight to a transport, both built once; `text` (for the ASGI send) is decoded on first use.
+    """
+
+    __slots__ = ("payload", "wire", "_text")
+
+    def __init__(self, payload: bytes, text: str | None = None) -> None:
+        self.payload = payload
+        self.wire = websocket_text_frame(payload)
+        self._text = text
+
+    @classmethod
+    def from_text(cls, text: str) -> ServerFrame:
+        """A frame from JSON text (control frames, built per socket)."""
+        return cls(text.encode(), text)
+
+    @property
+    def text(self) -> str:
+        """The frame as a str, as an ASGI `websocket.send` takes it."""
+        text = self._text
+        if text is None:
+            text = self._text = self.payload.decode()
+        return text
+
+    def __repr__(self) -> str:
+        return f"ServerFrame({self.payload[:60]!r}{'...' if len(self.payload) > 60 else ''})"
+
+
+def websocket_text_frame(payload: bytes) -> bytes:
+    """A final, unmasked RFC 6455 text frame holding `payload` (servers never mask)."""
+    length = len(payload)
+    if length < 126:
+        head = struct.pack("!BB", 0x81, length)
+    elif length < 65536:
+        head = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, length)
+    return head + payload
+
+
+def message_frame(channel: str, seq: int, data_json: bytes) -> ServerFrame:
     """The `message` frame for one published message, built around already-encoded data."""
     head = b'{"type":"message","channel":' + orjson.dumps(channel) + b',"seq":' + str(seq).encode()
-    return (head + b',"data":' + data_json + b"}").decode()
+    return ServerFrame(head + b',"data":' + data_json + b"}")
 
 
 def control_frame(frame_type: str, /, **fields: Any) -> str:

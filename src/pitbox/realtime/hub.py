@@ -1,9 +1,10 @@
 """The hub: channels with per-channel sequence numbers, fan-out of encoded frames, history for catch-up.
 
-Each published message is encoded once into a `message` frame string; the same string is put in the outbox of
-every subscriber. Telemetry and video subscribers may ask for a maximum rate: they share one coalescing group
-per (channel, rate) that forwards only the latest frame. `session:` and `ai:` channels keep a short history so a
-client that reconnects with the last sequence it saw gets what it missed, or is told plainly to resync.
+Each published message is encoded once into a `message` frame (realtime/frames.py: its JSON and its whole
+WebSocket frame bytes, built once); the same frame is put in the outbox of every subscriber. Telemetry and video
+subscribers may ask for a maximum rate: they share one coalescing group per (channel, rate) that forwards only
+the latest frame. `session:` and `ai:` channels keep a short history so a client that reconnects with the last
+sequence it saw gets what it missed, or is told plainly to resync.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import structlog
 
 from pitbox.errors import Invalid
 from pitbox.realtime.brokers import Broker
-from pitbox.realtime.frames import CLOSE_GOING_AWAY, control_frame, encode_data, message_frame
+from pitbox.realtime.frames import CLOSE_GOING_AWAY, ServerFrame, control_frame, encode_data, message_frame
 from pitbox.realtime.outbox import Outbox
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,7 @@ class HubLimits:
 
     queue_frames: int = 1024
     subscriptions_per_socket: int = 100
+    sockets_per_caller: int = 64
     history_messages: int = 1000
     history_seconds: float = 300.0
     keepalive_seconds: float = 25.0
@@ -53,11 +55,11 @@ class _RateGroup:
         self.interval = 1.0 / rate
         self.members: set[Outbox] = set()
         self._loop = loop
-        self._latest: str | None = None
+        self._latest: ServerFrame | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._next_at = 0.0
 
-    def offer(self, frame: str) -> None:
+    def offer(self, frame: ServerFrame) -> None:
         now = self._loop.time()
         if self._timer is None and now >= self._next_at:
             self._forward(frame, now)
@@ -72,7 +74,7 @@ class _RateGroup:
         if frame is not None:
             self._forward(frame, self._loop.time())
 
-    def _forward(self, frame: str, now: float) -> None:
+    def _forward(self, frame: ServerFrame, now: float) -> None:
         self._next_at = now + self.interval
         for outbox in self.members:
             outbox.put(frame)
@@ -90,7 +92,7 @@ class _Channel:
     seq: int = 0
     subscribers: set[Outbox] = field(default_factory=set)
     groups: dict[float, _RateGroup] = field(default_factory=dict)
-    history: deque[tuple[int, float, str]] | None = None
+    history: deque[tuple[int, float, ServerFrame]] | None = None
     last_message_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -108,6 +110,8 @@ class Hub:
         self.closing = False
         self._channels: dict[str, _Channel] = {}
         self._outboxes: set[Outbox] = set()
+        self._caller_of: dict[Outbox, str] = {}
+        self._sockets_of_caller: collections.Counter[str] = collections.Counter()
         self._generations = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._maintenance: asyncio.Task[None] | None = None
@@ -154,11 +158,27 @@ class Hub:
         outbox.on_overflow = self._on_overflow
         self._outboxes.add(outbox)
 
+    def admit(self, outbox: Outbox, caller: str) -> bool:
+        """Count a signed-in socket against its caller (a user or an API key); False when that caller already
+        holds `sockets_per_caller` sockets on this instance."""
+        if outbox in self._caller_of:
+            return True
+        if self._sockets_of_caller[caller] >= self.limits.sockets_per_caller:
+            return False
+        self._caller_of[outbox] = caller
+        self._sockets_of_caller[caller] += 1
+        return True
+
     def detach(self, outbox: Outbox) -> None:
-        """Forget a socket: unsubscribe it from everything."""
+        """Forget a socket: unsubscribe it from everything, and stop counting it against its caller."""
         for channel in list(outbox.channels):
             self.unsubscribe(outbox, channel)
         self._outboxes.discard(outbox)
+        caller = self._caller_of.pop(outbox, None)
+        if caller is not None:
+            self._sockets_of_caller[caller] -= 1
+            if self._sockets_of_caller[caller] <= 0:
+                del self._sockets_of_caller[caller]
 
     def subscribe(
         self,
@@ -195,7 +215,7 @@ class Hub:
             group.members.add(outbox)
         outbox.channels[channel] = max_rate
         replay, resync = self._catch_up(state, last_seq, epoch)
-        outbox.put(
+        outbox.put_text(
             control_frame(
                 "subscribed",
                 channel=channel,
@@ -209,7 +229,7 @@ class Hub:
         for frame in replay:
             outbox.put(frame)
         if resync is not None:
-            outbox.put(self._resync_frame(state, resync))
+            outbox.put_text(self._resync_frame(state, resync))
 
     def unsubscribe(self, outbox: Outbox, channel: str) -> bool:
         """Remove one subscription; False when there was none."""
@@ -272,6 +292,8 @@ class Hub:
             "connections": len(self._outboxes),
             "channels": len(self._channels),
             "subscriptions": sum(len(o.channels) for o in self._outboxes),
+            "direct_sockets": sum(1 for o in self._outboxes if o.direct),
+            "queued_frames": sum(o.queued for o in self._outboxes),
             **self.counters,
         }
 
@@ -284,7 +306,7 @@ class Hub:
 
     def _catch_up(
         self, state: _Channel, last_seq: int | None, epoch: str | None
-    ) -> tuple[list[str], tuple[str, str] | None]:
+    ) -> tuple[list[ServerFrame], tuple[str, str] | None]:
         """The frames after `last_seq`, or why they cannot be given (reason code, sentence)."""
         if last_seq is None:
             return [], None
@@ -326,7 +348,9 @@ class Hub:
                 continue
             state.epoch = f"{self.epoch}-{next(self._generations)}"
             state.history.clear()
-            frame = self._resync_frame(state, ("broker_gap", "messages may have been lost; fetch the state"))
+            frame = ServerFrame.from_text(
+                self._resync_frame(state, ("broker_gap", "messages may have been lost; fetch the state"))
+            )
             for outbox in state.subscribers:
                 outbox.put(frame)
 
@@ -335,9 +359,10 @@ class Hub:
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
+            keepalive = ServerFrame.from_text(KEEPALIVE_FRAME)
             for outbox in self._outboxes:
                 if now - outbox.last_put >= self.limits.keepalive_seconds:
-                    outbox.put(KEEPALIVE_FRAME)
+                    outbox.put(keepalive)
             horizon = now - self.limits.history_seconds
             for name, state in list(self._channels.items()):
                 history = state.history

@@ -1,4 +1,10 @@
-"""The outgoing side of one socket: a bounded queue of encoded frames and the one task that writes them."""
+"""The outgoing side of one socket: a bounded queue of encoded frames and the one task that writes them.
+
+When the socket's transport can be written directly (realtime/transport.py) and nothing is queued or being
+written, `put` writes the frame at once: no task wake-up per socket per message. Otherwise frames queue in
+order and the writer task sends them, several per wake-up, through the transport when it is ready again or
+through the ASGI send (which waits for the transport to drain).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,12 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from pitbox.realtime.frames import CLOSE_TOO_SLOW, error_frame
+from pitbox.realtime.frames import CLOSE_TOO_SLOW, ServerFrame, error_frame
+from pitbox.realtime.transport import FrameTransport
 
 log = structlog.get_logger(__name__)
+
+WRITE_BATCH_FRAMES = 64
 
 SendText = Callable[[str], Awaitable[None]]
 CloseSocket = Callable[[int, str], Awaitable[None]]
@@ -20,14 +29,23 @@ CloseSocket = Callable[[int, str], Awaitable[None]]
 class Outbox:
     """Frames waiting for one socket. `put` never blocks: a full queue marks the socket too slow and closes it.
 
-    The same frame string is shared by every outbox it is put in; only one writer task sends on the socket.
+    The same frame is shared by every outbox it is put in; frames leave in the order they were put, written
+    either by `put` itself (nothing queued, transport ready) or by the one writer task.
     """
 
-    def __init__(self, send_text: SendText, close_socket: CloseSocket, *, limit: int) -> None:
+    def __init__(
+        self,
+        send_text: SendText,
+        close_socket: CloseSocket,
+        *,
+        limit: int,
+        transport: FrameTransport | None = None,
+    ) -> None:
         self._send_text = send_text
         self._close_socket = close_socket
+        self._transport = transport
         self.limit = limit
-        self._queue: deque[str] = deque()
+        self._queue: deque[ServerFrame] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._close: tuple[int, str, str | None, bool] | None = None
         self.on_overflow: Callable[[Outbox], None] | None = None
@@ -36,23 +54,43 @@ class Outbox:
         self.done = asyncio.Event()
 
     @property
+    def direct(self) -> bool:
+        """Frames may be written straight to this socket's transport (realtime/transport.py)."""
+        return self._transport is not None
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting for the writer task (the transport was busy or paused when they came)."""
+        return len(self._queue)
+
+    @property
     def closing(self) -> bool:
         """A close was asked for: no more frames are accepted."""
         return self._close is not None
 
-    def put(self, frame: str) -> bool:
-        """Queue a frame; False (and the socket is being closed as too slow) when the queue is full."""
+    def put(self, frame: ServerFrame) -> bool:
+        """Send or queue a frame; False (and the socket is being closed as too slow) when the queue is full."""
         if self._close is not None:
             return False
-        if len(self._queue) >= self.limit:
+        queue = self._queue
+        waiter = self._waiter
+        # The writer is idle (waiting, nothing queued or in flight): write now if the transport takes it now.
+        if not queue and waiter is not None and self._transport is not None and self._transport.ready():
+            self._transport.write(frame.wire)
+            self.last_put = time.monotonic()
+            return True
+        if len(queue) >= self.limit:
             self._overflow()
             return False
-        self._queue.append(frame)
+        queue.append(frame)
         self.last_put = time.monotonic()
-        waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         return True
+
+    def put_text(self, text: str) -> bool:
+        """`put` for a frame built for this socket alone (answers, errors)."""
+        return self.put(ServerFrame.from_text(text))
 
     def close_soon(self, code: int, reason: str, *, final_frame: str | None = None, flush: bool) -> None:
         """Close the socket after the queued frames (flush) or instead of them, sending `final_frame` last."""
@@ -83,10 +121,20 @@ class Outbox:
         """Write queued frames in order until a close is asked for; then send the final frame and close."""
         loop = asyncio.get_running_loop()
         try:
+            queue = self._queue
+            transport = self._transport
             while True:
-                queue = self._queue
                 while queue:
-                    await self._send_text(queue.popleft())
+                    # A full transport is waited for here (not through the ASGI send, one frame at a time).
+                    if transport is not None and (transport.ready() or await transport.wait_ready()):
+                        # Several queued frames per write (bounded, so a paused transport is noticed between).
+                        if len(queue) == 1:
+                            transport.write(queue.popleft().wire)
+                        else:
+                            batch = min(len(queue), WRITE_BATCH_FRAMES)
+                            transport.write(b"".join([queue.popleft().wire for _ in range(batch)]))
+                    else:
+                        await self._send_text(queue.popleft().text)
                 if self._close is not None:
                     break
                 self._waiter = loop.create_future()
