@@ -31,7 +31,7 @@ import httpx
 import numpy as np
 import orjson
 import pgserver
-import psutil
+import psutil  # type: ignore[import-untyped]
 import websockets
 
 from pitbox.app import build_services
@@ -73,7 +73,9 @@ def batch_body(driver_id: str, session_id: str, index: int) -> bytes:
         }
         for i in range(HZ)
     ]
-    return orjson.dumps({"driverId": driver_id, "sessionId": session_id, "batchId": f"s-{index}", "samples": rows})
+    return orjson.dumps(
+        {"driverId": driver_id, "sessionId": session_id, "batchId": f"s-{index}", "samples": rows}
+    )
 
 
 @dataclass
@@ -85,10 +87,25 @@ class Tally:
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     rss_mb: list[tuple[float, float]] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
     sent_at: dict[tuple[str, int], float] = field(default_factory=dict)
     heard: collections.Counter[tuple[str, int]] = field(default_factory=collections.Counter)
     batches_acked: int = 0
+    server_buckets: list[tuple[float, float]] = field(default_factory=list)
     samples_acked: int = 0
+
+
+@dataclass(frozen=True)
+class Load:
+    """How many drivers ingest and how many dashboard sockets listen."""
+
+    drivers: int = DRIVERS
+    sockets: int = SOCKETS
+
+    @property
+    def sockets_per_driver(self) -> int:
+        """Sockets on each driver's channel (sockets are spread round-robin)."""
+        return self.sockets // self.drivers
 
 
 @dataclass
@@ -103,9 +120,9 @@ class Driver:
 @contextlib.asynccontextmanager
 async def soak_server(workdir: Path) -> AsyncIterator[tuple[str, psutil.Process, Settings]]:
     """An embedded PostgreSQL and `pitbox serve` on it; yields the base URL, the server process, settings."""
-    database = pgserver.get_server(workdir / "pg", cleanup_mode="stop")
+    database = pgserver.get_server(workdir / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
     port = free_port()
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         database_url=database.get_uri(),
         data_dir=workdir / "data",
@@ -143,23 +160,25 @@ async def soak_server(workdir: Path) -> AsyncIterator[tuple[str, psutil.Process,
         database.cleanup()
 
 
-async def make_world(settings: Settings) -> tuple[list[Driver], list[str]]:
+async def make_world(settings: Settings, load: Load) -> tuple[list[Driver], list[str]]:
     """The drivers (with sessions and API keys) and the dashboard users' tokens, through the real services."""
     from pitbox.sessions.models import SessionCreate
 
     drivers = []
     tokens = []
     async with build_services(settings) as services:
-        for _ in range(DRIVERS):
+        for _ in range(load.drivers):
             user = await services.auth.create_user(f"soak-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
             driver_id = uuid.UUID(user["driverId"])
             key = await services.auth.create_key(
                 None, scopes=["telemetry:write", "sessions:write"], driver_id=driver_id
             )
             principal = await services.auth.authenticate(key["key"])
-            session = await services.sessions.create(principal, SessionCreate(driverId=driver_id, name="soak"))
+            session = await services.sessions.create(
+                principal, SessionCreate.model_validate({"driverId": driver_id, "name": "soak"})
+            )
             drivers.append(Driver(str(driver_id), session["id"], str(key["key"])))
-        for _ in range(math.ceil(SOCKETS / SOCKETS_PER_USER)):
+        for _ in range(math.ceil(load.sockets / SOCKETS_PER_USER)):
             admin = await services.auth.create_user(f"wall-{uuid.uuid4().hex[:8]}@pitbox.test", "admin")
             token, _ = services.auth.issue_token(uuid.UUID(admin["id"]))
             tokens.append(token)
@@ -173,7 +192,9 @@ async def dashboard(
     try:
         async with websockets.connect(f"{ws_url}/ws?token={quote(token)}", max_size=4 * 1024 * 1024) as ws:
             channel = f"telemetry:{driver_id}"
-            await ws.send(orjson.dumps({"type": "subscribe", "channel": channel, "maxRate": MAX_RATE}).decode())
+            await ws.send(
+                orjson.dumps({"type": "subscribe", "channel": channel, "maxRate": MAX_RATE}).decode()
+            )
             while True:
                 frame = orjson.loads(await ws.recv())
                 if frame.get("type") == "subscribed":
@@ -231,13 +252,38 @@ async def drive(base: str, driver: Driver, seconds: float, offset: float, tally:
 async def watch_server(process: psutil.Process, tally: Tally, stop: asyncio.Event) -> None:
     """RSS (server and its children) and CPU share every RSS_EVERY_S seconds."""
     started = time.monotonic()
+    client = psutil.Process()
     process.cpu_percent()
+    client.cpu_percent()
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=RSS_EVERY_S)
         rss = process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True))
         tally.rss_mb.append((time.monotonic() - started, rss / 2**20))
         tally.cpu.append(process.cpu_percent())
+        tally.client_cpu.append(client.cpu_percent())
+
+
+async def server_side_ingest_buckets(base: str) -> list[tuple[float, float]]:
+    """(upper bound in s, cumulative count) of the server's own POST /api/telemetry latency histogram."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        text = (await http.get("/metrics")).text  # loopback may scrape without a token
+    buckets = []
+    for line in text.splitlines():
+        is_bucket = line.startswith("pitbox_http_request_duration_seconds_bucket{")
+        if is_bucket and 'route="/api/telemetry"' in line and 'method="POST"' in line:
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    return sorted(buckets)
+
+
+def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> str:
+    """The histogram bucket holding the q-quantile, as `<= N ms`."""
+    if not buckets or buckets[-1][1] == 0:
+        return "n/a"
+    total = buckets[-1][1]
+    bound = next(b for b, count in buckets if count >= q * total)
+    return "> 10 s" if math.isinf(bound) else f"<= {bound * 1000:g}"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -245,22 +291,27 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def soak(seconds: float) -> int:
+async def soak(seconds: float, load: Load) -> int:
     """Run the soak; print the table; the exit status (1 on any error)."""
     with tempfile.TemporaryDirectory(prefix="pitbox-soak-") as tmp:
         async with soak_server(Path(tmp)) as (base, process, settings):
-            drivers, tokens = await make_world(settings)
+            drivers, tokens = await make_world(settings, load)
             tally = Tally()
             stop_sockets = asyncio.Event()
-            ready = [asyncio.Event() for _ in range(SOCKETS)]
+            ready = [asyncio.Event() for _ in range(load.sockets)]
             ws_url = "ws" + base[4:]
             sockets = []
-            for i in range(SOCKETS):
-                driver = drivers[i % DRIVERS]
+            for i in range(load.sockets):
+                driver = drivers[i % load.drivers]
                 sockets.append(
                     asyncio.create_task(
                         dashboard(
-                            ws_url, tokens[i // SOCKETS_PER_USER], driver.driver_id, tally, ready[i], stop_sockets
+                            ws_url,
+                            tokens[i // SOCKETS_PER_USER],
+                            driver.driver_id,
+                            tally,
+                            ready[i],
+                            stop_sockets,
                         )
                     )
                 )
@@ -271,30 +322,34 @@ async def soak(seconds: float) -> int:
             watcher = asyncio.create_task(watch_server(process, tally, stop_watch))
             began = time.monotonic()
             sent = await asyncio.gather(
-                *(drive(base, d, seconds, offset=i / DRIVERS, tally=tally) for i, d in enumerate(drivers))
+                *(
+                    drive(base, d, seconds, offset=i / load.drivers, tally=tally)
+                    for i, d in enumerate(drivers)
+                )
             )
             elapsed = time.monotonic() - began
             await asyncio.sleep(DRAIN_S)  # the last frames are on their way
             stop_sockets.set()
             stop_watch.set()
             await asyncio.gather(*sockets, watcher)
-    expected_per_batch = SOCKETS // DRIVERS
+            tally.server_buckets = await server_side_ingest_buckets(base)
+    expected_per_batch = load.sockets_per_driver
     missed = sum(
         max(0, expected_per_batch - tally.heard[(d.driver_id, i)]) for d, n in zip(drivers, sent, strict=True)
         for i in range(n)
     )  # fmt: skip
     if missed:
         tally.errors["deliveries missed"] += missed
-    report(seconds, elapsed, sum(sent), tally)
+    report(seconds, elapsed, sum(sent), tally, load)
     return 1 if tally.errors else 0
 
 
-def report(seconds: float, elapsed: float, batches: int, tally: Tally) -> None:
+def report(seconds: float, elapsed: float, batches: int, tally: Tally, load: Load) -> None:
     """Print the table."""
     rss = [mb for _, mb in tally.rss_mb]
     half = len(rss) // 2
     early, late = (float(np.mean(rss[:half])), float(np.mean(rss[half:]))) if half else (rss[0], rss[-1])
-    print(f"\nSoak: {DRIVERS} drivers x {HZ} Hz (a batch of {HZ} a second), {SOCKETS} sockets at maxRate "
+    print(f"\nSoak: {load.drivers} drivers x {HZ} Hz (a batch of {HZ} a second), {load.sockets} sockets at maxRate "
           f"{MAX_RATE:g}, {seconds:.0f} s (took {elapsed:.1f} s)")  # fmt: skip
     print("| measure | value |")
     print("|---|---|")
@@ -303,13 +358,17 @@ def report(seconds: float, elapsed: float, batches: int, tally: Tally) -> None:
         ("samples acked", f"{tally.samples_acked}"),
         ("ingest latency p50 / p99 / max (ms)",
          f"{pct(tally.ingest_ms, 50):.1f} / {pct(tally.ingest_ms, 99):.1f} / {max(tally.ingest_ms, default=0):.1f}"),
-        ("frames delivered", f"{len(tally.delivery_ms)} (expected {batches * (SOCKETS // DRIVERS)})"),
+        ("server-side ingest time p50 / p99 (ms, histogram bucket)",
+         f"{bucket_quantile(tally.server_buckets, 0.5)} / {bucket_quantile(tally.server_buckets, 0.99)}"),
+        ("frames delivered", f"{len(tally.delivery_ms)} (expected {batches * load.sockets_per_driver})"),
         ("delivery latency p50 / p99 / max (ms)",
          f"{pct(tally.delivery_ms, 50):.1f} / {pct(tally.delivery_ms, 99):.1f} / "
          f"{max(tally.delivery_ms, default=0):.1f}"),
         ("server RSS first / max / last (MB)", f"{rss[0]:.1f} / {max(rss):.1f} / {rss[-1]:.1f}"),
         ("server RSS mean 1st half -> 2nd half (MB)", f"{early:.1f} -> {late:.1f} ({late - early:+.1f})"),
         ("server CPU mean (% of one core)", f"{float(np.mean(tally.cpu)):.0f}"),
+        ("load generator CPU mean (% of one core)", f"{float(np.mean(tally.client_cpu)):.0f}"),
+        ("machine load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"),
         ("errors", ", ".join(f"{k}: {v}" for k, v in tally.errors.items()) or "none"),
     ]  # fmt: skip
     for name, value in rows:
@@ -322,9 +381,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="30 s instead of 5 minutes")
     parser.add_argument("--seconds", type=float, default=None, help="length of the soak (overrides --quick)")
+    parser.add_argument("--drivers", type=int, default=DRIVERS, help="drivers ingesting")
+    parser.add_argument("--sockets", type=int, default=SOCKETS, help="dashboard sockets listening")
     args = parser.parse_args()
     seconds = args.seconds or (30.0 if args.quick else 300.0)
-    raise SystemExit(asyncio.run(soak(seconds)))
+    raise SystemExit(asyncio.run(soak(seconds, Load(args.drivers, args.sockets))))
 
 
 if __name__ == "__main__":

@@ -73,11 +73,14 @@ class ServeProcess:
 
     async def start(self) -> None:
         """Start the server and wait until it answers /health with 200."""
+        self._spawn()
+        await self.wait_healthy()
+
+    def _spawn(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pitbox", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        await self.wait_healthy()
 
     async def wait_healthy(self) -> None:
         """Wait until /health answers 200 (the database answers too)."""
@@ -140,7 +143,7 @@ class ControlledPostgres:
         """initdb and start through pgserver (which knows how to run as root); returns the server URL."""
         import pgserver
 
-        server = pgserver.get_server(self.pgdata, cleanup_mode=None)
+        server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
         info = server.get_postmaster_info()
         self._socket_dir = info.socket_dir
         self._user = server.system_user
@@ -212,7 +215,7 @@ class BrokerProcess:
 
     async def start(self) -> None:
         """Start the broker and wait until its port accepts connections."""
-        self.proc = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._spawn()
 
         async def accepts() -> bool:
             assert self.proc is not None
@@ -230,6 +233,9 @@ class BrokerProcess:
             if loop.time() > until:
                 raise AssertionError(f"{self.kind} server never listened on {self.port}")
             await asyncio.sleep(0.05)
+
+    def _spawn(self) -> None:
+        self.proc = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def kill(self) -> None:
         """SIGKILL the broker: every connection to it drops at once."""

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
+
 from tests.conftest import World, create_database, make_settings, run_server
 from tests.faults.conftest import (
+    REQUEST_TIMEOUT_S,
     ControlledPostgres,
     ServeProcess,
     SteadyIngest,
@@ -39,12 +42,15 @@ async def test_acknowledged_batches_survive_a_database_crash_and_the_server_reco
         pid = serve.pid
 
         async def crash_and_recover() -> None:
-            await eventually(acked_since(ingests, [-1] * len(ingests), 10), "ingest under way")
+            await eventually(acked_since(ingests, [-1] * len(ingests), 5), "ingest under way")
             await asyncio.to_thread(controlled_postgres.stop, "immediate")
             await eventually(lambda: sum(i.answers["503"] for i in ingests) >= 5, "503 answers in the outage")
+            async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as http:
+                health = await http.get(f"{serve.url}/health")
+            assert (health.status_code, health.json()["components"]["database"]["status"]) == (503, "down")
             await asyncio.to_thread(controlled_postgres.start)
             await eventually(
-                acked_since(ingests, marks_of(ingests), 10),
+                acked_since(ingests, marks_of(ingests), 5),
                 "ingest acknowledged again after the database came back",
             )
 

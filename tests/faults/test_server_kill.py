@@ -38,12 +38,12 @@ async def test_acknowledged_batches_survive_sigkill_of_the_server(
 
         async def kill_and_restart() -> None:
             for _ in range(KILLS):
-                await eventually(acked_since(ingests, marks_of(ingests), 10), "ingest under way")
+                await eventually(acked_since(ingests, marks_of(ingests), 5), "ingest under way")
                 serve.kill()
                 await eventually(lambda: all(i.answers["transport"] > 0 for i in ingests), "refused sends")
                 await serve.start()
             await eventually(
-                acked_since(ingests, marks_of(ingests), 10),
+                acked_since(ingests, marks_of(ingests), 5),
                 "ingest acknowledged again after the last restart",
             )
 

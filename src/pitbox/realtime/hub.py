@@ -43,6 +43,9 @@ class HubLimits:
     sockets_per_caller: int = 64
     history_messages: int = 1000
     history_seconds: float = 300.0
+    #: Payload bytes of history per channel: telemetry also flows on `session:` channels, and without a byte
+    #: bound each active session would hold up to 5 minutes of its telemetry here (bench/soak.py).
+    history_bytes: int = 1024 * 1024
     keepalive_seconds: float = 25.0
     max_rate: float = 240.0
     shutdown_flush_seconds: float = 5.0
@@ -93,7 +96,13 @@ class _Channel:
     subscribers: set[Outbox] = field(default_factory=set)
     groups: dict[float, _RateGroup] = field(default_factory=dict)
     history: deque[tuple[int, float, ServerFrame]] | None = None
+    history_bytes: int = 0
     last_message_at: float = field(default_factory=time.monotonic)
+
+    def drop_oldest(self) -> None:
+        """Forget the oldest message of the history."""
+        assert self.history
+        self.history_bytes -= len(self.history.popleft()[2].payload)
 
     @property
     def idle(self) -> bool:
@@ -145,7 +154,12 @@ class Hub:
         frame = message_frame(channel, state.seq, data_json)
         if state.history is not None:
             state.last_message_at = time.monotonic()
+            if len(state.history) == state.history.maxlen:
+                state.drop_oldest()
             state.history.append((state.seq, state.last_message_at, frame))
+            state.history_bytes += len(frame.payload)
+            while state.history_bytes > self.limits.history_bytes and len(state.history) > 1:
+                state.drop_oldest()
         for outbox in state.subscribers:
             outbox.put(frame)
         for group in state.groups.values():
@@ -294,6 +308,7 @@ class Hub:
             "subscriptions": sum(len(o.channels) for o in self._outboxes),
             "direct_sockets": sum(1 for o in self._outboxes if o.direct),
             "queued_frames": sum(o.queued for o in self._outboxes),
+            "history_bytes": sum(state.history_bytes for state in self._channels.values()),
             **self.counters,
         }
 
@@ -348,6 +363,7 @@ class Hub:
                 continue
             state.epoch = f"{self.epoch}-{next(self._generations)}"
             state.history.clear()
+            state.history_bytes = 0
             frame = ServerFrame.from_text(
                 self._resync_frame(state, ("broker_gap", "messages may have been lost; fetch the state"))
             )
@@ -365,8 +381,7 @@ class Hub:
                     outbox.put(keepalive)
             horizon = now - self.limits.history_seconds
             for name, state in list(self._channels.items()):
-                history = state.history
-                while history and history[0][1] < horizon:
-                    history.popleft()
+                while state.history and state.history[0][1] < horizon:
+                    state.drop_oldest()
                 if state.idle and state.last_message_at < horizon:
                     del self._channels[name]
