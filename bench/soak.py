@@ -366,6 +366,7 @@ def report(seconds: float, elapsed: float, batches: int, tally: Tally, load: Loa
          f"{max(tally.delivery_ms, default=0):.1f}"),
         ("server RSS first / max / last (MB)", f"{rss[0]:.1f} / {max(rss):.1f} / {rss[-1]:.1f}"),
         ("server RSS mean 1st half -> 2nd half (MB)", f"{early:.1f} -> {late:.1f} ({late - early:+.1f})"),
+        ("server RSS growth over the 2nd half (MB)", f"{rss[-1] - rss[half]:+.1f}" if half else "n/a"),
         ("server CPU mean (% of one core)", f"{float(np.mean(tally.cpu)):.0f}"),
         ("load generator CPU mean (% of one core)", f"{float(np.mean(tally.client_cpu)):.0f}"),
         ("machine load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"),

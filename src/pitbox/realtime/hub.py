@@ -43,9 +43,9 @@ class HubLimits:
     sockets_per_caller: int = 64
     history_messages: int = 1000
     history_seconds: float = 300.0
-    #: Payload bytes of history per channel: telemetry also flows on `session:` channels, and without a byte
-    #: bound each active session would hold up to 5 minutes of its telemetry here (bench/soak.py).
-    history_bytes: int = 1024 * 1024
+    #: Bytes of history per channel (frames as held: JSON and wire copy): telemetry also flows on `session:`
+    #: channels, and without a byte bound each active session held up to 5 minutes of it here (bench/soak.py).
+    history_bytes: int = 512 * 1024
     keepalive_seconds: float = 25.0
     max_rate: float = 240.0
     shutdown_flush_seconds: float = 5.0
@@ -102,7 +102,8 @@ class _Channel:
     def drop_oldest(self) -> None:
         """Forget the oldest message of the history."""
         assert self.history
-        self.history_bytes -= len(self.history.popleft()[2].payload)
+        frame = self.history.popleft()[2]
+        self.history_bytes -= len(frame.payload) + len(frame.wire)
 
     @property
     def idle(self) -> bool:
@@ -157,7 +158,7 @@ class Hub:
             if len(state.history) == state.history.maxlen:
                 state.drop_oldest()
             state.history.append((state.seq, state.last_message_at, frame))
-            state.history_bytes += len(frame.payload)
+            state.history_bytes += len(frame.payload) + len(frame.wire)
             while state.history_bytes > self.limits.history_bytes and len(state.history) > 1:
                 state.drop_oldest()
         for outbox in state.subscribers:
