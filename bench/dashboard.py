@@ -20,9 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -30,14 +28,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pgserver
-
 from pitbox.app import build_services
 from pitbox.client import PitboxClient
 from pitbox.config import Settings
 from pitbox.recordings import open_recording
 from pitbox.replay import replay_recording
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_server import local_server  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LANGLEY = DATA / "iracing_ibt/robrobertsce/skmodified_langley 2015-05-28 14-46-23.ibt"
@@ -50,7 +48,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-JWT_SECRET = "bench-secret-0123456789-abcdefghij-klmnop"
 PASSWORD = "bench password 1234"
 LOAD_TARGET_MS = 1000.0
 BUSY_METER = """
@@ -76,55 +73,11 @@ window.__frames = [];
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def served(workdir: Path) -> AsyncIterator[tuple[str, Settings]]:
     """`pitbox serve` on an embedded PostgreSQL; yields its URL and settings."""
-    database = pgserver.get_server(workdir / "pg", cleanup_mode="stop")
-    port = free_port()
-    origin = f"http://127.0.0.1:{port}"
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=database.get_uri(),
-        data_dir=workdir / "data",
-        jwt_secret=JWT_SECRET,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        cors_origins=[origin],
-    )
-    async with build_services(settings):
-        pass  # migrations
-    env = {
-        **os.environ,
-        "DATABASE_URL": database.get_uri(),
-        "DATA_DIR": str(workdir / "data"),
-        "JWT_SECRET": JWT_SECRET,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-        "CORS_ORIGINS": origin,
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "pitbox", "serve"], env=env)  # noqa: ASYNC220 - once
-    try:
-        async with httpx.AsyncClient() as client:
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit("server exited during start-up")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"{origin}/health", timeout=1)).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-        yield origin, settings
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        database.cleanup()
+    async with local_server(workdir) as server:
+        yield server.base, server.settings
 
 
 async def team_of_ten(settings: Settings) -> tuple[str, str, list[str]]:

@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,15 +27,13 @@ import asyncpg
 import httpx
 import numpy as np
 import orjson
-import pgserver
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from codec import DATA, STAMPS, Columns, read_recording  # noqa: E402
+from local_server import local_server  # noqa: E402
 
 from pitbox.app import build_services  # noqa: E402
 from pitbox.config import Settings  # noqa: E402
-
-JWT_SECRET = "bench-secret-0123456789-abcdefghijkl"
 
 
 def telemetry_stream(samples: int) -> Columns:
@@ -79,12 +74,6 @@ def bodies_for(columns: Columns, batch: int, driver_id: str, session_id: str) ->
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Bench:
     """A running database and server, and the URL of both."""
@@ -97,47 +86,10 @@ class Bench:
 @contextlib.asynccontextmanager
 async def bench_server(workdir: Path) -> AsyncIterator[Bench]:
     """An embedded PostgreSQL in `workdir` and `pitbox serve` on it (migrations applied)."""
-    database = pgserver.get_server(workdir / "pg", cleanup_mode="stop")
-    port = free_port()
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=database.get_uri(),
-        data_dir=workdir / "data",
-        jwt_secret=JWT_SECRET,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    async with build_services(settings):
-        pass  # applies the migrations before the server starts
-    env = {
-        **os.environ,
-        "DATABASE_URL": database.get_uri(),
-        "DATA_DIR": str(workdir / "data"),
-        "JWT_SECRET": JWT_SECRET,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-        # The bench drives ~100 times faster than a car laps, so live coaching would be measured instead of
-        # ingest; coaching has its own bench (bench/coaching.py).
-        "LIVE_COACHING": "false",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "pitbox", "serve"], env=env)  # noqa: ASYNC220 - once, at start
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit("server exited during start-up")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"{base}/health", timeout=1)).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-        yield Bench(database.get_uri(), base, settings)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        database.cleanup()
+    # The bench drives ~100 times faster than a car laps, so live coaching would be measured instead of ingest;
+    # coaching has its own bench (bench/coaching.py).
+    async with local_server(workdir, LIVE_COACHING="false") as server:
+        yield Bench(server.database_url, server.base, server.settings)
 
 
 async def drivers_with_sessions(settings: Settings, count: int) -> list[tuple[str, str, str]]:

@@ -16,8 +16,6 @@ import collections
 import contextlib
 import math
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,14 +28,15 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 import orjson
-import pgserver
 import psutil  # type: ignore[import-untyped]
 import websockets
 
 from pitbox.app import build_services
 from pitbox.config import Settings
 
-JWT_SECRET = "soak-secret-0123456789-abcdefghijklm"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_server import local_server  # noqa: E402
+
 DRIVERS = 20
 SOCKETS = 500
 SOCKETS_PER_USER = 10
@@ -46,13 +45,6 @@ MAX_RATE = 20.0
 RSS_EVERY_S = 5.0
 #: Time after the last batch for its frames to reach every socket before counting what was missed.
 DRAIN_S = 5.0
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def batch_body(driver_id: str, session_id: str, index: int) -> bytes:
@@ -120,44 +112,8 @@ class Driver:
 @contextlib.asynccontextmanager
 async def soak_server(workdir: Path) -> AsyncIterator[tuple[str, psutil.Process, Settings]]:
     """An embedded PostgreSQL and `pitbox serve` on it; yields the base URL, the server process, settings."""
-    database = pgserver.get_server(workdir / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
-    port = free_port()
-    settings = Settings(
-        _env_file=None,
-        database_url=database.get_uri(),
-        data_dir=workdir / "data",
-        jwt_secret=JWT_SECRET,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    async with build_services(settings):
-        pass  # applies the migrations before the server starts
-    env = {
-        **os.environ,
-        "DATABASE_URL": database.get_uri(),
-        "DATA_DIR": str(workdir / "data"),
-        "JWT_SECRET": JWT_SECRET,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "pitbox", "serve"], env=env)  # noqa: ASYNC220 - once, at start
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit("server exited during start-up")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"{base}/health", timeout=1)).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-        yield base, psutil.Process(proc.pid), settings
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        database.cleanup()
+    async with local_server(workdir) as server:
+        yield server.base, psutil.Process(server.process.pid), server.settings
 
 
 async def make_world(settings: Settings, load: Load) -> tuple[list[Driver], list[str]]:
