@@ -72,6 +72,8 @@ async def chat_completions(request: Request) -> Response:
     body = await request.json()
     state.requests.append(body)
     state.headers.append(dict(request.headers))
+    if state.mode == "slow":
+        await asyncio.sleep(2.0)
     facts = json.loads(body["messages"][-1]["content"])
     if state.mode == "ungrounded":
         texts = ["You were slow somewhere." for _ in facts["items"]]
@@ -274,3 +276,21 @@ async def test_a_full_backlog_drops_laps_instead_of_waiting(server: RunningServe
         assert coaching.backlog == 0
     finally:
         await coaching.close()
+
+
+async def test_unreachable_or_slow_gradient_leaves_the_built_in_text(
+    server: RunningServer, client: httpx.AsyncClient, team: Team, langley: RealLaps, stub: Stub
+) -> None:
+    async with httpx.AsyncClient() as http:
+        nobody = GradientClient(
+            http, api_key="gk-test", base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", timeout_s=0.5
+        )
+        feedback = await ask(await coaching_with(server, http, gradient=nobody), client, team, langley)
+        assert feedback["source"].startswith("analyst (gradient failed:"), feedback["source"]
+        assert feedback["items"] and feedback["items"][0]["text"].startswith("Turn")
+
+        stub.state.mode = "slow"
+        slow = GradientClient(http, api_key="gk-test", base_url=f"{stub.url}/v1", model="m", timeout_s=0.3)
+        feedback = await ask(await coaching_with(server, http, gradient=slow), client, team, langley)
+        assert feedback["source"].startswith("analyst (gradient failed:"), feedback["source"]
+        assert feedback["items"][0]["text"].startswith("Turn")
