@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from pitbox.auth.access import Access
 from pitbox.auth.service import AuthService
@@ -39,4 +38,3 @@ class Services:
     video: VideoService
     coaching: CoachingService | None = None
     started_at: float = field(default_factory=time.monotonic)
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -13,6 +13,7 @@ async def test_health_reports_the_database_ok(client: httpx.AsyncClient) -> None
     body = response.json()
     assert body["status"] == "ok"
     assert body["components"]["database"]["status"] == "ok"
+    assert body["components"]["live"]["broker"] == "local"
 
 
 async def test_status_needs_a_token_and_names_the_caller(client: httpx.AsyncClient, admin: Actor) -> None:

@@ -17,7 +17,7 @@ from pitbox.auth.passwords import Passwords
 from pitbox.auth.principal import Principal, Role
 from pitbox.auth.ratelimit import SlidingWindowLimiter
 from pitbox.auth.tokens import TokenIssuer
-from pitbox.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from pitbox.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
 
 ROLES: tuple[Role, ...] = ("admin", "manager", "engineer", "driver")
 #: Seconds a verified credential's Principal is reused without asking the database again. Bounds how long a
@@ -292,12 +292,6 @@ class AuthService:
     def issue_token(self, user_id: uuid.UUID, ttl: timedelta | None = None) -> tuple[str, datetime]:
         """A token for a user (the operator's `pitbox token create`)."""
         return self.tokens.issue(str(user_id), ttl or self._token_ttl)
-
-
-def forbid_api_key(principal: Principal) -> None:
-    """Forbidden for API keys (convenience for user-only routes)."""
-    if principal.kind != "user":
-        raise Forbidden("this action needs a user, not an API key", code="user_required")
 
 
 def now_utc() -> datetime:
