@@ -15,8 +15,8 @@ bearer_scheme = HTTPBearer(auto_error=False, description="A JWT from /api/auth/l
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key `pbk_…`.")
 
 
-def get_services(request: Request) -> Services:
-    """The app's services (built in the lifespan)."""
+async def get_services(request: Request) -> Services:
+    """The app's services (built in the lifespan); async so FastAPI does not hop to a thread for it."""
     services: Services = request.app.state.services
     return services
 
