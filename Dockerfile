@@ -3,7 +3,7 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install ".[parquet]"
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 pitbox && mkdir -p /data && chown pitbox /data

@@ -1,5 +1,6 @@
 """Reading telemetry back over HTTP: one lap (all channels, JSON), one hour (216,000 samples x 40 channels)
-in full JSON pages, downsampled to 2,000 points per channel, and streamed as CSV (values/s).
+in full JSON pages, downsampled to 2,000 points per channel, and streamed as CSV and as Parquet (values/s;
+Parquet only when pyarrow, the `parquet` extra, is installed).
 
 The hour is the real Langley recordings repeated (see bench/ingest.py), ingested through the service, read
 from a separate `pitbox serve` process on an embedded PostgreSQL. Median of the runs; the client
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import statistics
 import sys
 import tempfile
@@ -28,15 +30,18 @@ from codec import DATA  # noqa: E402
 from ingest import bench_server, rows_of, telemetry_stream  # noqa: E402
 
 from pitbox.app import build_services  # noqa: E402
+from pitbox.config import Settings  # noqa: E402
 from pitbox.sessions.models import SessionCreate  # noqa: E402
 
 HOUR = 216_000
 
 
-async def load_hour(bench_settings: object, samples: int) -> tuple[str, str]:
+async def load_hour(bench_settings: Settings, samples: int) -> tuple[str, str]:
     """A driver's session holding `samples` samples; returns (sessionId, the driver's token)."""
     columns = telemetry_stream(samples)
-    async with build_services(bench_settings) as services:  # type: ignore[arg-type]
+    # Live coaching would analyse and speak every lap of the hour while the reads are measured.
+    settings = bench_settings.model_copy(update={"live_coaching": False})
+    async with build_services(settings) as services:
         user = await services.auth.create_user(f"reader-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
         token, _ = services.auth.issue_token(uuid.UUID(user["id"]))
         principal = await services.auth.authenticate(token)
@@ -101,6 +106,19 @@ async def run(samples: int, runs: int) -> None:
                         async for part in response.aiter_raw():
                             csv_bytes += len(part)
 
+                parquet_bytes = 0
+
+                async def hour_parquet() -> None:
+                    nonlocal parquet_bytes
+                    parquet_bytes = 0
+                    async with client.stream("GET", url, params={"format": "parquet"}) as response:
+                        if response.status_code != 200:
+                            raise SystemExit(
+                                f"parquet: {response.status_code} {(await response.aread())[:300]!r}"
+                            )
+                        async for part in response.aiter_raw():
+                            parquet_bytes += len(part)
+
                 results = [
                     (
                         f"one lap ({lap_page['count']} samples x {channels} channels), JSON",
@@ -116,11 +134,15 @@ async def run(samples: int, runs: int) -> None:
                     ),
                     ("one hour, CSV streamed", await median_time(runs, hour_csv)),
                 ]
+                if importlib.util.find_spec("pyarrow") is not None:
+                    results.append(("one hour, Parquet streamed", await median_time(runs, hour_parquet)))
     print(f"\n{'read':<58} {'ms':>9}")
     for label, seconds in results:
         print(f"{label:<58} {seconds * 1000:>9.1f}")
     values = samples * channels
-    print(f"\nCSV: {values / results[-1][1]:,.0f} values/s ({csv_bytes / 1e6:.1f} MB)")
+    print(f"\nCSV: {values / results[3][1]:,.0f} values/s ({csv_bytes / 1e6:.1f} MB)")
+    if len(results) > 4:
+        print(f"Parquet: {values / results[4][1]:,.0f} values/s ({parquet_bytes / 1e6:.1f} MB)")
     print("targets: one lap < 50 ms; downsampled hour < 200 ms; CSV >= 1,000,000 values/s")
 
 

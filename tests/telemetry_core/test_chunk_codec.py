@@ -189,3 +189,29 @@ def test_chunks_decoded_together_equal_chunks_decoded_one_by_one(langley: Callab
     for (payload, channels), matrix in zip(chunks, together, strict=True):
         np.testing.assert_array_equal(matrix, codec.decode_matrix(payload, channels))
         np.testing.assert_array_equal(matrix, codec.copy().decode_matrix(payload, channels))
+
+
+def test_chunks_decoded_into_named_columns_equal_each_chunk_decoded_alone(
+    langley: Callable[[str], Columns],
+) -> None:
+    codec = ChunkCodec(mantissa_bits=16)
+    recording = langley("14-50-46")
+    chunks = []
+    for start, stop in ((0, 600), (600, 660), (660, 1260), (1260, 1261)):
+        columns = {name: values[start:stop].copy() for name, values in recording.items()}
+        columns["speed"][::7] = np.nan  # gaps in some chunks' channels
+        if start == 600:
+            del columns["rpm"]  # a chunk without a channel
+            columns["boost"] = np.full(stop - start, np.nan)  # and one with a channel missing everywhere
+        chunks.append(codec.encode(columns))
+    names = ["t", "speed", "rpm", "boost", "gear", "nowhere"]
+    matrix = codec.decode_columns(chunks, names)
+    one_by_one = [codec.decode(payload, channels) for payload, channels in chunks]
+    for row, name in enumerate(names):
+        expected = np.concatenate([part.get(name, np.full(part["t"].size, np.nan)) for part in one_by_one])
+        np.testing.assert_array_equal(matrix[row], expected, err_msg=name)
+    # Into a slice of a larger matrix, as the decoding threads fill parts of one answer.
+    larger = np.zeros((len(names), matrix.shape[1] + 10))
+    codec.copy().decode_columns(chunks, names, larger[:, 5:-5])
+    np.testing.assert_array_equal(larger[:, 5:-5], matrix)
+    assert not larger[:, :5].any() and not larger[:, -5:].any()

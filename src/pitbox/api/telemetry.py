@@ -11,15 +11,18 @@ from starlette.responses import StreamingResponse
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
 from pitbox.api.responses import OrjsonResponse
 from pitbox.errors import Invalid, UnsupportedMedia
+from pitbox.telemetry.parquet import MEDIA_TYPE as PARQUET_MEDIA_TYPE
 from pitbox.telemetry.query import parse_telemetry_query
 
 router = APIRouter(tags=["telemetry"])
 
 READ_DESCRIPTION = """Query parameters: `channels=a,b` (default all; `t` always comes first), `lap=N`, `from`/`to`
-(seconds, session clock), `points=N` (each channel downsampled to N points by LTTB), `format=json|csv`,
+(seconds, session clock), `points=N` (each channel downsampled to N points by LTTB), `format=json|csv|parquet`,
 `limit` (default 10,000, at most 100,000 samples a page) and `cursor` (from `nextCursor`). Any other term is a
 filter on a channel, OpenF1 style: `speed>=250&brake>0.5&gear=3`. JSON answers are column-wise; CSV is
-streamed whole (a header row, one row per sample) and ignores `limit`."""
+streamed whole (a header row, one row per sample) and ignores `limit`; so is Parquet (nullable float64 columns,
+a row group per page of chunks), which needs the server's `parquet` extra (422 without it) and takes no
+`points`."""
 _SAMPLE = {
     "type": "object",
     "additionalProperties": {"type": ["number", "null"]},
@@ -70,10 +73,10 @@ async def ingest_telemetry(
 
 @router.get(
     "/api/sessions/{session_id}/telemetry",
-    summary="A session's telemetry: by lap or time, chosen channels, filters, paged, downsampled, JSON or CSV",
+    summary="A session's telemetry: by lap or time, chosen channels, filters, paged, downsampled; JSON, CSV, Parquet",
     description=READ_DESCRIPTION,
     response_model=None,
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    responses={200: {"content": {"application/json": {}, "text/csv": {}, PARQUET_MEDIA_TYPE: {}}}},
 )
 async def read_telemetry(
     session_id: uuid.UUID, request: Request, principal: CurrentPrincipal, services: ServicesDep
@@ -83,6 +86,12 @@ async def read_telemetry(
         rows = await services.telemetry.csv_stream(principal, session_id, query)
         disposition = f'attachment; filename="session-{session_id}.csv"'
         return StreamingResponse(rows, media_type="text/csv", headers={"Content-Disposition": disposition})
+    if query.format == "parquet":
+        parts = await services.telemetry.parquet_stream(principal, session_id, query)
+        disposition = f'attachment; filename="session-{session_id}.parquet"'
+        return StreamingResponse(
+            parts, media_type=PARQUET_MEDIA_TYPE, headers={"Content-Disposition": disposition}
+        )
     return OrjsonResponse(await services.telemetry.read(principal, session_id, query))
 
 

@@ -25,19 +25,32 @@ def lttb_indices(x: FloatArray, y: FloatArray, points: int) -> IndexArray:
 
     `x` must not decrease (time or lap distance). Always keeps the first and last present samples.
     """
-    if points < 2:
-        raise Invalid("downsampling needs at least 2 points", code="bad_points")
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    return _lttb(x, y, points, _gaps(x))
+
+
+def _gaps(values: FloatArray) -> npt.NDArray[np.bool_] | None:
+    """Where `values` is NaN, or None when it never is (one reduction: min is NaN exactly when one is)."""
+    if values.size == 0 or not np.isnan(values.min()):
+        return None
+    return np.isnan(values)
+
+
+def _lttb(x: FloatArray, y: FloatArray, points: int, x_gaps: npt.NDArray[np.bool_] | None) -> IndexArray:
+    """`lttb_indices`, given where x has gaps (worked out once for all the channels that share it)."""
+    if points < 2:
+        raise Invalid("downsampling needs at least 2 points", code="bad_points")
     if x.shape != y.shape or x.ndim != 1:
         raise Invalid("x and y need the same number of samples", code="ragged_chunk")
-    gaps = np.isnan(x) | np.isnan(y)
+    y_gaps = _gaps(y)
     downsampler = LTTBDownsampler()  # type: ignore[no-untyped-call]
-    if not gaps.any():  # the common case: no index array of every sample needed
+    gaps = [found for found in (x_gaps, y_gaps) if found is not None]
+    if not gaps:  # the common case: no index array of every sample needed
         if x.size <= points:
             return np.arange(x.size, dtype=np.intp)
         return np.asarray(downsampler.downsample(x, y, n_out=points), dtype=np.intp)
-    present = np.flatnonzero(~gaps)
+    present = np.flatnonzero(~np.logical_or.reduce(gaps))
     if present.size <= points:
         return present
     kept = downsampler.downsample(
@@ -67,4 +80,10 @@ def downsample_columns(
     missing = [name for name in names if name not in columns]
     if missing:
         raise Invalid("unknown channels", code="unknown_channels", details={"channels": missing})
-    return {name: downsample_trace(x, np.asarray(columns[name], dtype=np.float64), points) for name in names}
+    x_gaps = _gaps(x)
+    traces = {}
+    for name in names:
+        y = np.asarray(columns[name], dtype=np.float64)
+        kept = _lttb(x, y, points, x_gaps)
+        traces[name] = (x[kept], y[kept])
+    return traces

@@ -1,5 +1,6 @@
 """The telemetry read contract: parsing `channels=…&lap=…&from=…&to=…&points=…&format=…&cursor=…&limit=…` and
-OpenF1-style channel filters (`speed>=250&brake>0.5`), the paging cursor, and shaping columns for JSON and CSV.
+OpenF1-style channel filters (`speed>=250&brake>0.5`), the paging cursor, and shaping columns for JSON and CSV
+(Parquet is written by `parquet.py`).
 
 Pure functions over numpy arrays: nothing here touches the database.
 """
@@ -30,7 +31,8 @@ MAX_POINTS: Final = 100_000
 #: Largest number of samples a downsampled answer may be computed from (about 20 hours at 60 Hz).
 MAX_DOWNSAMPLE_INPUT: Final = 5_000_000
 
-Format = Literal["json", "csv"]
+Format = Literal["json", "csv", "parquet"]
+FORMATS: Final[tuple[Format, ...]] = ("json", "csv", "parquet")
 _RESERVED = frozenset({"channels", "lap", "from", "to", "points", "format", "cursor", "limit"})
 _TERM = re.compile(r"^(?P<name>[^<>=!]+?)(?P<op>>=|<=|!=|>|<|=)(?P<value>.*)$")
 _OPERATORS: Final[dict[str, Callable[[Any, Any], Any]]] = {
@@ -124,10 +126,12 @@ def parse_telemetry_query(raw_query: str) -> TelemetryQuery:
         channels = tuple(
             dict.fromkeys(name.strip() for name in values["channels"].split(",") if name.strip())
         )
-    output_format = values.get("format", "json")
-    if output_format not in ("json", "csv"):
-        invalid("format", "must be json or csv")
+    output_format = next((name for name in FORMATS if name == values.get("format", "json")), None)
+    if output_format is None:
+        invalid("format", "must be json, csv or parquet")
     points = _integer(values, "points", 2, MAX_POINTS)
+    if output_format == "parquet" and points is not None:
+        invalid("points", "downsampled traces are JSON only: leave out format=parquet or points")
     limit = _integer(values, "limit", 1, MAX_LIMIT)
     t_from = _number("from", values["from"]) if "from" in values else None
     t_to = _number("to", values["to"]) if "to" in values else None
@@ -139,7 +143,7 @@ def parse_telemetry_query(raw_query: str) -> TelemetryQuery:
         t_to=t_to,
         lap=_integer(values, "lap", 0, 2**31 - 1),
         points=points,
-        format="csv" if output_format == "csv" else "json",
+        format=output_format,
         start=ReadPosition.decode(values["cursor"]) if values.get("cursor") else ReadPosition(),
         limit=limit if limit is not None else DEFAULT_LIMIT,
         filters=tuple(filters),
