@@ -14,6 +14,7 @@ from pitbox.metrics import Metrics
 from pitbox.realtime.hub import Hub
 from pitbox.sessions.service import SessionService
 from pitbox.teams.service import TeamService
+from pitbox.telemetry.compaction import ChunkCompactor
 from pitbox.telemetry.service import TelemetryService
 from pitbox.tracks.service import TrackService
 from pitbox.video.service import VideoService
@@ -35,6 +36,7 @@ class Services:
     voice: VoiceService
     sessions: SessionService
     telemetry: TelemetryService
+    compaction: ChunkCompactor
     video: VideoService
     coaching: CoachingService | None = None
     started_at: float = field(default_factory=time.monotonic)

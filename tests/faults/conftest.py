@@ -337,12 +337,14 @@ def marks_of(ingests: list[SteadyIngest]) -> list[int]:
 
 @dataclass
 class StoredSession:
-    """What the database holds for one session: its chunks by batch key, and its running statistics."""
+    """What the database holds for one session: its batches by key (with the chunk number each got), the
+    samples its chunks hold (merged or not), and its running statistics."""
 
     chunks: dict[str, int]
     chunk_numbers: list[int]
     session_sample_count: int
     duplicate_keys: int
+    stored_samples: int
 
 
 async def stored_session(database_url: str, session_id: str) -> StoredSession:
@@ -350,7 +352,12 @@ async def stored_session(database_url: str, session_id: str) -> StoredSession:
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT batch_key, chunk_no, sample_count FROM telemetry_data WHERE session_id = $1 ORDER BY chunk_no",
+            """SELECT b.batch_key, b.chunk_no, b.sample_count FROM telemetry_batches b
+               WHERE b.session_id = $1 ORDER BY b.chunk_no""",
+            uuid.UUID(session_id),
+        )
+        stored_samples = await conn.fetchval(
+            "SELECT coalesce(sum(sample_count), 0) FROM telemetry_data WHERE session_id = $1",
             uuid.UUID(session_id),
         )
         total = await conn.fetchval("SELECT sample_count FROM sessions WHERE id = $1", uuid.UUID(session_id))
@@ -362,6 +369,7 @@ async def stored_session(database_url: str, session_id: str) -> StoredSession:
         chunk_numbers=[int(row["chunk_no"]) for row in rows],
         session_sample_count=int(total),
         duplicate_keys=len(keys) - len(set(keys)),
+        stored_samples=int(stored_samples),
     )
 
 

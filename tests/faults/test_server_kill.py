@@ -64,3 +64,4 @@ async def test_acknowledged_batches_survive_sigkill_of_the_server(
         assert stored.duplicate_keys == 0
         assert stored.chunk_numbers == list(range(len(stored.chunks))), "a gap or a half-written chunk"
         assert stored.session_sample_count == sum(stored.chunks.values()), "chunks and session stats disagree"
+        assert stored.stored_samples == sum(stored.chunks.values()), "chunk rows and batch keys disagree"

@@ -1,10 +1,16 @@
-"""SQL for telemetry chunks and laps. One committed batch is one `telemetry_data` row (a compressed chunk)."""
+"""SQL for telemetry chunks, batches and laps, and for merging a session's small chunks (compaction).
+
+One committed batch is one `telemetry_data` row (a compressed chunk) and one `telemetry_batches` row (its key
+and ack). Compaction later replaces a run of small chunks by one numbered like the last it replaces, its
+`part_sizes` giving each replaced chunk's sample count; chunk numbers therefore stay valid as positions.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -30,14 +36,15 @@ async def lock_session_for_ingest(
 ) -> asyncpg.Record | None:
     """Lock the session row for this batch (batches of a session commit one at a time, in order).
 
-    Returns its status, its track's sector splits and, when a batch with this key was stored before, that
-    chunk's `chunk_no`, `sample_count`, `t_start`, `t_end`; None when the session is not this driver's.
+    Returns its status, its track's sector splits and, when a batch with this key was stored before, what its
+    ack said: `chunk_no`, `sample_count`, `t_start`, `t_end`, `laps_completed`; None when the session is not
+    this driver's.
     """
     row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT s.status, tr.sector_splits, d.chunk_no, d.sample_count, d.t_start, d.t_end
+        """SELECT s.status, tr.sector_splits, b.chunk_no, b.sample_count, b.t_start, b.t_end, b.laps_completed
            FROM sessions s
            LEFT JOIN tracks tr ON tr.id = s.track_id
-           LEFT JOIN telemetry_data d ON d.session_id = s.id AND d.batch_key = $3
+           LEFT JOIN telemetry_batches b ON b.session_id = s.id AND b.batch_key = $3
            WHERE s.id = $1 AND s.driver_id = $2
            FOR UPDATE OF s""",
         session_id,
@@ -48,7 +55,7 @@ async def lock_session_for_ingest(
 
 
 async def next_chunk_no(conn: Queryable, session_id: uuid.UUID) -> int:
-    """The number the session's next chunk gets (0 for the first)."""
+    """The number the session's next chunk gets (0 for the first; a merged chunk keeps its last number)."""
     value = await conn.fetchval(
         "SELECT coalesce(max(chunk_no) + 1, 0) FROM telemetry_data WHERE session_id = $1", session_id
     )
@@ -67,12 +74,19 @@ async def insert_chunk(
     payload: bytes,
     stats: BatchStats,
 ) -> None:
-    """Store one encoded chunk and fold it into the session's running statistics, in one statement."""
+    """Store one encoded chunk and its batch key, and fold it into the session's statistics, in one statement.
+
+    The session is marked for compaction from this chunk on, unless it already is from an earlier one.
+    """
     await conn.execute(
         """WITH chunk AS (
-               INSERT INTO telemetry_data (session_id, chunk_no, driver_id, batch_key, t_start, t_end, lap_first,
-                   lap_last, sample_count, channels, payload)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
+               INSERT INTO telemetry_data (session_id, chunk_no, driver_id, t_start, t_end, lap_first, lap_last,
+                   sample_count, channels, payload)
+               VALUES ($1, $2, $3, $5, $6, $7, $8, $9, $10, $11)),
+           batch AS (
+               INSERT INTO telemetry_batches (session_id, chunk_no, sample_count, t_start, t_end, batch_key,
+                   laps_completed)
+               VALUES ($1, $2, $9, $5, $6, $4, $16))
            UPDATE sessions SET
                sample_count = sample_count + $9,
                t_first = least(t_first, $5),
@@ -82,7 +96,8 @@ async def insert_chunk(
                distance_m = distance_m + $13,
                lap_count = lap_count + $14,
                best_lap_s = least(best_lap_s, $15),
-               last_activity_at = now()
+               last_activity_at = now(),
+               compact_from_chunk = coalesce(compact_from_chunk, $2)
            WHERE id = $1""",
         session_id,
         chunk_no,
@@ -99,6 +114,7 @@ async def insert_chunk(
         stats.distance_m,
         len(stats.laps),
         min((lap.lap_time for lap in stats.laps if lap.valid), default=None),
+        [lap.number for lap in stats.laps] or None,
     )
 
 
@@ -132,35 +148,33 @@ async def insert_laps(
     )
 
 
-async def laps_ending_in_chunk(
-    conn: Queryable, session_id: uuid.UUID, chunk_no: int, t_end: float
-) -> list[int]:
-    """Numbers of the laps completed by a stored chunk (between the previous chunk's end and its own)."""
-    rows = await conn.fetch(
-        """SELECT lap_number FROM laps WHERE session_id = $1 AND t_end <= $3
-             AND t_end > coalesce((SELECT t_end FROM telemetry_data WHERE session_id = $1 AND chunk_no = $2 - 1),
-                                  '-infinity')
-           ORDER BY t_end""",
-        session_id,
-        chunk_no,
-        t_end,
-    )
-    return [int(row["lap_number"]) for row in rows]
-
-
 async def chunks_in_order(
     conn: Queryable,
     session_id: uuid.UUID,
     *,
     from_chunk: int = 0,
+    offset: int = 0,
     t_from: float | None = None,
     t_to: float | None = None,
     lap: int | None = None,
     limit: int = 64,
 ) -> list[asyncpg.Record]:
-    """Up to `limit` chunks from `from_chunk` on, in order, that overlap the time window and hold the lap."""
+    """Up to `limit` chunks from sample `offset` of chunk `from_chunk` on, in order, that overlap the time window
+    and hold the lap.
+
+    Positions count samples from the start of a chunk as ingested, whether it was merged since or not: each
+    row says how many of its leading samples lie before the position (`skip`) and the number a position in it
+    counts from (`first_chunk_no`, its first part's number).
+    """
     rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT chunk_no, channels, payload, sample_count FROM telemetry_data
+        """SELECT chunk_no, channels, payload, sample_count,
+               chunk_no - coalesce(cardinality(part_sizes), 1) + 1 AS first_chunk_no,
+               CASE WHEN chunk_no - coalesce(cardinality(part_sizes), 1) + 1 > $2 THEN 0
+                    ELSE $7::bigint + coalesce((
+                        SELECT sum(size) FROM unnest(part_sizes[1 : $2 - chunk_no + cardinality(part_sizes) - 1])
+                            AS size), 0)
+               END AS skip
+           FROM telemetry_data
            WHERE session_id = $1 AND chunk_no >= $2
              AND ($3::float8 IS NULL OR t_end >= $3)
              AND ($4::float8 IS NULL OR t_start <= $4)
@@ -173,8 +187,127 @@ async def chunks_in_order(
         t_to,
         lap,
         limit,
+        offset,
     )
     return rows
+
+
+@dataclass(frozen=True)
+class MergedChunk:
+    """One chunk replacing a run of a session's chunks: their samples in one payload, their ranges joined."""
+
+    driver_id: uuid.UUID
+    t_range: tuple[float, float]
+    lap_range: tuple[int | None, int | None]
+    part_sizes: Sequence[int]  # samples of each chunk number it covers, in order
+    channels: Sequence[str]
+    payload: bytes
+    received_at: datetime  # of the newest replaced chunk
+
+    @property
+    def sample_count(self) -> int:
+        """Samples in the chunk."""
+        return sum(self.part_sizes)
+
+
+async def sessions_to_compact(pool: Queryable, settle_s: float) -> list[uuid.UUID]:
+    """Sessions marked for compaction that have ended or hold a chunk older than `settle_s` seconds."""
+    rows = await pool.fetch(
+        """SELECT s.id FROM sessions s
+           WHERE s.compact_from_chunk IS NOT NULL
+             AND (s.status = 'ended' OR EXISTS (
+                 SELECT 1 FROM telemetry_data d
+                 WHERE d.session_id = s.id AND d.chunk_no >= s.compact_from_chunk
+                   AND d.received_at < now() - make_interval(secs => $1)))
+           ORDER BY s.last_activity_at""",
+        settle_s,
+    )
+    return [row["id"] for row in rows]
+
+
+async def lock_session_for_compaction(conn: Queryable, session_id: uuid.UUID) -> asyncpg.Record | None:
+    """Lock the session row as ingest does (the two take turns); its `status` and `compact_from_chunk`."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT status, compact_from_chunk FROM sessions WHERE id = $1 FOR UPDATE", session_id
+    )
+    return row
+
+
+async def chunk_spans(
+    conn: Queryable, session_id: uuid.UUID, from_chunk: int, settle_s: float, limit: int
+) -> list[asyncpg.Record]:
+    """Up to `limit` chunks from the one holding chunk number `from_chunk` on, in order, without payloads:
+    `first_chunk_no`, `chunk_no`, `sample_count` and `settled` (received more than `settle_s` seconds ago)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT chunk_no - coalesce(cardinality(part_sizes), 1) + 1 AS first_chunk_no, chunk_no, sample_count,
+               received_at < now() - make_interval(secs => $3) AS settled
+           FROM telemetry_data WHERE session_id = $1 AND chunk_no >= $2
+           ORDER BY chunk_no LIMIT $4""",
+        session_id,
+        from_chunk,
+        settle_s,
+        limit,
+    )
+    return rows
+
+
+async def chunks_between(
+    conn: Queryable, session_id: uuid.UUID, first: int, last: int
+) -> list[asyncpg.Record]:
+    """The chunks covering chunk numbers `first` to `last` (each wholly inside), in order, with everything."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT chunk_no, driver_id, t_start, t_end, lap_first, lap_last, sample_count, channels, payload,
+               part_sizes, received_at
+           FROM telemetry_data WHERE session_id = $1 AND chunk_no BETWEEN $2 AND $3
+           ORDER BY chunk_no""",
+        session_id,
+        first,
+        last,
+    )
+    return rows
+
+
+async def replace_chunks(
+    conn: Queryable,
+    session_id: uuid.UUID,
+    first: int,
+    last: int,
+    merged: MergedChunk,
+    compact_from: int | None,
+) -> None:
+    """Replace the chunks covering chunk numbers `first` to `last` by `merged`, numbered `last`; compaction
+    looks next from `compact_from`."""
+    # Two statements: the merged row takes the primary key of a row the first one deletes.
+    await conn.execute(
+        "DELETE FROM telemetry_data WHERE session_id = $1 AND chunk_no BETWEEN $2 AND $3",
+        session_id,
+        first,
+        last,
+    )
+    await conn.execute(
+        """WITH next AS (UPDATE sessions SET compact_from_chunk = $13 WHERE id = $1)
+           INSERT INTO telemetry_data (session_id, chunk_no, driver_id, t_start, t_end, lap_first, lap_last,
+               sample_count, channels, payload, received_at, part_sizes)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+        session_id,
+        last,
+        merged.driver_id,
+        merged.t_range[0],
+        merged.t_range[1],
+        merged.lap_range[0],
+        merged.lap_range[1],
+        merged.sample_count,
+        list(merged.channels),
+        merged.payload,
+        merged.received_at,
+        list(merged.part_sizes),
+        compact_from,
+    )
+
+
+async def set_compact_from(conn: Queryable, session_id: uuid.UUID, chunk_no: int | None) -> None:
+    """Where compaction looks next in the session (None: nothing pending until the next batch)."""
+    await conn.execute("UPDATE sessions SET compact_from_chunk = $2 WHERE id = $1", session_id, chunk_no)
 
 
 async def laps_of_session(pool: Queryable, session_id: uuid.UUID) -> list[asyncpg.Record]:
