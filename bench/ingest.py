@@ -88,7 +88,8 @@ async def bench_server(workdir: Path) -> AsyncIterator[Bench]:
     """An embedded PostgreSQL in `workdir` and `pitbox serve` on it (migrations applied)."""
     # The bench drives ~100 times faster than a car laps, so live coaching would be measured instead of ingest;
     # coaching has its own bench (bench/coaching.py).
-    async with local_server(workdir, LIVE_COACHING="false") as server:
+    # Compaction is off here so it does not disturb the timed phases; `steady_state_size` measures it apart.
+    async with local_server(workdir, LIVE_COACHING="false", COMPACTION_INTERVAL_S="0") as server:
         yield Bench(server.database_url, server.base, server.settings)
 
 
@@ -112,16 +113,44 @@ async def drivers_with_sessions(settings: Settings, count: int) -> list[tuple[st
     return made
 
 
+class _Poster:
+    """A minimal HTTP/1.1 keep-alive client for one connection: the request bytes are built once per body and
+    the answer is read by Content-Length, so the client spends next to nothing of the shared 2 cores (httpx
+    took about a third of a core at these rates, measured here)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def post(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        self.writer.write(head)
+        self.writer.write(body)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+
 async def http_ingest(base_url: str, per_client: list[tuple[str, list[bytes]]]) -> float:
-    """Seconds to POST every body, each client's bodies in order, all clients at once."""
+    """Seconds to POST every body, each client's bodies in order on its own connection, all clients at once."""
+    host, port = base_url.split("//", 1)[1].split(":")
 
     async def client_run(key: str, bodies: list[bytes]) -> None:
-        headers = {"X-API-Key": key, "Content-Type": "application/json"}
-        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        poster = _Poster(reader, writer)
+        try:
             for body in bodies:
-                response = await client.post("/api/telemetry", content=body, headers=headers)
-                if response.status_code != 201:
-                    raise SystemExit(f"ingest failed: {response.status_code} {response.text[:300]}")
+                head = (
+                    f"POST /api/telemetry HTTP/1.1\r\nHost: {host}:{port}\r\nX-API-Key: {key}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                status, answer = await poster.post(head, body)
+                if status != 201:
+                    raise SystemExit(f"ingest failed: {status} {answer[:300]!r}")
+        finally:
+            writer.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(client_run(key, bodies) for key, bodies in per_client))
@@ -174,16 +203,139 @@ async def copy_rows(database_url: str, columns: Columns, batch: int, clients: in
     return elapsed, size / (len(matrix) * clients)
 
 
-async def stored_size(database_url: str) -> tuple[int, int]:
-    """pg_total_relation_size of telemetry_data (heap, TOAST and indexes) and the samples it holds."""
+@dataclass(frozen=True)
+class Stored:
+    """Bytes on disk of the telemetry tables (heap, TOAST and indexes), of which the batch keys, and samples."""
+
+    size: int
+    batches_size: int
+    samples: int
+
+    def __sub__(self, before: Stored) -> Stored:
+        return Stored(
+            self.size - before.size, self.batches_size - before.batches_size, self.samples - before.samples
+        )
+
+    def per_sample(self) -> str:
+        """Bytes per sample, with the batch keys' share."""
+        return f"{self.size / self.samples:.1f} B (batch keys {self.batches_size / self.samples:.1f} B)"
+
+
+async def stored_size(database_url: str) -> Stored:
+    """pg_total_relation_size of telemetry_data and telemetry_batches after a VACUUM, and the samples stored.
+
+    A (non-FULL) VACUUM, as autovacuum runs, makes the space of rows deleted by compaction reusable but leaves
+    it counted in the table's size until new rows reuse it.
+    """
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("VACUUM ANALYZE telemetry_data")
+        await conn.execute("VACUUM ANALYZE telemetry_data, telemetry_batches")
         size = await conn.fetchval("SELECT pg_total_relation_size('telemetry_data')")
+        batches = await conn.fetchval("SELECT pg_total_relation_size('telemetry_batches')")
         samples = await conn.fetchval("SELECT coalesce(sum(sample_count), 0) FROM telemetry_data")
     finally:
         await conn.close()
-    return int(size), int(samples)
+    return Stored(int(size) + int(batches), int(batches), int(samples))
+
+
+async def end_and_compact(bench: Bench, made: list[tuple[str, str, str]]) -> float:
+    """End the sessions through the API and wait for the server's background compaction to merge their chunks
+    (polling the database until none of them is pending); the seconds that took."""
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=bench.base_url, timeout=60) as client:
+        for _, session_id, key in made:
+            response = await client.post(f"/api/sessions/{session_id}/end", headers={"X-API-Key": key})
+            if response.status_code != 200:
+                raise SystemExit(f"ending a session failed: {response.status_code} {response.text[:300]}")
+    ids = [uuid.UUID(session_id) for _, session_id, _ in made]
+    conn = await asyncpg.connect(bench.database_url)
+    try:
+        pending = "SELECT count(*) FROM sessions WHERE id = ANY($1) AND compact_from_chunk IS NOT NULL"
+        while await conn.fetchval(pending, ids):
+            if time.perf_counter() - started > 1800:
+                raise SystemExit("compaction did not finish within 30 minutes")
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+def segment_bodies(columns: Columns, segment: int, driver_id: str, session_id: str) -> list[bytes]:
+    """A relay's 60-sample bodies for the `segment`-th repetition of `columns`, `t` and `seq` running on."""
+    length = len(columns["t"])
+    shifted = {**columns, "t": np.round(columns["t"] + segment * length / 60.0, 6)}
+    first_seq = segment * -(-length // 60)
+    return [
+        orjson.dumps(
+            {
+                "driverId": driver_id,
+                "sessionId": session_id,
+                "seq": first_seq + seq,
+                "samples": rows_of(shifted, start, start + 60),
+            }
+        )
+        for seq, start in enumerate(range(0, length, 60))
+    ]
+
+
+async def steady_state_size(
+    workdir: Path, columns: Columns, clients: int, segments: int
+) -> tuple[Stored, Stored, float, float]:
+    """Bytes per sample of 60-sample batches that compaction merges: in the steady state, and all counted after
+    the last merge; with the seconds of ingest and the seconds compaction needed after it to catch up.
+
+    Right after a merge the space of the small rows it deleted still counts in the table's size: (auto)vacuum
+    makes it reusable, it does not give it back. A server that keeps ingesting reuses it, so the honest
+    figure is how fast the tables grow while ingest, compaction and vacuum run side by side: here `clients`
+    relays each stream `segments` repetitions of `columns` into one live session, compaction merges chunks
+    one second after they arrive (the bench drives ~100x faster than a car), a VACUUM runs every two seconds
+    (autovacuum's job, see migration 0004), and the steady-state figure is the growth over the second half of
+    the stream (the growth of one segment alone swings by ±8 B as freed TOAST pages get reused in lumps). Each size is taken once compaction caught up with the segment (it re-encodes every sample, so
+    on this saturated 2-core machine it trails the ingest: that time is reported) and a VACUUM ran. The
+    second figure is everything stored over every sample, the sessions ended and all merged and vacuumed.
+    """
+    async with local_server(
+        workdir, LIVE_COACHING="false", COMPACTION_SETTLE_S="1", COMPACTION_INTERVAL_S="0.5"
+    ) as server:
+        bench = Bench(server.database_url, server.base, server.settings)
+        made = await drivers_with_sessions(server.settings, clients)
+        done = asyncio.Event()
+        conn = await asyncpg.connect(bench.database_url)
+
+        async def vacuum() -> None:
+            vacuum_conn = await asyncpg.connect(bench.database_url)
+            try:
+                while not done.is_set():
+                    await vacuum_conn.execute("VACUUM telemetry_data")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(done.wait(), 2.0)
+            finally:
+                await vacuum_conn.close()
+
+        async def caught_up() -> float:
+            started = time.perf_counter()
+            # Each live session keeps at most its open run of 10 small chunks (the next batch may join it).
+            unmerged = "SELECT count(*) FROM telemetry_data WHERE part_sizes IS NULL"
+            while True:
+                if await conn.fetchval(unmerged) <= 10 * clients:
+                    return time.perf_counter() - started
+                await asyncio.sleep(0.2)  # polling the database: there is nothing in-process to wait on
+
+        vacuuming = asyncio.create_task(vacuum())
+        marks, ingest_s, catch_up_s = [], 0.0, 0.0
+        try:
+            for segment in range(segments):
+                per_client = [(key, segment_bodies(columns, segment, d, s)) for d, s, key in made]
+                ingest_s += await http_ingest(bench.base_url, per_client)
+                catch_up_s += await caught_up()
+                marks.append(await stored_size(bench.database_url))
+        finally:
+            done.set()
+            await vacuuming
+            await conn.close()
+        await end_and_compact(bench, made)
+        merged = await stored_size(bench.database_url)
+    return marks[-1] - marks[segments // 2 - 1], merged, ingest_s, catch_up_s
 
 
 async def run(samples: int, clients: int, repeats: int) -> None:
@@ -194,7 +346,7 @@ async def run(samples: int, clients: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory(prefix="pitbox-bench-") as tmp:
         async with bench_server(Path(tmp)) as bench:
             table = []
-            stored: dict[int, tuple[int, int]] = {}  # batch size -> (bytes, samples) its runs added
+            stored: dict[int, Stored] = {}  # batch size -> what its runs added
             for batch in (600, 60):
                 before = await stored_size(bench.database_url)
                 http_best = decode_best = copy_best = float("inf")
@@ -209,8 +361,12 @@ async def run(samples: int, clients: int, repeats: int) -> None:
                 total = samples * clients
                 table.append((batch, total / http_best, total / decode_best, total / copy_best, wide_bps))
                 after = await stored_size(bench.database_url)
-                stored[batch] = (after[0] - before[0], after[1] - before[1])
-            all_bytes, all_samples = await stored_size(bench.database_url)
+                stored[batch] = after - before
+            everything = await stored_size(bench.database_url)
+        (Path(tmp) / "steady").mkdir()
+        steady, merged, ingest_s, catch_up_s = await steady_state_size(
+            Path(tmp) / "steady", columns, clients, segments=8
+        )
     print(
         f"\n{'batch':>6} {'HTTP samples/s':>15} {'orjson decode/s':>16} {'COPY wide rows/s':>17} "
         f"{'HTTP/decode':>12} {'HTTP/COPY':>10}"
@@ -220,12 +376,16 @@ async def run(samples: int, clients: int, repeats: int) -> None:
             f"{batch:>6} {http_rate:>15,.0f} {decode_rate:>16,.0f} {copy_rate:>17,.0f} "
             f"{http_rate / decode_rate:>12.2f} {http_rate / copy_rate:>10.2f}"
         )
-    per_batch = ", ".join(
-        f"{batch}-sample batches {size / count:.1f} B" for batch, (size, count) in stored.items()
+    per_batch = ", ".join(f"{batch}-sample batches {added.per_sample()}" for batch, added in stored.items())
+    print(
+        f"\nbytes on disk per sample (telemetry_data and telemetry_batches with TOAST and indexes), as ingested: "
+        f"{per_batch}; all batches {everything.size / everything.samples:.1f} B; "
+        f"wide rows (COPY table) {table[0][4]:.1f} B"
     )
     print(
-        f"\nbytes on disk per sample (telemetry_data with TOAST and indexes): {per_batch}; "
-        f"all batches {all_bytes / all_samples:.1f} B; wide rows (COPY table) {table[0][4]:.1f} B"
+        f"60-sample batches merged by compaction, ingest, compaction and vacuum running together: "
+        f"steady state {steady.per_sample()}; all counted after the last merge {merged.per_sample()}; "
+        f"compaction caught up {catch_up_s:.1f} s after {ingest_s:.1f} s of ingest"
     )
     print("target: HTTP/decode >= 0.50 for 600-sample batches; <= 64 B per 40-channel sample")
 

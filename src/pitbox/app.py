@@ -42,6 +42,7 @@ from pitbox.realtime.hub import Hub
 from pitbox.services import Services
 from pitbox.sessions.service import SessionService
 from pitbox.teams.service import TeamService
+from pitbox.telemetry.compaction import ChunkCompactor
 from pitbox.telemetry.service import TelemetryService
 from pitbox.tracks.service import TrackService
 from pitbox.video import LocalFrameStore, VideoService
@@ -127,9 +128,20 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         )
         stack.push_async_callback(coaching.close)
         telemetry = TelemetryService(
-            pool, access, hub, on_lap_completed=coaching.on_lap_completed if settings.live_coaching else None
+            pool,
+            access,
+            hub,
+            on_lap_completed=coaching.on_lap_completed if settings.live_coaching else None,
+            ingest_processes=settings.ingest_processes,
         )
-        stack.callback(telemetry.close)
+        stack.push_async_callback(telemetry.close)
+        compaction = ChunkCompactor(
+            pool,
+            telemetry.codec,
+            chunk_samples=settings.compaction_chunk_samples,
+            settle_s=settings.compaction_settle_s,
+        )
+        await stack.enter_async_context(compaction.in_background(settings.compaction_interval_s))
         services = Services(
             settings=settings,
             database=database,
@@ -142,6 +154,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             voice=voice,
             sessions=sessions,
             telemetry=telemetry,
+            compaction=compaction,
             video=video,
             coaching=coaching,
         )
@@ -157,6 +170,9 @@ def watch_services(services: Services) -> None:
         "Database pool connections.",
     )
     services.metrics.watch("telemetry", lambda: dict(services.telemetry.counters), "Telemetry ingest events.")
+    services.metrics.watch(
+        "compaction", lambda: dict(services.compaction.counters), "Telemetry chunks merged by compaction."
+    )
     services.metrics.watch("ws", services.hub.stats, "Live sockets, subscriptions and fan-out.")
     services.metrics.watch(
         "coaching",
@@ -179,6 +195,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with build_services(settings, metrics) as services:
             watch_services(services)
+            services.telemetry.start()  # the ingest worker processes, so the first batch does not wait for them
             app.state.services = services
             log.info("server_ready", version=__version__, embedded_db=services.database.embedded is not None)
             yield

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         True,
         description="Analyse every completed lap in the background and push the feedback on ai:<driverId>.",
     )
+    ingest_processes: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Worker processes that decode, check and encode telemetry bodies beside the server "
+        "(0: in the server process).",
+    )
     speak_coaching: bool = Field(
         True, description="Also speak each lap's top coaching item (audio URL pushed)."
     )
@@ -88,6 +95,22 @@ class Settings(BaseSettings):
     )
     session_idle_timeout_s: int = Field(
         1800, ge=30, description="An active session with no telemetry for this long is ended."
+    )
+    compaction_chunk_samples: int = Field(
+        600,
+        ge=2,
+        le=10_000,
+        description="Small consecutive telemetry chunks of a session are merged into chunks of up to this many samples.",
+    )
+    compaction_settle_s: float = Field(
+        60.0,
+        ge=0,
+        description="A telemetry chunk is merged once it is this many seconds old (at once when its session ends).",
+    )
+    compaction_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds between two background compaction rounds. 0: no background compaction.",
     )
 
     @field_validator("cors_origins", mode="before")

@@ -32,9 +32,11 @@ from pitbox.telemetry import store
 from pitbox.telemetry.codec import ChunkCodec, CodecThreads
 from pitbox.telemetry.compare import compare_laps, lap_samples
 from pitbox.telemetry.downsample import downsample_columns
-from pitbox.telemetry.ingest import decode_body, invalid, parse_batch
+from pitbox.telemetry.ingest import invalid
 from pitbox.telemetry.laps import DEFAULT_SPLITS, Lap, LapDetector
 from pitbox.telemetry.models import FloatArray, IngestBatch, lap_json
+from pitbox.telemetry.parquet import ParquetStream
+from pitbox.telemetry.prepare import IngestWorkers, PreparedBatch, prepare_message
 from pitbox.telemetry.query import (
     MAX_DOWNSAMPLE_INPUT,
     ReadPosition,
@@ -44,7 +46,7 @@ from pitbox.telemetry.query import (
     display_column,
     output_channels,
 )
-from pitbox.telemetry.reader import Block, Selection, read_blocks
+from pitbox.telemetry.reader import Block, Selection, TooManySamples, read_blocks, read_columns
 
 #: Largest gap between two samples still counted as driven distance (a longer one is a pause or a tow).
 MAX_DISTANCE_GAP_S = 1.0
@@ -131,6 +133,7 @@ class TelemetryService:
         *,
         codec: ChunkCodec | None = None,
         on_lap_completed: Callable[[uuid.UUID, uuid.UUID, int], object] | None = None,
+        ingest_processes: int = 0,
     ) -> None:
         self._pool = pool
         self._access = access
@@ -138,7 +141,9 @@ class TelemetryService:
         # 16 mantissa bits (relative error <= 2**-17) for measured channels; time, position and lap distance
         # stay exact. That keeps real 40-channel telemetry under 64 bytes a sample (bench/codec.py).
         self._codec = codec or ChunkCodec(mantissa_bits=16)
-        self._threads = CodecThreads(lambda: self._codec.copy())
+        self.workers = IngestWorkers(self._codec, ingest_processes)
+        # Reads decode on threads, each with its own codec: zstd and numpy release the GIL.
+        self._decoders = CodecThreads(lambda: self._codec.copy())
         self._on_lap_completed = on_lap_completed
         self.counters: collections.Counter[str] = collections.Counter()
         """Since start: samples_total and batches_total committed, duplicates_total, body_bytes_total."""
@@ -147,25 +152,38 @@ class TelemetryService:
 
     # -- ingest ------------------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop the codec worker threads (after the server stopped taking requests)."""
-        self._threads.close()
+    @property
+    def codec(self) -> ChunkCodec:
+        """The codec chunks are stored with (compaction builds its own from its settings)."""
+        return self._codec
+
+    def start(self) -> None:
+        """Start the ingest worker processes."""
+        self.workers.start()
+
+    async def close(self) -> None:
+        """Stop the ingest worker processes and the read decoding threads (once requests have stopped)."""
+        await self.workers.close()
+        self._decoders.close()
 
     async def ingest_body(self, principal: Principal, body: bytes) -> dict[str, Any]:
         """Ingest the raw body of POST /api/telemetry; returns the ack (`duplicate` tells a retry apart)."""
-        ack = await self.ingest_message(principal, decode_body(body))
+        ack = await self._store(principal, await self.workers.prepare(body))
         self.counters["body_bytes_total"] += len(body)
         return ack
 
     async def ingest_message(self, principal: Principal, message: Any) -> dict[str, Any]:
-        """Ingest one decoded message (HTTP body or WebSocket `telemetry` message); returns the ack.
+        """Ingest one decoded message (a WebSocket `telemetry` message); returns the ack."""
+        return await self._store(principal, prepare_message(message, self._codec))
+
+    async def _store(self, principal: Principal, prepared: PreparedBatch) -> dict[str, Any]:
+        """Authorize and commit a prepared batch, then publish it.
 
         The batch is committed before this returns; a batch whose key was stored before is not stored again
         and gets the first ack back with `duplicate: true`.
         """
-        batch = parse_batch(message)
+        batch, payload, names = prepared.batch, prepared.payload, prepared.names
         await self._access.require_driver(principal, batch.driver_id, "write", scope="telemetry:write")
-        payload, names = await self._threads.encode(batch.columns)
         lock = self._locks.get(batch.session_id)
         if lock is None:
             lock = self._locks[batch.session_id] = asyncio.Lock()
@@ -176,7 +194,7 @@ class TelemetryService:
         else:
             self.counters["samples_total"] += int(ack["samples"])
             self.counters["batches_total"] += 1
-            self._publish(batch, ack, laps)
+            self._publish(prepared, ack, laps)
             if self._on_lap_completed is not None:
                 for lap in laps:
                     self._on_lap_completed(batch.session_id, batch.driver_id, lap.number)
@@ -197,16 +215,13 @@ class TelemetryService:
                 )
                 if session is None:
                     raise NotFound("session not found")
-                if session["chunk_no"] is not None:  # stored before: a retry
-                    laps_done = await store.laps_ending_in_chunk(
-                        conn, batch.session_id, session["chunk_no"], session["t_end"]
-                    )
+                if session["chunk_no"] is not None:  # stored before: a retry (its chunk may be merged since)
                     ack.update(
                         chunkNo=session["chunk_no"],
                         samples=session["sample_count"],
                         tStart=session["t_start"],
                         tEnd=session["t_end"],
-                        lapsCompleted=laps_done,
+                        lapsCompleted=list(session["laps_completed"] or ()),
                         duplicate=True,
                     )
                     return ack, []
@@ -269,7 +284,8 @@ class TelemetryService:
         self._progress.move_to_end(session_id)
         return progress
 
-    def _publish(self, batch: IngestBatch, ack: dict[str, Any], laps: list[Lap]) -> None:
+    def _publish(self, prepared: PreparedBatch, ack: dict[str, Any], laps: list[Lap]) -> None:
+        batch = prepared.batch
         event = {
             "type": "telemetry",
             "sessionId": ack["sessionId"],
@@ -278,8 +294,8 @@ class TelemetryService:
             "count": ack["samples"],
             "tStart": ack["tStart"],
             "tEnd": ack["tEnd"],
-            # Column-wise whatever shape came in, encoded once for both channels (numpy arrays encode fast).
-            "columns": orjson.Fragment(orjson.dumps(batch.columns, option=orjson.OPT_SERIALIZE_NUMPY)),
+            # Column-wise whatever shape came in, encoded once (where it was prepared) for both channels.
+            "columns": orjson.Fragment(prepared.live_columns),
         }
         channels = (telemetry_channel(batch.driver_id), session_channel(batch.session_id))
         for channel in channels:
@@ -292,10 +308,10 @@ class TelemetryService:
     # -- reading -----------------------------------------------------------------------------------------
 
     def _blocks(self, session_id: uuid.UUID, names: list[str], selection: Selection) -> AsyncIterator[Block]:
-        """The selected samples of a session, chunk by chunk, decoded a page at a time.
+        """The selected samples of a session, a page of chunks at a time.
 
-        Inline rather than on the codec threads: on this 2-core machine, busy with the database and the
-        server, the threads measured no faster (docs/benchmarks.md, Telemetry reads).
+        Decoded inline rather than on the decoding threads: JSON pages and CSV spend their time formatting
+        (holding the GIL), and the threads measured no faster for them (docs/benchmarks.md, Telemetry reads).
         """
         return read_blocks(self._pool, self._codec, session_id, names, selection)
 
@@ -312,12 +328,12 @@ class TelemetryService:
         async for block in self._blocks(session_id, names, selection):
             room = query.limit - count
             if room <= 0:
-                next_position = ReadPosition(block.chunk_no, int(block.offsets[0]))
+                next_position = block.position(0)
                 break
             if block.size > room:
                 blocks.append([values[:room] for values in block.columns])
                 count += room
-                next_position = ReadPosition(block.chunk_no, int(block.offsets[room]))
+                next_position = block.position(room)
                 break
             blocks.append(block.columns)
             count += block.size
@@ -343,15 +359,37 @@ class TelemetryService:
             pending: list[list[FloatArray]] = []
             pending_rows = 0
             async for block in self._blocks(session_id, names, selection):
-                pending.append(block.columns)
-                pending_rows += block.size
-                if pending_rows >= CSV_ROWS_PER_WRITE:  # fewer, larger writes: formatting cost is per call
-                    yield csv_rows(names, _concatenate(names, pending))
-                    pending, pending_rows = [], 0
+                # Fewer, larger writes (formatting cost is per call), but never more than CSV_ROWS_PER_WRITE
+                # rows at once: a page of chunks formatted whole would hold its text many times over.
+                for start in range(0, block.size, CSV_ROWS_PER_WRITE):
+                    part = [values[start : start + CSV_ROWS_PER_WRITE] for values in block.columns]
+                    pending.append(part)
+                    pending_rows += part[0].size
+                    if pending_rows >= CSV_ROWS_PER_WRITE:
+                        yield csv_rows(names, _concatenate(names, pending))
+                        pending, pending_rows = [], 0
             if pending:
                 yield csv_rows(names, _concatenate(names, pending))
 
         return rows()
+
+    async def parquet_stream(
+        self, principal: Principal, session_id: uuid.UUID, query: TelemetryQuery
+    ) -> AsyncIterator[bytes]:
+        """Check access (and that pyarrow is installed) now; then a Parquet file of every selected sample,
+        streamed a row group at a time as each page of chunks is read."""
+        names, selection = await self._prepare(principal, session_id, query)
+        writer = ParquetStream(names)
+
+        async def parts() -> AsyncIterator[bytes]:
+            async for block in self._blocks(session_id, names, selection):
+                # Encoding a row group takes tens of ms; pyarrow releases the GIL, so off the event loop.
+                written = await asyncio.to_thread(writer.write, block.columns)
+                if written:
+                    yield written
+            yield await asyncio.to_thread(writer.close)
+
+        return parts()
 
     async def _prepare(
         self, principal: Principal, session_id: uuid.UUID, query: TelemetryQuery
@@ -379,14 +417,21 @@ class TelemetryService:
     async def _downsampled(
         self, session_id: uuid.UUID, names: list[str], selection: Selection, points: int
     ) -> dict[str, Any]:
-        blocks: list[list[FloatArray]] = []
-        count = 0
-        async for block in self._blocks(session_id, names, selection):
-            count += block.size
-            if count > MAX_DOWNSAMPLE_INPUT:
-                invalid("points", f"more than {MAX_DOWNSAMPLE_INPUT} samples to downsample; narrow from/to")
-            blocks.append(block.columns)
-        columns = dict(zip(names, _concatenate(names, blocks), strict=True))
+        try:
+            selected = await read_columns(
+                self._pool,
+                self._codec,
+                session_id,
+                names,
+                selection,
+                max_samples=MAX_DOWNSAMPLE_INPUT,
+                decode=self._decoders.decode_columns,
+                parts=self._decoders.workers,
+            )
+        except TooManySamples:
+            invalid("points", f"more than {MAX_DOWNSAMPLE_INPUT} samples to downsample; narrow from/to")
+        columns = dict(zip(names, selected, strict=True))
+        count = int(columns["t"].size)
         traces = downsample_columns(columns, points, channels=names[1:]) if count else {}
         return {
             "sessionId": str(session_id),

@@ -1,0 +1,240 @@
+"""Turning an ingest body into a batch ready to store: decode, check, encode, in worker processes.
+
+That work holds the GIL (orjson builds ~24,000 Python floats for a 600-sample batch, then numpy's many small
+steps) for about 3 ms a batch. Done in the server process it caps ingest at one core and stalls everything
+else on the event loop meanwhile (HTTP, WebSocket fan-out). `IngestWorkers` hands the raw body to worker
+processes instead and gets back the checked columns, the encoded chunk and the live message's JSON; the server
+process keeps the database transaction, lap detection and publishing. With `processes=0` the same work runs
+inline (tests of both ways, and machines where another process does not pay off).
+
+Each worker is a child process spoken to over its stdin and stdout from the event loop itself: a body goes
+out length-prefixed, its answer (a pickled `PreparedBatch` or the domain error) comes back in order. No
+executor threads: handing work to a thread costs a GIL hand-off on each side, which under load took longer
+than the work (ProcessPoolExecutor, measured). A worker that dies (killed, out of memory) loses nothing: the
+batches in flight to it are prepared in the server process and a new worker is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import pickle
+import signal
+import sys
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+
+from pitbox.errors import PitboxError
+from pitbox.telemetry.codec import ChunkCodec
+from pitbox.telemetry.ingest import decode_body, parse_batch
+from pitbox.telemetry.models import IngestBatch
+
+log = structlog.get_logger(__name__)
+
+_LENGTH = 8  # bytes of the little-endian length before each message on a worker's pipes
+PIPE_BYTES = 1024 * 1024
+_WORKER_ENTRY = "from pitbox.telemetry.prepare import serve_worker; serve_worker()"
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A checked batch with its encoded chunk and its columns as JSON (for the live message)."""
+
+    batch: IngestBatch
+    payload: bytes
+    names: list[str]  # the channels in payload order (what `ChunkCodec.decode` needs back)
+    live_columns: bytes
+
+
+def prepare_message(message: Any, codec: ChunkCodec) -> PreparedBatch:
+    """Check a decoded ingest message and encode its chunk (422 naming the field when it is wrong)."""
+    batch = parse_batch(message)
+    payload, names = codec.encode(batch.columns)
+    live = orjson.dumps(batch.columns, option=orjson.OPT_SERIALIZE_NUMPY)
+    return PreparedBatch(batch, payload, names, live)
+
+
+def prepare_body(body: bytes, codec: ChunkCodec) -> PreparedBatch:
+    """`prepare_message` of a raw JSON body (400/413/422 for an unreadable, too large or wrong one)."""
+    return prepare_message(decode_body(body), codec)
+
+
+class WorkerDied(Exception):
+    """The worker process ended with this batch in flight."""
+
+
+class _Worker:
+    """One worker process and the futures of the batches sent to it, answered in the order sent."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.pending: deque[asyncio.Future[PreparedBatch]] = deque()
+        self.alive = True
+        self._reader = asyncio.create_task(self._read_answers())
+
+    async def prepare(self, body: bytes) -> PreparedBatch:
+        stdin = self.process.stdin
+        assert stdin is not None
+        future: asyncio.Future[PreparedBatch] = asyncio.get_running_loop().create_future()
+        self.pending.append(future)
+        try:
+            stdin.write(len(body).to_bytes(_LENGTH, "little"))
+            stdin.write(body)
+            await stdin.drain()
+        except (ConnectionError, RuntimeError) as error:
+            self._died(error)
+        return await future
+
+    async def _read_answers(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while True:
+                size = int.from_bytes(await stdout.readexactly(_LENGTH), "little")
+                ok, value = pickle.loads(await stdout.readexactly(size))  # noqa: S301 - our own child
+                future = self.pending.popleft()
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError, IndexError) as error:
+            self._died(error)
+
+    def _died(self, error: BaseException) -> None:
+        if self.alive:
+            self.alive = False
+            log.error("ingest_worker_died", pid=self.process.pid, error=repr(error))
+        while self.pending:
+            future = self.pending.popleft()
+            if not future.done():
+                future.set_exception(WorkerDied())
+
+    async def stop(self) -> None:
+        self.alive = False
+        if self.process.stdin is not None:
+            self.process.stdin.close()  # the worker ends at end of input
+        try:
+            await asyncio.wait_for(self.process.wait(), 5)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
+class IngestWorkers:
+    """Prepares ingest bodies in `processes` worker processes (0: in this process)."""
+
+    def __init__(self, codec: ChunkCodec, processes: int) -> None:
+        self._codec = codec
+        self.processes = processes
+        self._workers: list[_Worker] = []
+        self._starting: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the worker processes now (their imports take a moment) rather than on the first batch."""
+        if self.processes > 0 and self._starting is None:
+            self._starting = asyncio.create_task(self._fill())
+
+    async def prepare(self, body: bytes) -> PreparedBatch:
+        """Decode, check and encode one body; errors are the same domain errors as inline."""
+        if self.processes <= 0 or self._closed:
+            return prepare_body(body, self._codec)
+        if len([w for w in self._workers if w.alive]) < self.processes:
+            self._workers = [w for w in self._workers if w.alive]
+            if self._starting is None or self._starting.done():
+                self._starting = asyncio.create_task(self._fill())
+            await asyncio.shield(self._starting)
+        alive = [w for w in self._workers if w.alive]
+        if not alive:
+            return prepare_body(body, self._codec)
+        worker = min(alive, key=lambda w: len(w.pending))
+        try:
+            return await worker.prepare(body)
+        except WorkerDied:
+            return prepare_body(body, self._codec)
+
+    def pids(self) -> list[int]:
+        """Process ids of the running workers (for the worker-crash test)."""
+        return sorted(w.process.pid for w in self._workers if w.alive)
+
+    async def close(self) -> None:
+        """Stop the worker processes (after the server stopped taking requests)."""
+        self._closed = True
+        if self._starting is not None:
+            with contextlib.suppress(Exception):
+                await self._starting
+        await asyncio.gather(*(worker.stop() for worker in self._workers))
+        self._workers = []
+
+    async def _fill(self) -> None:
+        settings = {
+            key: sorted(value) if isinstance(value, frozenset) else value
+            for key, value in self._codec.settings.items()
+        }
+        while not self._closed and len([w for w in self._workers if w.alive]) < self.processes:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-c",
+                    _WORKER_ENTRY,
+                    json.dumps(settings),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+            except OSError as error:
+                log.error("ingest_worker_not_started", error=str(error))
+                return  # batches are prepared in the server process meanwhile
+            _widen_pipes(process)
+            self._workers.append(_Worker(process))
+
+
+def _widen_pipes(process: asyncio.subprocess.Process) -> None:
+    """Pipes of 1 MiB (Linux; the default is 64 KiB): a batch and its answer pass in one write, not ten."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:
+        return
+    for stream in (process.stdin, process.stdout):
+        transport = getattr(stream, "transport", None) or getattr(stream, "_transport", None)
+        pipe = transport.get_extra_info("pipe") if transport is not None else None
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), set_size, PIPE_BYTES)
+
+
+def serve_worker() -> None:
+    """A worker process: read length-prefixed bodies on stdin, answer each on stdout until stdin ends."""
+    # Ctrl-C reaches the whole process group: the server stops its workers itself, after the last request.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    codec = ChunkCodec(**json.loads(sys.argv[1]))
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot corrupt the answers
+    bodies = sys.stdin.buffer
+    while True:
+        head = bodies.read(_LENGTH)
+        if len(head) < _LENGTH:
+            return
+        body = bodies.read(int.from_bytes(head, "little"))
+        result: tuple[bool, Any]
+        try:
+            result = (True, prepare_body(body, codec))
+        except PitboxError as error:
+            result = (False, error)
+        except Exception as error:  # noqa: BLE001 - a bug: the server answers 500 as it would inline
+            result = (False, RuntimeError(f"ingest worker: {error!r}"))
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.write(len(data).to_bytes(_LENGTH, "little"))
+        answers.write(data)
+        answers.flush()
