@@ -3,8 +3,9 @@
 That work holds the GIL (orjson builds ~24,000 Python floats for a 600-sample batch, then numpy's many small
 steps) for about 3 ms a batch. Done in the server process it caps ingest at one core and stalls everything
 else on the event loop meanwhile (HTTP, WebSocket fan-out). `IngestWorkers` hands the raw body to worker
-processes instead and gets back the checked columns, the encoded chunk and the live message's JSON; the server
-process keeps the database transaction, lap detection and publishing. With `processes=0` the same work runs
+processes instead and gets back the checked columns and the encoded chunk; the server process keeps the
+database transaction, lap detection and publishing (the live message's JSON is built there: sending it back
+over the pipe cost more than building it). With `processes=0` the same work runs
 inline (tests of both ways, and machines where another process does not pay off).
 
 Each worker is a child process spoken to over its stdin and stdout from the event loop itself: a body goes
@@ -28,7 +29,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import structlog
 
 from pitbox.errors import PitboxError
@@ -40,25 +40,24 @@ log = structlog.get_logger(__name__)
 
 _LENGTH = 8  # bytes of the little-endian length before each message on a worker's pipes
 PIPE_BYTES = 1024 * 1024
+ANSWER_BUFFER_BYTES = 64 * 1024 * 1024
 _WORKER_ENTRY = "from pitbox.telemetry.prepare import serve_worker; serve_worker()"
 
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """A checked batch with its encoded chunk and its columns as JSON (for the live message)."""
+    """A checked batch with its encoded chunk."""
 
     batch: IngestBatch
     payload: bytes
     names: list[str]  # the channels in payload order (what `ChunkCodec.decode` needs back)
-    live_columns: bytes
 
 
 def prepare_message(message: Any, codec: ChunkCodec) -> PreparedBatch:
     """Check a decoded ingest message and encode its chunk (422 naming the field when it is wrong)."""
     batch = parse_batch(message)
     payload, names = codec.encode(batch.columns)
-    live = orjson.dumps(batch.columns, option=orjson.OPT_SERIALIZE_NUMPY)
-    return PreparedBatch(batch, payload, names, live)
+    return PreparedBatch(batch, payload, names)
 
 
 def prepare_body(body: bytes, codec: ChunkCodec) -> PreparedBatch:
@@ -73,32 +72,33 @@ class WorkerDied(Exception):
 class _Worker:
     """One worker process and the futures of the batches sent to it, answered in the order sent."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, bodies: asyncio.StreamWriter, answers: asyncio.StreamReader
+    ) -> None:
         self.process = process
+        self._bodies = bodies
+        self._answers = answers
         self.pending: deque[asyncio.Future[PreparedBatch]] = deque()
         self.alive = True
         self._reader = asyncio.create_task(self._read_answers())
 
     async def prepare(self, body: bytes) -> PreparedBatch:
-        stdin = self.process.stdin
-        assert stdin is not None
         future: asyncio.Future[PreparedBatch] = asyncio.get_running_loop().create_future()
         self.pending.append(future)
         try:
-            stdin.write(len(body).to_bytes(_LENGTH, "little"))
-            stdin.write(body)
-            await stdin.drain()
+            self._bodies.write(len(body).to_bytes(_LENGTH, "little"))
+            self._bodies.write(body)
+            await self._bodies.drain()
         except (ConnectionError, RuntimeError) as error:
             self._died(error)
         return await future
 
     async def _read_answers(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
+        answers = self._answers
         try:
             while True:
-                size = int.from_bytes(await stdout.readexactly(_LENGTH), "little")
-                ok, value = pickle.loads(await stdout.readexactly(size))  # noqa: S301 - our own child
+                size = int.from_bytes(await answers.readexactly(_LENGTH), "little")
+                ok, value = pickle.loads(await answers.readexactly(size))  # noqa: S301 - our own child
                 future = self.pending.popleft()
                 if future.done():
                     continue
@@ -120,8 +120,7 @@ class _Worker:
 
     async def stop(self) -> None:
         self.alive = False
-        if self.process.stdin is not None:
-            self.process.stdin.close()  # the worker ends at end of input
+        self._bodies.close()  # the worker ends at the end of its input
         try:
             await asyncio.wait_for(self.process.wait(), 5)
         except TimeoutError:
@@ -186,32 +185,48 @@ class IngestWorkers:
         }
         while not self._closed and len([w for w in self._workers if w.alive]) < self.processes:
             try:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-c",
-                    _WORKER_ENTRY,
-                    json.dumps(settings),
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                )
+                self._workers.append(await _start_worker(settings))
             except OSError as error:
                 log.error("ingest_worker_not_started", error=str(error))
                 return  # batches are prepared in the server process meanwhile
-            _widen_pipes(process)
-            self._workers.append(_Worker(process))
 
 
-def _widen_pipes(process: asyncio.subprocess.Process) -> None:
-    """Pipes of 1 MiB (Linux; the default is 64 KiB): a batch and its answer pass in one write, not ten."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is None:
-        return
-    for stream in (process.stdin, process.stdout):
-        transport = getattr(stream, "transport", None) or getattr(stream, "_transport", None)
-        pipe = transport.get_extra_info("pipe") if transport is not None else None
-        if pipe is not None:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(pipe.fileno(), set_size, PIPE_BYTES)
+async def _start_worker(settings: dict[str, Any]) -> _Worker:
+    """A worker process on two pipes of 1 MiB (so a batch or an answer passes in one write, where the
+    default 64 KiB pipe, or the socket pair asyncio and uvloop make, take many with a wait between)."""
+    loop = asyncio.get_running_loop()
+    bodies_in, bodies_out = os.pipe()
+    answers_in, answers_out = os.pipe()
+    try:
+        for fd in (bodies_out, answers_out):
+            _widen(fd)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WORKER_ENTRY, json.dumps(settings), stdin=bodies_in, stdout=answers_out
+        )
+    except OSError:
+        for fd in (bodies_in, bodies_out, answers_in, answers_out):
+            os.close(fd)
+        raise
+    os.close(bodies_in)
+    os.close(answers_out)
+    # Above an answer's size: the reader never pauses the pipe halfway through one.
+    answers = asyncio.StreamReader(limit=ANSWER_BUFFER_BYTES)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(answers), os.fdopen(answers_in, "rb", 0)
+    )
+    transport, protocol = await loop.connect_write_pipe(
+        lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), os.fdopen(bodies_out, "wb", 0)
+    )
+    bodies = asyncio.StreamWriter(transport, protocol, None, loop)
+    return _Worker(process, bodies, answers)
+
+
+def _widen(fd: int) -> None:
+    """A pipe of PIPE_BYTES instead of 64 KiB (Linux; elsewhere the default stays)."""
+    set_pipe_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_pipe_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, set_pipe_size, PIPE_BYTES)
 
 
 def serve_worker() -> None:

@@ -294,8 +294,8 @@ class TelemetryService:
             "count": ack["samples"],
             "tStart": ack["tStart"],
             "tEnd": ack["tEnd"],
-            # Column-wise whatever shape came in, encoded once (where it was prepared) for both channels.
-            "columns": orjson.Fragment(prepared.live_columns),
+            # Column-wise whatever shape came in, encoded once for both channels (numpy arrays encode fast).
+            "columns": orjson.Fragment(orjson.dumps(batch.columns, option=orjson.OPT_SERIALIZE_NUMPY)),
         }
         channels = (telemetry_channel(batch.driver_id), session_channel(batch.session_id))
         for channel in channels:
