@@ -176,13 +176,20 @@ def test_empty_chunk_round_trips() -> None:
     assert decoded["t"].size == 0
 
 
-def test_chunks_decoded_together_equal_chunks_decoded_one_by_one(langley: Callable[[str], Columns]) -> None:
-    codec = ChunkCodec(mantissa_bits=16)
-    recording = langley("14-50-46")
-    chunks = []
+def parts_of(recording: Columns) -> list[Columns]:
+    """Four chunks' columns of different sizes (one of a single sample), with gaps in `speed`."""
+    parts = []
     for start, stop in ((0, 600), (600, 660), (660, 1260), (1260, 1261)):
         columns = {name: values[start:stop].copy() for name, values in recording.items()}
-        columns["speed"][::7] = np.nan  # gaps in some chunks' channels
+        columns["speed"][::7] = np.nan
+        parts.append(columns)
+    return parts
+
+
+def test_chunks_decoded_together_equal_chunks_decoded_one_by_one(langley: Callable[[str], Columns]) -> None:
+    codec = ChunkCodec(mantissa_bits=16)
+    chunks = []
+    for columns in parts_of(langley("14-50-46")):
         payload, names = codec.encode(columns)
         chunks.append((payload, len(names)))
     together = codec.decode_matrices(chunks)
@@ -195,14 +202,11 @@ def test_chunks_decoded_into_named_columns_equal_each_chunk_decoded_alone(
     langley: Callable[[str], Columns],
 ) -> None:
     codec = ChunkCodec(mantissa_bits=16)
-    recording = langley("14-50-46")
     chunks = []
-    for start, stop in ((0, 600), (600, 660), (660, 1260), (1260, 1261)):
-        columns = {name: values[start:stop].copy() for name, values in recording.items()}
-        columns["speed"][::7] = np.nan  # gaps in some chunks' channels
-        if start == 600:
+    for index, columns in enumerate(parts_of(langley("14-50-46"))):
+        if index == 1:
             del columns["rpm"]  # a chunk without a channel
-            columns["boost"] = np.full(stop - start, np.nan)  # and one with a channel missing everywhere
+            columns["boost"] = np.full(columns["t"].size, np.nan)  # and one with a channel missing everywhere
         chunks.append(codec.encode(columns))
     names = ["t", "speed", "rpm", "boost", "gear", "nowhere"]
     matrix = codec.decode_columns(chunks, names)
