@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from pitbox.telemetry.prepare import CRASH_LIMIT
 from tests.conftest import RunningServer, Team, assert_error, make_settings, run_server
 from tests.telemetry.conftest import as_rows, new_session, post_batches, synthetic_laps
 from tests.telemetry.test_ingest import stored
@@ -91,3 +92,37 @@ async def test_a_killed_ingest_worker_loses_no_batch(
     assert (await stored(server, session_id))[1] == len(rows)
     after = workers.pids()
     assert after and before[0] not in after
+
+
+async def test_workers_that_keep_dying_leave_ingest_to_the_server_process(
+    team: Team, database_url: str, tmp_path: Path
+) -> None:
+    assert team.driver.driver_id is not None
+    rows = as_rows(synthetic_laps(laps=1))
+    settings = make_settings(database_url, tmp_path / "data", ingest_processes=1)
+    async with run_server(settings) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        workers = server.services.telemetry.workers
+        session_id = await new_session(client, team.driver)
+        posted = 0
+
+        async def post_next() -> None:
+            nonlocal posted
+            body = {
+                "driverId": team.driver.driver_id,
+                "sessionId": session_id,
+                "seq": posted // 100,
+                "samples": rows[posted : posted + 100],
+            }
+            response = await client.post("/api/telemetry", json=body, headers=team.driver.headers)
+            assert response.status_code == 201, response.text
+            posted += 100
+
+        for _ in range(CRASH_LIMIT):
+            await post_next()  # through a (new) worker
+            os.kill(workers.pids()[0], signal.SIGKILL)
+            await post_next()  # its worker is gone: prepared in the server process
+        await post_next()
+        await post_next()
+
+        assert workers.pids() == []  # given up on for a while: no process started per batch
+        assert (await stored(server, session_id))[1] == posted

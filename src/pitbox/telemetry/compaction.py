@@ -43,6 +43,8 @@ SPAN_WINDOW = 64
 #: on real 40-channel telemetry level 6 takes 600 samples from 50.8 to 49.6 B a sample for +0.3 ms of
 #: encoding (level 15: 48.5 B for +3 ms); decoding is as fast at any level.
 MERGED_LEVEL = 6
+#: Sessions one background round looks at (the most recently active first); the rest wait for the next round.
+SESSIONS_PER_ROUND = 100
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class ChunkCompactor:
     async def compact_pending(self) -> int:
         """One round: compact every session marked for it that ended or holds a settled chunk; merges made."""
         merges = 0
-        for session_id in await store.sessions_to_compact(self._pool, self._settle_s):
+        for session_id in await store.sessions_to_compact(self._pool, self._settle_s, SESSIONS_PER_ROUND):
             try:
                 merges += await self.compact_session(session_id)
             except asyncpg.PostgresError as error:  # this session's data; the others still get their turn
@@ -272,11 +274,14 @@ class ChunkCompactor:
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            self._executor.shutdown(wait=True)
+            try:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            finally:
+                # A merge in progress finishes on its thread; the event loop does not wait on it meanwhile.
+                await asyncio.to_thread(self._executor.shutdown, wait=True)
 
     async def _rounds(self, every_s: float) -> None:
         while True:
@@ -285,6 +290,9 @@ class ChunkCompactor:
                 merges = await self.compact_pending()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("compaction_failed", error=type(error).__name__)
+                continue
+            except Exception:  # a bug must not end compaction for the rest of the process's life
+                log.exception("compaction_round_failed")
                 continue
             if merges:
                 log.info("chunks_compacted", merges=merges)

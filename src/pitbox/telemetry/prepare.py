@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import os
 import pickle
@@ -31,7 +30,7 @@ from typing import Any
 
 import structlog
 
-from pitbox.errors import PitboxError
+from pitbox.errors import PitboxError, Unavailable
 from pitbox.telemetry.codec import ChunkCodec
 from pitbox.telemetry.ingest import decode_body, parse_batch
 from pitbox.telemetry.models import IngestBatch
@@ -40,6 +39,14 @@ log = structlog.get_logger(__name__)
 
 _LENGTH = 8  # bytes of the little-endian length before each message on a worker's pipes
 PIPE_BYTES = 1024 * 1024
+#: A batch waits this long for its worker before the worker is taken for stuck (killed; the batch gets 503).
+ANSWER_TIMEOUT_S = 30.0
+#: Batches in flight per worker beyond which a new one is prepared in the server process.
+MAX_PENDING = 32
+#: Worker deaths within CRASH_WINDOW_S seconds after which batches are prepared in the server process for
+#: CRASH_WINDOW_S seconds (instead of each batch starting a new process that dies too).
+CRASH_LIMIT = 3
+CRASH_WINDOW_S = 60.0
 ANSWER_BUFFER_BYTES = 64 * 1024 * 1024
 _WORKER_ENTRY = "from pitbox.telemetry.prepare import serve_worker; serve_worker()"
 
@@ -86,12 +93,25 @@ class _Worker:
         future: asyncio.Future[PreparedBatch] = asyncio.get_running_loop().create_future()
         self.pending.append(future)
         try:
-            self._bodies.write(len(body).to_bytes(_LENGTH, "little"))
-            self._bodies.write(body)
-            await self._bodies.drain()
-        except (ConnectionError, RuntimeError) as error:
-            self._died(error)
-        return await future
+            try:
+                # Both writes happen before any await: a message is never split by another one.
+                self._bodies.write(len(body).to_bytes(_LENGTH, "little"))
+                self._bodies.write(body)
+                await self._bodies.drain()
+            except (ConnectionError, RuntimeError) as error:
+                self._died(error)
+            try:
+                return await asyncio.wait_for(future, ANSWER_TIMEOUT_S)
+            except TimeoutError:
+                # Alive but stuck (a pathological body, a stopped process): its batches cannot be trusted to it.
+                log.error("ingest_worker_hung", pid=self.process.pid, seconds=ANSWER_TIMEOUT_S)
+                self._died(TimeoutError())
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                raise Unavailable("the batch could not be prepared in time; send it again") from None
+        finally:
+            if not future.done():  # this request was cancelled: its answer, when it comes, is skipped
+                future.cancel()
 
     async def _read_answers(self) -> None:
         answers = self._answers
@@ -106,20 +126,23 @@ class _Worker:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
-        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError, IndexError) as error:
+        except Exception as error:  # noqa: BLE001 - end of the pipe or a broken answer: the worker is gone
             self._died(error)
 
     def _died(self, error: BaseException) -> None:
+        """No more batches for this worker; those it holds are prepared elsewhere (`WorkerDied`)."""
         if self.alive:
             self.alive = False
             log.error("ingest_worker_died", pid=self.process.pid, error=repr(error))
+        self._bodies.close()
         while self.pending:
             future = self.pending.popleft()
             if not future.done():
                 future.set_exception(WorkerDied())
 
     async def stop(self) -> None:
-        self.alive = False
+        """End the worker after what it holds; whatever it leaves unanswered is prepared elsewhere."""
+        self.alive = False  # an orderly end: nothing to log
         self._bodies.close()  # the worker ends at the end of its input
         try:
             await asyncio.wait_for(self.process.wait(), 5)
@@ -127,19 +150,29 @@ class _Worker:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
             await self.process.wait()
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        # Its answers end with it: the reader takes what is left in the pipe, then meets the end of it.
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(self._reader, 5)
+        self._died(EOFError())
 
 
 class IngestWorkers:
-    """Prepares ingest bodies in `processes` worker processes (0: in this process)."""
+    """Prepares ingest bodies in `processes` worker processes (0: in this process).
+
+    Batches go to the worker with the fewest in flight; when every worker holds MAX_PENDING, the batch is
+    prepared in the server process instead (which slows the event loop, and so the clients, down). Workers that
+    keep dying (CRASH_LIMIT within CRASH_WINDOW_S) are given up on for CRASH_WINDOW_S: batches are prepared in
+    the server process meanwhile instead of each paying for a new process.
+    """
 
     def __init__(self, codec: ChunkCodec, processes: int) -> None:
         self._codec = codec
         self.processes = processes
         self._workers: list[_Worker] = []
         self._starting: asyncio.Task[None] | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._deaths: deque[float] = deque()
+        self._inline_until = 0.0
         self._closed = False
 
     def start(self) -> None:
@@ -151,8 +184,11 @@ class IngestWorkers:
         """Decode, check and encode one body; errors are the same domain errors as inline."""
         if self.processes <= 0 or self._closed:
             return prepare_body(body, self._codec)
-        if len([w for w in self._workers if w.alive]) < self.processes:
-            self._workers = [w for w in self._workers if w.alive]
+        now = asyncio.get_running_loop().time()
+        self._reap(now)
+        if now < self._inline_until:
+            return prepare_body(body, self._codec)
+        if len(self._workers) < self.processes:
             if self._starting is None or self._starting.done():
                 self._starting = asyncio.create_task(self._fill())
             await asyncio.shield(self._starting)
@@ -160,6 +196,8 @@ class IngestWorkers:
         if not alive:
             return prepare_body(body, self._codec)
         worker = min(alive, key=lambda w: len(w.pending))
+        if len(worker.pending) >= MAX_PENDING:
+            return prepare_body(body, self._codec)
         try:
             return await worker.prepare(body)
         except WorkerDied:
@@ -175,20 +213,43 @@ class IngestWorkers:
         if self._starting is not None:
             with contextlib.suppress(Exception):
                 await self._starting
-        await asyncio.gather(*(worker.stop() for worker in self._workers))
-        self._workers = []
+        await asyncio.gather(*(worker.stop() for worker in self._workers), *self._stopping)
+        self._workers.clear()
+
+    def _reap(self, now: float) -> None:
+        """Forget dead workers (their processes are waited for in the background) and count the deaths."""
+        dead = [w for w in self._workers if not w.alive]
+        if not dead:
+            return
+        self._workers[:] = [w for w in self._workers if w.alive]  # in place: `_fill` may be appending to it
+        for worker in dead:
+            task = asyncio.create_task(worker.stop())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+            self._deaths.append(now)
+        while self._deaths and self._deaths[0] < now - CRASH_WINDOW_S:
+            self._deaths.popleft()
+        if len(self._deaths) >= CRASH_LIMIT:
+            log.error("ingest_workers_keep_dying", deaths=len(self._deaths), inline_for_s=CRASH_WINDOW_S)
+            self._deaths.clear()
+            self._inline_until = now + CRASH_WINDOW_S
 
     async def _fill(self) -> None:
         settings = {
             key: sorted(value) if isinstance(value, frozenset) else value
             for key, value in self._codec.settings.items()
         }
-        while not self._closed and len([w for w in self._workers if w.alive]) < self.processes:
+        while not self._closed and len(self._workers) < self.processes:
             try:
-                self._workers.append(await _start_worker(settings))
+                worker = await _start_worker(settings)
             except OSError as error:
-                log.error("ingest_worker_not_started", error=str(error))
-                return  # batches are prepared in the server process meanwhile
+                log.error("ingest_worker_not_started", error=str(error), inline_for_s=CRASH_WINDOW_S)
+                self._inline_until = asyncio.get_running_loop().time() + CRASH_WINDOW_S
+                return
+            if self._closed:
+                await worker.stop()
+                return
+            self._workers.append(worker)
 
 
 async def _start_worker(settings: dict[str, Any]) -> _Worker:
@@ -223,6 +284,8 @@ async def _start_worker(settings: dict[str, Any]) -> _Worker:
 
 def _widen(fd: int) -> None:
     """A pipe of PIPE_BYTES instead of 64 KiB (Linux; elsewhere the default stays)."""
+    import fcntl  # POSIX only: here, so the module imports where there is none (INGEST_PROCESSES=0)
+
     set_pipe_size = getattr(fcntl, "F_SETPIPE_SZ", None)
     if set_pipe_size is not None:
         with contextlib.suppress(OSError):

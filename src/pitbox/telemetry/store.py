@@ -210,8 +210,10 @@ class MergedChunk:
         return sum(self.part_sizes)
 
 
-async def sessions_to_compact(pool: Queryable, settle_s: float) -> list[uuid.UUID]:
-    """Sessions marked for compaction that have ended or hold a chunk older than `settle_s` seconds."""
+async def sessions_to_compact(pool: Queryable, settle_s: float, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` sessions marked for compaction that have ended or hold a chunk older than `settle_s`
+    seconds, the most recently active first (a backlog, such as all history after an upgrade, never holds
+    up the sessions being driven now; it goes `limit` sessions a round)."""
     rows = await pool.fetch(
         """SELECT s.id FROM sessions s
            WHERE s.compact_from_chunk IS NOT NULL
@@ -219,8 +221,10 @@ async def sessions_to_compact(pool: Queryable, settle_s: float) -> list[uuid.UUI
                  SELECT 1 FROM telemetry_data d
                  WHERE d.session_id = s.id AND d.chunk_no >= s.compact_from_chunk
                    AND d.received_at < now() - make_interval(secs => $1)))
-           ORDER BY s.last_activity_at""",
+           ORDER BY s.last_activity_at DESC
+           LIMIT $2""",
         settle_s,
+        limit,
     )
     return [row["id"] for row in rows]
 
