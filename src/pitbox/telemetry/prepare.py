@@ -5,8 +5,8 @@ steps) for about 3 ms a batch. Done in the server process it caps ingest at one 
 else on the event loop meanwhile (HTTP, WebSocket fan-out). `IngestWorkers` hands the raw body to worker
 processes instead and gets back the checked columns and the encoded chunk; the server process keeps the
 database transaction, lap detection and publishing (the live message's JSON is built there: sending it back
-over the pipe cost more than building it). With `processes=0` the same work runs
-inline (tests of both ways, and machines where another process does not pay off).
+over the pipe cost more than building it). With `processes=0` the same work runs inline (tests of both ways,
+and machines where another process does not pay off).
 
 Each worker is a child process spoken to over its stdin and stdout from the event loop itself: a body goes
 out length-prefixed, its answer (a pickled `PreparedBatch` or the domain error) comes back in order. No
@@ -47,6 +47,7 @@ MAX_PENDING = 32
 #: CRASH_WINDOW_S seconds (instead of each batch starting a new process that dies too).
 CRASH_LIMIT = 3
 CRASH_WINDOW_S = 60.0
+#: Read-buffer limit of a worker's answers: above any answer, so the pipe is never paused halfway through one.
 ANSWER_BUFFER_BYTES = 64 * 1024 * 1024
 _WORKER_ENTRY = "from pitbox.telemetry.prepare import serve_worker; serve_worker()"
 
@@ -254,7 +255,7 @@ class IngestWorkers:
 
 async def _start_worker(settings: dict[str, Any]) -> _Worker:
     """A worker process on two pipes of 1 MiB (so a batch or an answer passes in one write, where the
-    default 64 KiB pipe, or the socket pair asyncio and uvloop make, take many with a wait between)."""
+    default 64 KiB pipe, or the socket pair uvloop makes, take many with a wait between)."""
     loop = asyncio.get_running_loop()
     bodies_in, bodies_out = os.pipe()
     answers_in, answers_out = os.pipe()
@@ -270,7 +271,6 @@ async def _start_worker(settings: dict[str, Any]) -> _Worker:
         raise
     os.close(bodies_in)
     os.close(answers_out)
-    # Above an answer's size: the reader never pauses the pipe halfway through one.
     answers = asyncio.StreamReader(limit=ANSWER_BUFFER_BYTES)
     await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(answers), os.fdopen(answers_in, "rb", 0)
