@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 import numpy as np
 import orjson
+import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from codec import DATA, STAMPS, Columns, read_recording  # noqa: E402
@@ -81,6 +82,7 @@ class Bench:
     database_url: str
     base_url: str
     settings: Settings
+    pid: int  # the server process (its children are the ingest workers)
 
 
 @contextlib.asynccontextmanager
@@ -90,7 +92,29 @@ async def bench_server(workdir: Path) -> AsyncIterator[Bench]:
     # coaching has its own bench (bench/coaching.py).
     # Compaction is off here so it does not disturb the timed phases; `steady_state_size` measures it apart.
     async with local_server(workdir, LIVE_COACHING="false", COMPACTION_INTERVAL_S="0") as server:
-        yield Bench(server.database_url, server.base, server.settings)
+        yield Bench(server.database_url, server.base, server.settings, server.process.pid)
+
+
+class ServerCpu:
+    """CPU seconds the server process and its ingest workers spend from now on (psutil)."""
+
+    def __init__(self, pid: int) -> None:
+        self.server = psutil.Process(pid)
+        self.start = self._times()
+
+    def _times(self) -> tuple[float, float]:
+        own = self.server.cpu_times()
+        workers = 0.0
+        for child in self.server.children():
+            with contextlib.suppress(psutil.Error):
+                times = child.cpu_times()
+                workers += times.user + times.system
+        return own.user + own.system, workers
+
+    def ms_per(self, batches: int) -> tuple[float, float]:
+        """Milliseconds of CPU per batch since this was made: (server process, ingest workers)."""
+        now = self._times()
+        return tuple(1000 * (b - a) / batches for a, b in zip(self.start, now, strict=True))  # type: ignore[return-value]
 
 
 async def drivers_with_sessions(settings: Settings, count: int) -> list[tuple[str, str, str]]:
@@ -297,7 +321,7 @@ async def steady_state_size(
     async with local_server(
         workdir, LIVE_COACHING="false", COMPACTION_SETTLE_S="1", COMPACTION_INTERVAL_S="0.5"
     ) as server:
-        bench = Bench(server.database_url, server.base, server.settings)
+        bench = Bench(server.database_url, server.base, server.settings, server.process.pid)
         made = await drivers_with_sessions(server.settings, clients)
         done = asyncio.Event()
         conn = await asyncpg.connect(bench.database_url)
@@ -347,19 +371,27 @@ async def run(samples: int, clients: int, repeats: int) -> None:
         async with bench_server(Path(tmp)) as bench:
             table = []
             stored: dict[int, Stored] = {}  # batch size -> what its runs added
+            cpu_per_batch: dict[int, tuple[float, float]] = {}  # batch size -> (server process, workers) ms
             for batch in (600, 60):
                 before = await stored_size(bench.database_url)
                 http_best = decode_best = copy_best = float("inf")
                 wide_bps = 0.0
+                cpu_ms = (0.0, 0.0)
                 for _ in range(repeats):
                     made = await drivers_with_sessions(bench.settings, clients)
                     per_client = [(key, bodies_for(columns, batch, d, s)) for d, s, key in made]
-                    http_best = min(http_best, await http_ingest(bench.base_url, per_client))
+                    server_cpu = ServerCpu(bench.pid)
+                    http_s = await http_ingest(bench.base_url, per_client)
+                    if http_s < http_best:
+                        http_best = http_s
+                        batches = sum(len(bodies) for _, bodies in per_client)
+                        cpu_ms = server_cpu.ms_per(batches)
                     decode_best = min(decode_best, sum(decode_only(bodies) for _, bodies in per_client))
                     copy_s, wide_bps = await copy_rows(bench.database_url, columns, batch, clients)
                     copy_best = min(copy_best, copy_s)
                 total = samples * clients
                 table.append((batch, total / http_best, total / decode_best, total / copy_best, wide_bps))
+                cpu_per_batch[batch] = cpu_ms
                 after = await stored_size(bench.database_url)
                 stored[batch] = after - before
             everything = await stored_size(bench.database_url)
@@ -376,6 +408,13 @@ async def run(samples: int, clients: int, repeats: int) -> None:
             f"{batch:>6} {http_rate:>15,.0f} {decode_rate:>16,.0f} {copy_rate:>17,.0f} "
             f"{http_rate / decode_rate:>12.2f} {http_rate / copy_rate:>10.2f}"
         )
+    print(
+        "\nCPU per batch in the fastest run: "
+        + ", ".join(
+            f"{batch}-sample batches {server:.2f} ms server process + {workers:.2f} ms ingest workers"
+            for batch, (server, workers) in cpu_per_batch.items()
+        )
+    )
     per_batch = ", ".join(f"{batch}-sample batches {added.per_sample()}" for batch, added in stored.items())
     print(
         f"\nbytes on disk per sample (telemetry_data and telemetry_batches with TOAST and indexes), as ingested: "

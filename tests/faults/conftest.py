@@ -373,6 +373,26 @@ async def stored_session(database_url: str, session_id: str) -> StoredSession:
     )
 
 
+async def assert_acked_is_stored(
+    database_url: str, ingests: list[SteadyIngest], fault: str, answers: set[str]
+) -> None:
+    """Every acknowledged batch is stored once, whole, and nothing else; only `answers` were seen."""
+    for ingest in ingests:
+        stored = await stored_session(database_url, ingest.session_id)
+        print(
+            f"\nFAULT {fault}: batches acked={len(ingest.acked)} found={len(stored.chunks)}; "
+            f"samples acked={sum(ingest.acked.values())} found={sum(stored.chunks.values())} "
+            f"session stat={stored.session_sample_count}; answers={dict(ingest.answers)}"
+        )
+        assert ingest.unexpected == [], ingest.unexpected
+        assert set(ingest.answers) <= answers, ingest.answers
+        assert stored.chunks == ingest.acked
+        assert stored.duplicate_keys == 0
+        assert stored.chunk_numbers == list(range(len(stored.chunks))), "a gap or a half-written chunk"
+        assert stored.session_sample_count == sum(stored.chunks.values()), "chunks and session stats disagree"
+        assert stored.stored_samples == sum(stored.chunks.values()), "chunk rows and batch keys disagree"
+
+
 async def create_session(base_url: str, token: str, driver_id: str) -> str:
     """A new session for the driver, created over HTTP; its id."""
     async with httpx.AsyncClient(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as http:

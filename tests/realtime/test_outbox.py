@@ -57,8 +57,8 @@ def numbers(wire: bytes) -> list[int]:
     return found
 
 
-async def test_frames_leave_in_order_across_direct_writes_and_the_queue() -> None:
-    transport = RecordingTransport()
+def recording_outbox(transport: RecordingTransport) -> tuple[Outbox, list[str]]:
+    """An outbox on `transport` whose ASGI sends are recorded (the list) and whose close does nothing."""
     sent_through_asgi: list[str] = []
 
     async def send_text(text: str) -> None:
@@ -67,7 +67,12 @@ async def test_frames_leave_in_order_across_direct_writes_and_the_queue() -> Non
     async def close_socket(code: int, reason: str) -> None:
         pass
 
-    outbox = Outbox(send_text, close_socket, limit=100, transport=transport)
+    return Outbox(send_text, close_socket, limit=100, transport=transport), sent_through_asgi
+
+
+async def test_frames_leave_in_order_across_direct_writes_and_the_queue() -> None:
+    transport = RecordingTransport()
+    outbox, sent_through_asgi = recording_outbox(transport)
     writer = asyncio.create_task(outbox.run())
     await asyncio.sleep(0)  # the writer is idle now
     assert outbox.put(frame(0)) and outbox.queued == 0  # written at once, no task wake-up
@@ -87,15 +92,7 @@ async def test_frames_leave_in_order_across_direct_writes_and_the_queue() -> Non
 
 async def test_a_full_transport_is_waited_for_and_a_closed_one_left_to_the_asgi_send() -> None:
     transport = RecordingTransport()
-    sent_through_asgi: list[str] = []
-
-    async def send_text(text: str) -> None:
-        sent_through_asgi.append(text)
-
-    async def close_socket(code: int, reason: str) -> None:
-        pass
-
-    outbox = Outbox(send_text, close_socket, limit=100, transport=transport)
+    outbox, sent_through_asgi = recording_outbox(transport)
     writer = asyncio.create_task(outbox.run())
     await asyncio.sleep(0)
     transport.pause()

@@ -365,10 +365,11 @@ class ChunkCodec:
 
 
 class CodecThreads:
-    """Runs encoding and decoding on worker threads, each with its own `ChunkCodec`.
+    """Runs decoding on worker threads, each with its own `ChunkCodec` (reads of the downsampled window).
 
-    zstd and numpy's array loops release the GIL, so a chunk encodes (or a page of chunks decodes) while the
-    event loop parses the next request. A zstd context is not thread-safe: every thread builds its own codec.
+    zstd and numpy's array loops release the GIL, so the parts of one answer decode side by side while the
+    event loop goes on. A zstd context is not thread-safe: every thread builds its own codec. (Encoding at
+    ingest runs in worker processes instead: telemetry/prepare.py.)
     """
 
     def __init__(self, make_codec: Callable[[], ChunkCodec], workers: int = 2) -> None:
@@ -383,16 +384,6 @@ class CodecThreads:
         if codec is None:
             codec = self._local.codec = self._make_codec()
         return codec
-
-    async def encode(self, columns: Mapping[str, Iterable[float | int | None]]) -> tuple[bytes, list[str]]:
-        """`ChunkCodec.encode` on a worker thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: self._codec().encode(columns))
-
-    async def decode_matrices(self, chunks: Sequence[tuple[bytes, int]]) -> list[FloatArray]:
-        """`ChunkCodec.decode_matrices` on a worker thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: self._codec().decode_matrices(chunks))
 
     async def decode_columns(
         self,
