@@ -1,7 +1,7 @@
 """Run every benchmark in bench/ one after another (the `make bench` verb); each prints its own table.
 
-Usage: python bench/run_all.py [--quick] [name ...]   (names: startup codec ingest read fanout video voice
-coaching dashboard soak; default all)
+Usage: python bench/run_all.py [--quick] [name ...]   (names: startup codec ingest ingest_parts read fanout
+video voice coaching dashboard soak; default all)
 """
 
 from __future__ import annotations
@@ -11,7 +11,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["startup", "codec", "ingest", "read", "fanout", "video", "voice", "coaching", "dashboard", "soak"]
+BENCHES = [
+    "startup",
+    "codec",
+    "ingest",
+    "ingest_parts",
+    "read",
+    "fanout",
+    "video",
+    "voice",
+    "coaching",
+    "dashboard",
+    "soak",
+]
 
 
 def main() -> int:
