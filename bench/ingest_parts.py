@@ -27,8 +27,9 @@ from codec import DATA  # noqa: E402
 from ingest import bodies_for, telemetry_stream  # noqa: E402
 
 from pitbox.telemetry.codec import ChunkCodec  # noqa: E402
-from pitbox.telemetry.ingest import parse_batch  # noqa: E402
+from pitbox.telemetry.ingest import parse_batch, parse_body  # noqa: E402
 from pitbox.telemetry.prepare import PreparedBatch, prepare_body  # noqa: E402
+from pitbox.telemetry.uniform_rows import UniformRows  # noqa: E402
 
 
 def per_item_ms(items: list[Any], step: Callable[[Any], object], repeats: int) -> float:
@@ -53,12 +54,20 @@ def main() -> None:
     codec = ChunkCodec(mantissa_bits=16)
     messages = [orjson.loads(body) for body in bodies]
     batches = [parse_batch(message) for message in messages]
-    prepared: list[PreparedBatch] = [prepare_body(body, codec) for body in bodies]
+    uniform_rows = UniformRows()
+    prepared: list[PreparedBatch] = [prepare_body(body, codec, uniform_rows) for body in bodies]
     answers = [pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL) for item in prepared]
 
     rows = [
         ("orjson.loads of the body (the target's baseline)", per_item_ms(bodies, orjson.loads, repeats)),
-        ("rows -> checked numpy columns (parse_batch)", per_item_ms(messages, parse_batch, repeats)),
+        (
+            "general path: its rows -> checked columns (parse_batch)",
+            per_item_ms(messages, parse_batch, repeats),
+        ),
+        (
+            "usual path: body -> checked columns (parse_body)",
+            per_item_ms(bodies, lambda b: parse_body(b, uniform_rows), repeats),
+        ),
         ("encode the chunk (ChunkCodec)", per_item_ms(batches, lambda b: codec.encode(b.columns), repeats)),
         (
             "live message JSON of the columns",
@@ -73,7 +82,7 @@ def main() -> None:
         ),
         (
             "the worker's whole step (prepare_body)",
-            per_item_ms(bodies, lambda b: prepare_body(b, codec), repeats),
+            per_item_ms(bodies, lambda b: prepare_body(b, codec, uniform_rows), repeats),
         ),
     ]
     print(

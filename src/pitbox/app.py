@@ -209,7 +209,10 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Routes are matched one by one in this order: the ingest routes, which take most requests, come first.
     for module in (
+        telemetry_routes,
+        video_routes,
         health_routes,
         auth_routes,
         team_routes,
@@ -219,8 +222,6 @@ def create_app(settings: Settings) -> FastAPI:
         voice_routes,
         ws_routes,
         session_routes,
-        telemetry_routes,
-        video_routes,
         metrics_routes,
         coaching_routes,
     ):

@@ -33,6 +33,7 @@ from pitbox.telemetry.models import (
     FloatArray,
     IngestBatch,
 )
+from pitbox.telemetry.uniform_rows import UniformRows
 
 MAX_LAP = 1_000_000
 _NUMERIC = frozenset({int, float, bool, type(None)})
@@ -45,10 +46,26 @@ def invalid(field: str, message: str, code: str = "invalid_telemetry") -> NoRetu
     raise Invalid(f"{field}: {message}", code=code, details=[{"field": field, "message": message}])
 
 
+def parse_body(body: bytes, uniform_rows: UniformRows) -> IngestBatch:
+    """`parse_batch` of a raw JSON body (400/413/422 for an unreadable, too large or wrong one).
+
+    The usual body (rows that all carry the same channels) is read by typed decoding; any other goes through
+    orjson and `parse_batch`, which names what is wrong. Both accept and refuse the same bodies.
+    """
+    _check_size(body)
+    uniform = uniform_rows.decode(body)
+    if uniform is None:
+        return parse_batch(decode_body(body))
+    message = uniform.message
+    driver_id, session_id = _uuid(message, "driverId"), _uuid(message, "sessionId")
+    # Typed decoding refuses numbers beyond float64 (the general path then names them): every value is finite.
+    _check_names(uniform.columns, lambda name, index: f"{_sample_label(index)}.{name}")
+    return _checked_batch(message, driver_id, session_id, uniform.columns, _sample_label, None)
+
+
 def decode_body(body: bytes) -> Any:
     """The JSON of a request body; 422 naming the field for NaN/Infinity, 400 for anything else unreadable."""
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"a telemetry body may hold at most {MAX_BODY_BYTES} bytes")
+    _check_size(body)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -61,6 +78,15 @@ def decode_body(body: bytes) -> Any:
         if field is not None:
             invalid(field or "body", "must be a finite number (NaN and Infinity are not JSON)")
         raise BadRequest(f"the body is not JSON: {error}", code="invalid_json") from None
+
+
+def _check_size(body: bytes) -> None:
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"a telemetry body may hold at most {MAX_BODY_BYTES} bytes")
+
+
+def _sample_label(index: int) -> str:
+    return f"samples[{index}]"
 
 
 def _non_finite_path(value: Any, path: str) -> str | None:
@@ -95,9 +121,22 @@ def parse_batch(message: Any) -> IngestBatch:
             invalid("data", "must be an object of channel: number")
         columns, label = _columns_of_rows([payload], lambda _: "data")
     elif shape == "samples":
-        columns, label = _columns_of_rows(payload, lambda index: f"samples[{index}]")
+        columns, label = _columns_of_rows(payload, _sample_label)
     else:
         columns, label = _columns_of_columns(payload)
+    return _checked_batch(message, driver_id, session_id, columns, label, payload)
+
+
+def _checked_batch(
+    message: dict[str, Any],
+    driver_id: uuid.UUID,
+    session_id: uuid.UUID,
+    columns: dict[str, FloatArray],
+    label: Callable[[int], str],
+    payload: Any,
+) -> IngestBatch:
+    """The checks after the shape's own: source names, time, lap counter, batch key (`payload` is hashed for a
+    key-less batch)."""
     columns = _canonical(message, columns)
     _check_time(columns, label)
     _check_lap_counter(columns, label)
@@ -203,6 +242,14 @@ def _columns_of_columns(raw: Any) -> tuple[dict[str, FloatArray], Callable[[int]
 
 
 def _check_values(columns: dict[str, FloatArray], field: Callable[[str, int], str]) -> None:
+    _check_names(columns, field)
+    for name, values in columns.items():
+        infinite = np.flatnonzero(np.isinf(values))
+        if infinite.size:
+            invalid(field(name, int(infinite[0])), "must be a finite number")
+
+
+def _check_names(columns: dict[str, FloatArray], field: Callable[[str, int], str]) -> None:
     for name, values in columns.items():
         if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
             present = np.flatnonzero(~np.isnan(values))
@@ -210,9 +257,6 @@ def _check_values(columns: dict[str, FloatArray], field: Callable[[str, int], st
                 field(str(name), int(present[0]) if present.size else 0),
                 f'a channel name has 1 to {MAX_CHANNEL_NAME} characters, none of ,"=<>!&;',
             )
-        infinite = np.flatnonzero(np.isinf(values))
-        if infinite.size:
-            invalid(field(name, int(infinite[0])), "must be a finite number")
 
 
 def _canonical(message: dict[str, Any], columns: dict[str, FloatArray]) -> dict[str, FloatArray]:

@@ -32,8 +32,9 @@ import structlog
 
 from pitbox.errors import PitboxError, Unavailable
 from pitbox.telemetry.codec import ChunkCodec
-from pitbox.telemetry.ingest import decode_body, parse_batch
+from pitbox.telemetry.ingest import parse_batch, parse_body
 from pitbox.telemetry.models import IngestBatch
+from pitbox.telemetry.uniform_rows import UniformRows
 
 log = structlog.get_logger(__name__)
 
@@ -63,14 +64,17 @@ class PreparedBatch:
 
 def prepare_message(message: Any, codec: ChunkCodec) -> PreparedBatch:
     """Check a decoded ingest message and encode its chunk (422 naming the field when it is wrong)."""
-    batch = parse_batch(message)
+    return _encoded(parse_batch(message), codec)
+
+
+def prepare_body(body: bytes, codec: ChunkCodec, uniform_rows: UniformRows) -> PreparedBatch:
+    """Check a raw JSON body and encode its chunk (400/413/422 for an unreadable, too large or wrong one)."""
+    return _encoded(parse_body(body, uniform_rows), codec)
+
+
+def _encoded(batch: IngestBatch, codec: ChunkCodec) -> PreparedBatch:
     payload, names = codec.encode(batch.columns)
     return PreparedBatch(batch, payload, names)
-
-
-def prepare_body(body: bytes, codec: ChunkCodec) -> PreparedBatch:
-    """`prepare_message` of a raw JSON body (400/413/422 for an unreadable, too large or wrong one)."""
-    return prepare_message(decode_body(body), codec)
 
 
 class WorkerDied(Exception):
@@ -168,6 +172,7 @@ class IngestWorkers:
 
     def __init__(self, codec: ChunkCodec, processes: int) -> None:
         self._codec = codec
+        self._uniform_rows = UniformRows()
         self.processes = processes
         self._workers: list[_Worker] = []
         self._starting: asyncio.Task[None] | None = None
@@ -184,25 +189,28 @@ class IngestWorkers:
     async def prepare(self, body: bytes) -> PreparedBatch:
         """Decode, check and encode one body; errors are the same domain errors as inline."""
         if self.processes <= 0 or self._closed:
-            return prepare_body(body, self._codec)
+            return self._inline(body)
         now = asyncio.get_running_loop().time()
         self._reap(now)
         if now < self._inline_until:
-            return prepare_body(body, self._codec)
+            return self._inline(body)
         if len(self._workers) < self.processes:
             if self._starting is None or self._starting.done():
                 self._starting = asyncio.create_task(self._fill())
             await asyncio.shield(self._starting)
         alive = [w for w in self._workers if w.alive]
         if not alive:
-            return prepare_body(body, self._codec)
+            return self._inline(body)
         worker = min(alive, key=lambda w: len(w.pending))
         if len(worker.pending) >= MAX_PENDING:
-            return prepare_body(body, self._codec)
+            return self._inline(body)
         try:
             return await worker.prepare(body)
         except WorkerDied:
-            return prepare_body(body, self._codec)
+            return self._inline(body)
+
+    def _inline(self, body: bytes) -> PreparedBatch:
+        return prepare_body(body, self._codec, self._uniform_rows)
 
     def pids(self) -> list[int]:
         """Process ids of the running workers (for the worker-crash test)."""
@@ -297,6 +305,7 @@ def serve_worker() -> None:
     # Ctrl-C reaches the whole process group: the server stops its workers itself, after the last request.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     codec = ChunkCodec(**json.loads(sys.argv[1]))
+    uniform_rows = UniformRows()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot corrupt the answers
     bodies = sys.stdin.buffer
@@ -307,7 +316,7 @@ def serve_worker() -> None:
         body = bodies.read(int.from_bytes(head, "little"))
         result: tuple[bool, Any]
         try:
-            result = (True, prepare_body(body, codec))
+            result = (True, prepare_body(body, codec, uniform_rows))
         except PitboxError as error:
             result = (False, error)
         except Exception as error:  # noqa: BLE001 - a bug: the server answers 500 as it would inline
