@@ -260,4 +260,15 @@ UPDATE sessions s SET compact_from_chunk = 0 WHERE EXISTS (SELECT 1 FROM telemet
 -- (not the default 20%), so that space is reused soon and the table stays close to its live size.
 ALTER TABLE telemetry_data SET (autovacuum_vacuum_scale_factor = 0.02, toast.autovacuum_vacuum_scale_factor = 0.02);
 INSERT INTO schema_migrations (version, name) VALUES (4, 'telemetry_compaction');
+
+-- migration 0005_session_next_chunk
+-- Version 5: the number a session's next telemetry chunk gets, kept on the session row. Ingest locks that row
+-- anyway, and a locked row is read as it is now (a statement's other reads see the data as of its start), so
+-- the lock itself says the number: one round trip less per batch than asking for max(chunk_no) after it.
+-- Compaction keeps the last number of the chunks it merges, so this only ever grows.
+ALTER TABLE sessions ADD COLUMN next_chunk_no integer NOT NULL DEFAULT 0 CHECK (next_chunk_no >= 0);
+UPDATE sessions s SET next_chunk_no = d.next_chunk_no
+FROM (SELECT session_id, max(chunk_no) + 1 AS next_chunk_no FROM telemetry_data GROUP BY session_id) d
+WHERE d.session_id = s.id;
+INSERT INTO schema_migrations (version, name) VALUES (5, 'session_next_chunk');
 COMMIT;

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from pitbox.telemetry import store
+from pitbox.telemetry.prepare import prepare_body
+from pitbox.telemetry.uniform_rows import UniformRows
 from tests.conftest import RunningServer, Team, World, assert_error
 from tests.telemetry.conftest import new_session
 
@@ -216,3 +221,57 @@ async def test_known_source_channels_are_renamed_and_converted(client: httpx.Asy
     read = (await client.get(f"/api/sessions/{session_id}/telemetry", headers=team.driver.headers)).json()
     assert read["columns"]["speed"] == [180]  # 50 m/s in km/h
     assert read["columns"]["MyCustomThing"] == [7]  # unknown channels are kept
+
+
+async def waiting_for_a_lock(pool: Any, statement_part: str) -> None:
+    """Return once a backend waits for a lock in a statement holding `statement_part` (PostgreSQL has no
+    notification of that to await)."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0"
+    )
+    async with asyncio.timeout(30):
+        while True:
+            if await pool.fetchval(query, statement_part):
+                return
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("same_batch", [True, False], ids=["the same batch", "another batch"])
+async def test_batch_stored_by_another_server_while_waiting_is_counted(
+    client: httpx.AsyncClient, server: RunningServer, team: Team, same_batch: bool
+) -> None:
+    """Another server (here: its store calls on a connection of ours) holds the session's lock and stores a
+    batch while this server's ingest waits: a retry of that batch gets its first ack, another batch the next
+    chunk number."""
+    session_id = await new_session(client, team.driver)
+    body = batch(team.driver.driver_id, session_id, seq=1)
+    theirs = body if same_batch else {**body, "seq": 0}
+    telemetry = server.services.telemetry
+    stored_by_them = prepare_body(orjson.dumps(theirs), telemetry.codec, UniformRows())
+    pool = server.services.database.pool
+    async with pool.acquire() as other:
+        async with other.transaction():
+            row = await store.lock_session_for_ingest(
+                other, stored_by_them.batch.session_id, stored_by_them.batch.driver_id, "-"
+            )
+            posting = asyncio.create_task(
+                client.post("/api/telemetry", json=body, headers=team.driver.headers)
+            )
+            await waiting_for_a_lock(pool, "FOR UPDATE OF s")
+            await store.insert_chunk(
+                other,
+                stored_by_them.batch.session_id,
+                row["next_chunk_no"],
+                stored_by_them.batch.driver_id,
+                stored_by_them.batch.batch_key,
+                (stored_by_them.batch.t_start, stored_by_them.batch.t_end),
+                (None, None),
+                stored_by_them.names,
+                stored_by_them.payload,
+                store.BatchStats(3, ["t", "speed", "gear"], 0.0, []),
+            )
+        response = await posting
+    assert response.status_code == (200 if same_batch else 201), response.text
+    assert response.json()["chunkNo"] == (0 if same_batch else 1)
+    assert response.json()["duplicate"] is same_batch
+    assert await stored(server, session_id) == ((1, 3) if same_batch else (2, 6))

@@ -54,6 +54,8 @@ MAX_DISTANCE_GAP_S = 1.0
 CSV_ROWS_PER_WRITE = 5_000
 #: Sessions whose lap detector is kept in memory; the least recently fed is rebuilt when needed again.
 TRACKED_SESSIONS = 4096
+#: The primary key of `telemetry_batches`: a batch key is stored once per session.
+BATCH_KEY_CONSTRAINT = "telemetry_batches_pkey"
 
 
 @dataclass
@@ -188,7 +190,14 @@ class TelemetryService:
         if lock is None:
             lock = self._locks[batch.session_id] = asyncio.Lock()
         async with lock:
-            ack, laps = await self._commit(batch, payload, names)
+            try:
+                ack, laps = await self._commit(batch, payload, names)
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name != BATCH_KEY_CONSTRAINT:
+                    raise
+                # Another server stored this batch while this one waited for the session's lock (the lock's
+                # statement saw the batches as they were before): asked again, it is the retry it is.
+                ack, laps = await self._commit(batch, payload, names)
         if ack["duplicate"]:
             self.counters["duplicates_total"] += 1
         else:
@@ -227,8 +236,7 @@ class TelemetryService:
                     return ack, []
                 if session["status"] != "active":
                     raise Conflict("the session has ended; start a new one", code="session_ended")
-                # Its own statement, so its snapshot sees a chunk committed while we waited for the lock.
-                chunk_no = await store.next_chunk_no(conn, batch.session_id)
+                chunk_no = int(session["next_chunk_no"])
                 splits = tuple(session["sector_splits"] or ()) or DEFAULT_SPLITS
                 progress = await self._progress_of(conn, batch.session_id, chunk_no, splits)
                 laps, distance = progress.feed(batch.columns)

@@ -36,12 +36,14 @@ async def lock_session_for_ingest(
 ) -> asyncpg.Record | None:
     """Lock the session row for this batch (batches of a session commit one at a time, in order).
 
-    Returns its status, its track's sector splits and, when a batch with this key was stored before, what its
-    ack said: `chunk_no`, `sample_count`, `t_start`, `t_end`, `laps_completed`; None when the session is not
-    this driver's.
+    Returns its status, its track's sector splits, the number its next chunk gets (`next_chunk_no`, read from
+    the locked row, so current even when another transaction held the lock) and, when a batch with this key
+    was stored before, what its ack said: `chunk_no`, `sample_count`, `t_start`, `t_end`, `laps_completed`;
+    None when the session is not this driver's.
     """
     row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT s.status, tr.sector_splits, b.chunk_no, b.sample_count, b.t_start, b.t_end, b.laps_completed
+        """SELECT s.status, s.next_chunk_no, tr.sector_splits,
+                  b.chunk_no, b.sample_count, b.t_start, b.t_end, b.laps_completed
            FROM sessions s
            LEFT JOIN tracks tr ON tr.id = s.track_id
            LEFT JOIN telemetry_batches b ON b.session_id = s.id AND b.batch_key = $3
@@ -52,14 +54,6 @@ async def lock_session_for_ingest(
         batch_key,
     )
     return row
-
-
-async def next_chunk_no(conn: Queryable, session_id: uuid.UUID) -> int:
-    """The number the session's next chunk gets (0 for the first; a merged chunk keeps its last number)."""
-    value = await conn.fetchval(
-        "SELECT coalesce(max(chunk_no) + 1, 0) FROM telemetry_data WHERE session_id = $1", session_id
-    )
-    return int(value)
 
 
 async def insert_chunk(
@@ -97,7 +91,8 @@ async def insert_chunk(
                lap_count = lap_count + $14,
                best_lap_s = least(best_lap_s, $15),
                last_activity_at = now(),
-               compact_from_chunk = coalesce(compact_from_chunk, $2)
+               compact_from_chunk = coalesce(compact_from_chunk, $2),
+               next_chunk_no = $2 + 1
            WHERE id = $1""",
         session_id,
         chunk_no,
