@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import pgserver
+from pgserver.postgres_server import get_server  # the package re-exports it implicitly (no __all__)
 
 from pitbox.app import build_services
 from pitbox.coaching.analyst import analyse_lap
@@ -66,8 +66,8 @@ async def run(repeats: int) -> None:
             analyst_ms.append((time.perf_counter() - started) * 1000)
 
     with tempfile.TemporaryDirectory() as workdir:
-        database = pgserver.get_server(Path(workdir) / "pg", cleanup_mode="stop")
-        settings = Settings(  # type: ignore[call-arg]
+        database = get_server(Path(workdir) / "pg", cleanup_mode="stop")
+        settings = Settings(
             _env_file=None,
             database_url=database.get_uri(),
             data_dir=Path(workdir) / "data",
@@ -85,7 +85,7 @@ async def run(repeats: int) -> None:
                 )
                 driver_id = uuid.UUID(driver["driverId"])
                 session = await services.sessions.create(
-                    principal, SessionCreate(driverId=driver_id, name="bench", car="SK Modified")
+                    principal, SessionCreate(driver_id=driver_id, name="bench", car="SK Modified")
                 )
                 session_id = uuid.UUID(session["id"])
                 offset = 0.0
@@ -105,15 +105,15 @@ async def run(repeats: int) -> None:
                 stored = [lap for lap in await services.telemetry.laps(principal, session_id) if lap["valid"]]
                 direct_ms = []
                 for _ in range(repeats):
-                    for lap in stored:
+                    for stored_lap in stored:
                         started = time.perf_counter()
-                        await coaching.coach_stored_lap(session_id, lap["lap"], started=started)
+                        await coaching.coach_stored_lap(session_id, stored_lap["lap"], started=started)
                         direct_ms.append((time.perf_counter() - started) * 1000)
                         await coaching.idle()  # let the spoken version finish before the next lap
                 before = len(await coaching.session_feedback(principal, session_id, limit=1000))
                 for _ in range(repeats):
-                    for lap in stored:
-                        coaching.on_lap_completed(session_id, driver_id, lap["lap"])
+                    for stored_lap in stored:
+                        coaching.on_lap_completed(session_id, driver_id, stored_lap["lap"])
                         await coaching.idle()
                 feedback = await coaching.session_feedback(principal, session_id, limit=1000)
                 live_ms = [float(item["latencyMs"]) for item in feedback[before:]]

@@ -1,9 +1,11 @@
 """The steps of ingesting one batch, timed alone on one core: where the CPU of `bench/ingest.py` goes.
 
 Per 600-sample × 40-channel row-wise body (the bodies of bench/ingest.py): orjson decoding the body (the
-baseline of the ingest target), the checks that turn its rows into numpy columns (`parse_batch`), encoding
-the chunk, the live message's JSON, and the pickle round trip of a prepared batch between the server and an
-ingest worker. Median of `--repeats` passes over the bodies.
+baseline of the ingest target), the general path's checks that turn those rows into numpy columns
+(`parse_batch`), the usual path that takes this body from bytes to checked columns (`parse_body`: typed
+decoding, telemetry/uniform_rows.py), encoding the chunk, the live message's JSON, and the pickle round trip
+of a prepared batch between the server and an ingest worker. Median of 7 passes over the bodies (3 with
+`--quick`).
 
     PYTHONPATH=src python bench/ingest_parts.py [--quick]
 """
@@ -88,9 +90,9 @@ def main() -> None:
     print(
         f"{len(bodies)} bodies of 600 samples x 40 channels ({len(bodies[0]):,} bytes each), median of {repeats}"
     )
-    print(f"\n{'step, per batch on one core':<52} {'ms':>6}")
+    print(f"\n{'step, per batch on one core':<58} {'ms':>6}")
     for name, ms in rows:
-        print(f"{name:<52} {ms:>6.2f}")
+        print(f"{name:<58} {ms:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ async def local_server(workdir: Path, **env: str) -> AsyncIterator[LocalServer]:
     database = pgserver.get_server(workdir / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         database_url=database.get_uri(),
         data_dir=workdir / "data",

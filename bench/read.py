@@ -46,7 +46,7 @@ async def load_hour(bench_settings: Settings, samples: int) -> tuple[str, str]:
         token, _ = services.auth.issue_token(uuid.UUID(user["id"]))
         principal = await services.auth.authenticate(token)
         session = await services.sessions.create(
-            principal, SessionCreate(driverId=uuid.UUID(user["driverId"]), name="hour", car="SK Modified")
+            principal, SessionCreate(driver_id=uuid.UUID(user["driverId"]), name="hour", car="SK Modified")
         )
         for seq, start in enumerate(range(0, samples, 600)):
             message = {
@@ -84,9 +84,9 @@ async def run(samples: int, runs: int) -> None:
                     orjson.loads((await client.get(url, params={"lap": lap})).content)
 
                 async def hour_json() -> None:
-                    cursor = None
+                    cursor: str | None = None
                     while True:
-                        params: dict[str, object] = {
+                        params: dict[str, str | int] = {
                             "limit": 100_000,
                             **({"cursor": cursor} if cursor else {}),
                         }

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import asyncpg
-import pgserver
+from pgserver.postgres_server import get_server  # the package re-exports it implicitly (no __all__)
 
 from pitbox.voice import VoiceService
 from pitbox.voice.piper_voice import DEFAULT_PIPER_VOICE, PiperEngine, wav_duration_s
@@ -56,7 +56,7 @@ async def run(repeats: int, hits: int) -> None:
     rows.append(("piper warm synth (median)", warm_median, f"n={repeats}, RTF {warm_median / audio_s:.3f}"))
 
     with tempfile.TemporaryDirectory(prefix="pitbox-bench-voice-") as tmp:
-        server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+        server = get_server(Path(tmp) / "pg", cleanup_mode="stop")
         try:
             pool = await asyncpg.create_pool(server.get_uri(), min_size=1, max_size=4)
             await pool.execute(MIGRATION.read_text(encoding="utf-8"))
