@@ -157,6 +157,29 @@ async def test_wrong_password_is_refused_on_the_login_form(
     assert all("401" in error for error in dashboard.console.errors), dashboard.console.errors
 
 
+async def test_log_out_revokes_the_token_on_the_server(
+    dashboard_server: RunningServer, dashboard_world: World, open_page: OpenPage
+) -> None:
+    team = await dashboard_world.team()
+    engineer = await dashboard_world.user("engineer", team.id, password=PASSWORD)
+    dashboard = await open_page()
+    page = dashboard.page
+    await dashboard.log_in(engineer.email)
+    token = await page.evaluate("sessionStorage.getItem('pitbox.token')")
+    assert token
+    await page.click("#logout")
+    await page.wait_for_selector("#login-view:not([hidden])")
+    assert await page.evaluate("sessionStorage.getItem('pitbox.token')") is None
+    async with httpx.AsyncClient(base_url=dashboard_server.url) as http:
+        for _ in range(100):  # the page revokes it in the background: wait for that request to land
+            answer = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+            if answer.status_code == 401:
+                break
+            await asyncio.sleep(0.05)
+        assert answer.status_code == 401 and answer.json()["error"]["code"] == "token_revoked", answer.text
+    assert dashboard.console.errors == []
+
+
 async def test_dashboard_fits_a_laptop_and_tablets_without_horizontal_scrolling(
     dashboard_world: World, open_page: OpenPage
 ) -> None:

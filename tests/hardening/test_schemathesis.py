@@ -38,6 +38,8 @@ ADMIN_EXAMPLES = 25
 ENGINEER_EXAMPLES = 15
 #: Real speech synthesis (Piper) costs about a second a case, so these get a handful of cases each.
 SLOW_OPERATIONS = {"POST /api/voice/synthesize": 5, "POST /api/sessions/{session_id}/pit-wall": 5}
+#: Operations that revoke the caller's token (a password change does when the fuzzer guesses the password).
+SIGNS_OUT = {"POST /api/auth/logout", "POST /api/auth/logout-all", "PUT /api/me/password"}
 #: Only the JSON form of the frame upload is fuzzed: the binary forms need real image bytes to mean anything.
 JSON_ONLY = {"POST /api/video"}
 
@@ -70,8 +72,11 @@ def fuzz_api(base_url: str, token: str, known_ids: dict[str, str], examples: int
             report.failures["schema"] = f"an operation cannot be fuzzed: {result.err()}"
         else:
             operations.append(result.ok())
-    # Deletions last, so the objects behind the known ids live through the other operations.
-    operations.sort(key=lambda op: op.method.upper() == "DELETE")
+    # Deletions last, so the objects behind the known ids live through the other operations; signing out
+    # after them, since it revokes the token the run uses.
+    operations.sort(
+        key=lambda op: (f"{op.method.upper()} {op.path}" in SIGNS_OUT, op.method.upper() == "DELETE")
+    )
     with requests.Session() as http:
         for operation in operations:
             label = f"{operation.method.upper()} {operation.path}"

@@ -1,14 +1,14 @@
-"""POST /api/auth/login and GET /api/me."""
+"""Signing in and out (POST /api/auth/login, /logout, /logout-all), the caller (GET /api/me), its password."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, client_ip
 from pitbox.api.errors import error_responses
-from pitbox.auth.models import LoginRequest, TokenResponse
+from pitbox.auth.models import LoginRequest, PasswordChange, TokenResponse
 
 router = APIRouter(prefix="/api", tags=["identity"])
 
@@ -30,3 +30,42 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep) -> 
 async def me(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
     """Who the token or key belongs to."""
     return await services.auth.describe(principal)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    summary="Sign out: the token of this request stops working",
+    responses=error_responses(400, 401),
+)
+async def logout(principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    """At once on this server, within seconds on the others; its open sockets close at their next re-check."""
+    await services.auth.logout(principal)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/logout-all",
+    status_code=204,
+    summary="Sign out everywhere: every token of the caller issued so far stops working",
+    responses=error_responses(400, 401),
+)
+async def logout_all(principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    """For a lost laptop or phone: sign in again afterwards for a new token."""
+    await services.auth.logout_everywhere(principal)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/me/password",
+    response_model=TokenResponse,
+    response_model_by_alias=True,
+    summary="Change the caller's password; every older token stops working and a fresh one is returned",
+    responses=error_responses(400, 401, 403, 409, 429),
+)
+async def change_password(
+    body: PasswordChange, principal: CurrentPrincipal, services: ServicesDep
+) -> TokenResponse:
+    """403 for a wrong current password (counted with the account's failed logins: 429 past the limit)."""
+    token, expires = await services.auth.change_password(principal, body.current_password, body.new_password)
+    return TokenResponse(access_token=token, expires_at=expires)

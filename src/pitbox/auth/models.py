@@ -55,6 +55,11 @@ class LoginRequest(CamelModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class PasswordChange(CamelModel):
+    current_password: str = Field(alias="currentPassword", min_length=1, max_length=1024)
+    new_password: str = Field(alias="newPassword", min_length=1, max_length=1024)
+
+
 class TokenResponse(CamelModel):
     access_token: str = Field(serialization_alias="accessToken")
     token_type: str = Field("bearer", serialization_alias="tokenType")

@@ -23,6 +23,7 @@ class Principal:
     key_team_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     expires_at: datetime | None = None
+    token_id: str | None = None  # the token's `jti`, when signed in with a token that has one
 
     @property
     def is_admin(self) -> bool:

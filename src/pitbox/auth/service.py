@@ -17,7 +17,7 @@ from pitbox.auth.passwords import Passwords
 from pitbox.auth.principal import Principal, Role
 from pitbox.auth.ratelimit import SlidingWindowLimiter
 from pitbox.auth.tokens import TokenIssuer
-from pitbox.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
+from pitbox.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 
 ROLES: tuple[Role, ...] = ("admin", "manager", "engineer", "driver")
 #: Seconds a verified credential's Principal is reused without asking the database again. Bounds how long a
@@ -25,6 +25,8 @@ ROLES: tuple[Role, ...] = ("admin", "manager", "engineer", "driver")
 PRINCIPAL_CACHE_S = 5.0
 #: Credentials remembered at most (least recently used forgotten first).
 PRINCIPAL_CACHE_SIZE = 10_000
+#: Shortest password accepted.
+MIN_PASSWORD = 8
 
 
 class AuthService:
@@ -91,16 +93,77 @@ class AuthService:
                 self._principals.popitem(last=False)
         return principal
 
-    def forget_principals(self, *, key_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None) -> None:
-        """Stop trusting cached credentials of an API key or a user (after a revocation or a change)."""
+    def forget_principals(
+        self,
+        *,
+        key_id: uuid.UUID | None = None,
+        user_id: uuid.UUID | None = None,
+        token_id: str | None = None,
+    ) -> None:
+        """Stop trusting cached credentials of an API key, a user or one token (after a revocation or a change)."""
         stale = [
             digest
             for digest, (_, principal) in self._principals.items()
             if (key_id is not None and principal.key_id == key_id)
             or (user_id is not None and principal.user_id == user_id)
+            or (token_id is not None and principal.token_id == token_id)
         ]
         for digest in stale:
             del self._principals[digest]
+
+    async def logout(self, principal: Principal) -> None:
+        """Revoke the token this request came with (until it would have expired)."""
+        user_id, token_id, expires_at = self._signed_in_token(principal)
+        if token_id is None:
+            raise BadRequest(
+                "this token has no id (jti) to revoke: sign out with POST /api/auth/logout-all",
+                code="token_not_revocable",
+            )
+        await store.revoke_token(self._pool, token_id, user_id, expires_at)
+        self.forget_principals(token_id=token_id)
+
+    async def logout_everywhere(self, principal: Principal) -> None:
+        """Revoke every token the caller's user holds, this one included."""
+        user_id, token_id, expires_at = self._signed_in_token(principal)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.set_tokens_valid_after(conn, user_id, _token_cut_off())
+            if token_id is not None:
+                await store.revoke_token(conn, token_id, user_id, expires_at)
+        self.forget_principals(user_id=user_id)
+
+    async def change_password(self, principal: Principal, current: str, new: str) -> tuple[str, datetime]:
+        """Set a new password after checking the current one; every older token of the user stops working and
+        a fresh token is returned. Wrong current passwords count against the account's failed-login limit."""
+        user_id, token_id, expires_at = self._signed_in_token(principal)
+        _check_password(new, "newPassword")
+        user = await store.user_by_id(self._pool, user_id)
+        if user is None or user["password_hash"] is None:
+            raise Conflict("this account has no password here (it signs in elsewhere)", code="no_password")
+        # Counted per account, with its failed logins: guessing needs that account's token, so unlike logins
+        # there is no spraying across accounts from one address to limit.
+        account = f"email:{user['email']}"
+        wait = self._login_limiter.retry_after(account)
+        if wait > 0:
+            raise RateLimited("too many wrong passwords; try again later", retry_after=wait)
+        if not self._passwords.verify(user["password_hash"], current):
+            self._login_limiter.hit(account)
+            raise Forbidden("the current password is wrong", code="wrong_password")
+        valid_after = _token_cut_off()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.set_tokens_valid_after(conn, user_id, valid_after, self._passwords.hash(new))
+            if token_id is not None:
+                await store.revoke_token(conn, token_id, user_id, expires_at)
+        self.forget_principals(user_id=user_id)
+        return self.tokens.issue(str(user_id), self._token_ttl, issued_after=valid_after)
+
+    @staticmethod
+    def _signed_in_token(principal: Principal) -> tuple[uuid.UUID, str | None, datetime]:
+        """(user, token id, expiry) of a caller signed in with a token; API keys are revoked by their own route."""
+        if principal.kind != "user" or principal.user_id is None or principal.expires_at is None:
+            raise BadRequest(
+                "signed in with an API key: revoke it with DELETE /api/keys/{keyId}", code="not_a_token"
+            )
+        return principal.user_id, principal.token_id, principal.expires_at
 
     async def _verify(self, credential: str) -> Principal:
         if credential.startswith(api_keys.KEY_PREFIX):
@@ -110,15 +173,21 @@ class AuthService:
             user_id = uuid.UUID(claims.subject)
         except ValueError:
             raise Unauthorized("token subject is not a user id", code="invalid_token") from None
-        user = await store.user_by_id(self._pool, user_id)
+        user = await store.user_for_token(self._pool, user_id, claims.token_id)
         if user is None or user["disabled"]:
             raise Unauthorized("unknown or disabled user", code="invalid_token")
+        valid_after = user["tokens_valid_after"]
+        if user["token_revoked"] or (
+            valid_after is not None and (claims.issued_at is None or claims.issued_at <= valid_after)
+        ):
+            raise Unauthorized("this token was signed out; sign in again", code="token_revoked")
         return Principal(
             kind="user",
             user_id=user["id"],
             email=user["email"],
             role=user["role"],
             expires_at=claims.expires_at,
+            token_id=claims.token_id,
         )
 
     async def _authenticate_key(self, plaintext: str) -> Principal:
@@ -152,8 +221,8 @@ class AuthService:
             raise Invalid(f"role must be one of {', '.join(ROLES)}", details={"field": "role"})
         if "@" not in email or len(email) > 320:
             raise Invalid("email is not valid", details={"field": "email"})
-        if password is not None and len(password) < 8:
-            raise Invalid("password must have at least 8 characters", details={"field": "password"})
+        if password is not None:
+            _check_password(password)
         password_hash = self._passwords.hash(password) if password else None
         async with self._pool.acquire() as conn, conn.transaction():
             if team_id is not None and not await conn.fetchval(
@@ -292,6 +361,21 @@ class AuthService:
     def issue_token(self, user_id: uuid.UUID, ttl: timedelta | None = None) -> tuple[str, datetime]:
         """A token for a user (the operator's `pitbox token create`)."""
         return self.tokens.issue(str(user_id), ttl or self._token_ttl)
+
+
+def _check_password(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(f"{field} must have at least {MIN_PASSWORD} characters", details={"field": field})
+
+
+def _token_cut_off() -> datetime:
+    """Now, to the millisecond (tokens' `iat` precision): tokens issued up to it are refused from now on.
+
+    Taken from this server's clock; a token issued by another instance whose clock is behind could fall on
+    the wrong side of it by that difference.
+    """
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def now_utc() -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -39,6 +40,40 @@ async def user_by_email(conn: Queryable, email: str) -> asyncpg.Record | None:
 async def user_by_id(conn: Queryable, user_id: uuid.UUID) -> asyncpg.Record | None:
     """The user with this id."""
     return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)  # noqa: S608
+
+
+async def user_for_token(conn: Queryable, user_id: uuid.UUID, token_id: str | None) -> asyncpg.Record | None:
+    """The user a token names, with `tokens_valid_after` and whether this token was revoked (`token_revoked`)."""
+    return await conn.fetchrow(
+        f"SELECT {USER_COLUMNS}, tokens_valid_after, "  # noqa: S608 - column list is a constant
+        "EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = $2) AS token_revoked FROM users WHERE id = $1",
+        user_id,
+        token_id,
+    )
+
+
+async def revoke_token(conn: Queryable, token_id: str, user_id: uuid.UUID, expires_at: datetime) -> None:
+    """Refuse this token from now on (kept until it would have expired; expired revocations are dropped)."""
+    await conn.execute(
+        """WITH expired AS (DELETE FROM revoked_tokens WHERE expires_at < now() - interval '1 hour')
+           INSERT INTO revoked_tokens (token_id, user_id, expires_at) VALUES ($1, $2, $3)
+           ON CONFLICT (token_id) DO NOTHING""",
+        token_id,
+        user_id,
+        expires_at,
+    )
+
+
+async def set_tokens_valid_after(
+    conn: Queryable, user_id: uuid.UUID, valid_after: datetime, password_hash: str | None = None
+) -> None:
+    """Refuse the user's tokens issued before `valid_after`; with `password_hash`, also set a new password."""
+    await conn.execute(
+        "UPDATE users SET tokens_valid_after = $2, password_hash = coalesce($3, password_hash) WHERE id = $1",
+        user_id,
+        valid_after,
+        password_hash,
+    )
 
 
 async def driver_of_user(conn: Queryable, user_id: uuid.UUID) -> uuid.UUID | None:

@@ -19,6 +19,8 @@ from pitbox.errors import Unauthorized
 log = structlog.get_logger(__name__)
 
 LEEWAY_S = 30
+#: Longest `jti` kept for a revocation; a longer one (an external provider's) is treated as absent.
+MAX_TOKEN_ID = 200
 EXTERNAL_ALGORITHMS = ["RS256", "ES256"]
 
 
@@ -29,6 +31,7 @@ class TokenClaims:
     subject: str
     expires_at: datetime
     token_id: str | None
+    issued_at: datetime | None = None
 
 
 def load_or_create_secret(data_dir: Path) -> str:
@@ -72,13 +75,22 @@ class TokenIssuer:
         self._audience = audience
         self._jwks = jwks_client
 
-    def issue(self, subject: str, ttl: timedelta) -> tuple[str, datetime]:
-        """A signed HS256 token for `subject` valid for `ttl`, and its expiry."""
+    def issue(
+        self, subject: str, ttl: timedelta, *, issued_after: datetime | None = None
+    ) -> tuple[str, datetime]:
+        """A signed HS256 token for `subject` valid for `ttl`, and its expiry.
+
+        `iat` has millisecond precision (RFC 7519 allows a fraction), so a token issued right after a user's
+        cut-off for older tokens (`issued_after`, a sign-out everywhere) is told apart from those before it.
+        """
         now = datetime.now(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # whole milliseconds, never rounded up
+        if issued_after is not None and now <= issued_after:
+            now = issued_after + timedelta(milliseconds=1)
         expires = now + ttl
         claims: dict[str, Any] = {
             "sub": subject,
-            "iat": int(now.timestamp()),
+            "iat": now.timestamp(),
             "nbf": int(now.timestamp()),
             "exp": int(expires.timestamp()),
             "jti": uuid.uuid4().hex,
@@ -125,8 +137,10 @@ class TokenIssuer:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("token has no subject", code="invalid_token")
+        token_id, issued_at = claims.get("jti"), claims.get("iat")
         return TokenClaims(
             subject=subject,
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
-            token_id=claims.get("jti"),
+            token_id=token_id if isinstance(token_id, str) and 0 < len(token_id) <= MAX_TOKEN_ID else None,
+            issued_at=datetime.fromtimestamp(issued_at, UTC) if isinstance(issued_at, int | float) else None,
         )

@@ -31,8 +31,13 @@ export class Api {
     return answer;
   }
 
+  /** Forget the token here and revoke it on the server (best effort: signed out locally either way). */
   logout() {
+    const token = this.token;
     this.token = null;
+    if (token) {
+      fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } }).catch(() => {});
+    }
   }
 
   get(path) {
