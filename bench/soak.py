@@ -78,6 +78,7 @@ class Tally:
     delivery_ms: list[float] = field(default_factory=list)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     rss_mb: list[tuple[float, float]] = field(default_factory=list)
+    worker_cpu: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     client_cpu: list[float] = field(default_factory=list)
     sent_at: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -206,11 +207,13 @@ async def drive(base: str, driver: Driver, seconds: float, offset: float, tally:
 
 
 async def watch_server(process: psutil.Process, tally: Tally, stop: asyncio.Event) -> None:
-    """RSS (server and its children) and CPU share every RSS_EVERY_S seconds."""
+    """RSS (server and its children) and CPU share (server process, its ingest workers) every RSS_EVERY_S
+    seconds."""
     started = time.monotonic()
     client = psutil.Process()
     process.cpu_percent()
     client.cpu_percent()
+    workers: dict[int, psutil.Process] = {}  # kept, so each one's cpu_percent() measures since the last call
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=RSS_EVERY_S)
@@ -218,6 +221,15 @@ async def watch_server(process: psutil.Process, tally: Tally, stop: asyncio.Even
         tally.rss_mb.append((time.monotonic() - started, rss / 2**20))
         tally.cpu.append(process.cpu_percent())
         tally.client_cpu.append(client.cpu_percent())
+        worker_cpu = 0.0
+        for child in process.children():
+            if child.pid not in workers:
+                workers[child.pid] = child
+                child.cpu_percent()
+                continue
+            with contextlib.suppress(psutil.Error):
+                worker_cpu += workers[child.pid].cpu_percent()
+        tally.worker_cpu.append(worker_cpu)
 
 
 async def server_side_ingest_buckets(base: str) -> list[tuple[float, float]]:
@@ -324,6 +336,7 @@ def report(seconds: float, elapsed: float, batches: int, tally: Tally, load: Loa
         ("server RSS mean 1st half -> 2nd half (MB)", f"{early:.1f} -> {late:.1f} ({late - early:+.1f})"),
         ("server RSS growth over the 2nd half (MB)", f"{rss[-1] - rss[half]:+.1f}" if half else "n/a"),
         ("server CPU mean (% of one core)", f"{float(np.mean(tally.cpu)):.0f}"),
+        ("ingest workers CPU mean (% of one core)", f"{float(np.mean(tally.worker_cpu)):.0f}"),
         ("load generator CPU mean (% of one core)", f"{float(np.mean(tally.client_cpu)):.0f}"),
         ("machine load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"),
         ("errors", ", ".join(f"{k}: {v}" for k, v in tally.errors.items()) or "none"),

@@ -38,7 +38,7 @@ from pitbox.dashboard import router as dashboard_router
 from pitbox.db.pool import open_database
 from pitbox.metrics import Metrics, RequestMetricsMiddleware
 from pitbox.realtime.brokers import broker_for
-from pitbox.realtime.hub import Hub
+from pitbox.realtime.hub import Hub, HubLimits
 from pitbox.services import Services
 from pitbox.sessions.service import SessionService
 from pitbox.teams.service import TeamService
@@ -100,7 +100,10 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             cache_max_bytes=settings.voice_cache_max_bytes,
         )
         stack.push_async_callback(voice.close)
-        hub = Hub(broker_for(settings.redis_url, settings.nats_url))
+        hub = Hub(
+            broker_for(settings.redis_url, settings.nats_url),
+            HubLimits(recheck_seconds=settings.ws_recheck_s),
+        )
         await hub.start()
         stack.push_async_callback(hub.close)
         sessions = SessionService(pool, access, hub)

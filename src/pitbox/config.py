@@ -11,6 +11,8 @@ from pydantic import AnyHttpUrl, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+#: Shortest WS_RECHECK_S: each re-check costs a database query per socket and subscription.
+WS_RECHECK_MIN_S = 0.1
 
 
 class Settings(BaseSettings):
@@ -112,12 +114,27 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds between two background compaction rounds. 0: no background compaction.",
     )
+    ws_recheck_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="Seconds between two re-checks of each open WebSocket's credential and subscriptions: a "
+        "revoked API key, a disabled user or lost access ends them within this (plus 5 s on other instances). "
+        f"0: no re-checks; otherwise at least {WS_RECHECK_MIN_S:g}.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("ws_recheck_s")
+    @classmethod
+    def _recheck_not_too_often(cls, value: float) -> float:
+        if 0 < value < WS_RECHECK_MIN_S:
+            raise ValueError(f"must be 0 (off) or at least {WS_RECHECK_MIN_S:g}")
         return value
 
     @field_validator("log_level", mode="before")

@@ -1,13 +1,16 @@
 """One client socket after the handshake: authentication, the client frames and their answers.
 
 The socket is spoken to through the raw ASGI `receive`/`send` callables; every outgoing frame goes through the
-socket's Outbox, so answers and channel messages leave in the order they were queued.
+socket's Outbox, so answers and channel messages leave in the order they were queued. A signed-in socket's
+credential and subscriptions are checked again every `HubLimits.recheck_seconds`, so a revoked key, a disabled
+user or withdrawn access stops the stream within that time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 import structlog
 
 from pitbox.auth.principal import Principal
-from pitbox.errors import BadRequest, PitboxError
+from pitbox.errors import BadRequest, PitboxError, Unavailable
 from pitbox.realtime.frames import (
     CLOSE_AUTH_FAILED,
     CLOSE_GOING_AWAY,
@@ -62,6 +65,7 @@ class ClientConnection:
         self._authorize_channel = authorize_channel
         self._ingest = ingest
         self._principal: Principal | None = None
+        self._credential: str | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._disconnected = False
         self.outbox = Outbox(
@@ -77,21 +81,27 @@ class ClientConnection:
     async def run(self, token: str | None) -> None:
         """Authenticate (from the handshake's token or a first `auth` frame), then answer frames until closed."""
         writer = asyncio.create_task(self.outbox.run())
+        rechecks: asyncio.Task[None] | None = None
         self._hub.attach(self.outbox)
         try:
             if self._hub.closing:
                 self.outbox.close_soon(CLOSE_GOING_AWAY, "server shutting down", flush=True)
             elif await self._sign_in(token):
+                if self._hub.limits.recheck_seconds > 0:
+                    rechecks = asyncio.create_task(
+                        self._recheck_periodically(self._hub.limits.recheck_seconds)
+                    )
                 await self._serve()
             await self._wait_closed(writer)
         finally:
             self._hub.detach(self.outbox)
             if self._expiry is not None:
                 self._expiry.cancel()
-            if not writer.done():
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+            for task in (rechecks, writer):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     async def _wait_closed(self, writer: asyncio.Task[None]) -> None:
         # After our close frame the server queues a disconnect; read until it comes so the peer's close is answered.
@@ -139,6 +149,7 @@ class ClientConnection:
                 flush=False,
             )
             return False
+        self._credential = token
         self._arm_expiry(self._principal)
         self.outbox.put_text(self._authenticated_frame(self._principal, None))
         return True
@@ -168,12 +179,76 @@ class ClientConnection:
         self._expiry = loop.call_at(loop.time() + max(delay, 0.0), self._expire)
 
     def _expire(self) -> None:
+        self._sign_out("token expired", "token_expired", "the token expired; reconnect with a fresh one")
+
+    def _sign_out(self, reason: str, code: str, message: str) -> None:
+        """Stop every stream at once and close with 4401 after one error frame (queued frames are dropped)."""
         self._hub.detach(self.outbox)
-        self.outbox.close_soon(
-            CLOSE_AUTH_FAILED,
-            "token expired",
-            final_frame=error_frame("token_expired", "the token expired; reconnect with a fresh one"),
-            flush=False,
+        self.outbox.close_soon(CLOSE_AUTH_FAILED, reason, final_frame=error_frame(code, message), flush=False)
+
+    async def _recheck_periodically(self, interval: float) -> None:
+        # The first re-check at a random point of the interval, so sockets opened together (thousands of
+        # dashboards after a restart) do not all ask the database in the same instant, then or ever after.
+        delay = random.uniform(0.0, interval)  # noqa: S311 - load spreading, not a secret
+        while not self.outbox.closing:
+            await asyncio.sleep(delay)
+            delay = interval
+            try:
+                await self._recheck()
+            except Exception as exc:  # noqa: BLE001 - a failed re-check must not end the socket or the loop
+                self._hub.counters["recheck_failures_total"] += 1
+                log.warning(
+                    "ws_recheck_failed", caller=self._caller, error=type(exc).__name__, detail=str(exc)[:200]
+                )
+
+    async def _recheck(self) -> None:
+        """Authenticate the current credential again, then authorize each subscription again.
+
+        A credential no longer accepted closes the socket (4401); a channel no longer allowed is dropped with an
+        error frame naming it. A dependency that does not answer (the database is down) changes nothing: the
+        next re-check asks again.
+        """
+        credential = self._credential
+        if credential is None or self.outbox.closing:
+            return
+        try:
+            principal = await self._authenticate(credential)
+        except Unavailable:
+            raise
+        except PitboxError as exc:
+            if credential == self._credential:  # not refreshed meanwhile by an `auth` frame
+                self._hub.counters["recheck_sign_outs_total"] += 1
+                log.info("ws_signed_out", caller=self._caller, code=exc.code)
+                self._sign_out("credential no longer valid", exc.code, exc.message)
+            return
+        if credential != self._credential or self.outbox.closing:
+            return  # refreshed meanwhile: the next re-check checks the new credential
+        self._principal = principal
+        for channel in list(self.outbox.channels):
+            try:
+                await self._authorize_channel(principal, channel)
+            except Unavailable:
+                raise
+            except PitboxError as exc:
+                self._revoke_subscription(channel, exc)
+        self._hub.counters["rechecks_total"] += 1
+
+    @property
+    def _caller(self) -> str | None:
+        return self._principal.rate_key if self._principal is not None else None
+
+    def _revoke_subscription(self, channel: str, reason: PitboxError) -> None:
+        # Unsubscribed meanwhile (by the client, or the socket is closing): nothing to tell.
+        if self.outbox.closing or not self._hub.unsubscribe(self.outbox, channel):
+            return
+        self._hub.counters["subscriptions_revoked_total"] += 1
+        log.info("ws_subscription_revoked", caller=self._caller, channel=channel[:100], code=reason.code)
+        self.outbox.put_text(
+            error_frame(
+                "subscription_revoked",
+                f"you may no longer read {channel[:100]!r} ({reason.code}); it was unsubscribed",
+                channel=channel,
+            )
         )
 
     @staticmethod
@@ -282,6 +357,7 @@ class ClientConnection:
         if (fresh.kind, fresh.user_id, fresh.key_id) != (principal.kind, principal.user_id, principal.key_id):
             raise BadRequest("a refreshed token must be for the same identity", code="identity_changed")
         self._principal = fresh
+        self._credential = token
         self._arm_expiry(fresh)
         self.outbox.put_text(self._authenticated_frame(fresh, request_id))
 

@@ -49,6 +49,8 @@ class HubLimits:
     keepalive_seconds: float = 25.0
     max_rate: float = 240.0
     shutdown_flush_seconds: float = 5.0
+    #: Seconds between two re-checks of a socket's credential and subscriptions (WS_RECHECK_S); 0: none.
+    recheck_seconds: float = 60.0
 
 
 class _Phase:
@@ -183,7 +185,9 @@ class Hub:
         self._maintenance: asyncio.Task[None] | None = None
         self.counters: collections.Counter[str] = collections.Counter()
         """Since start: messages_total (from the broker), deliveries_total (frames queued to sockets),
-        slow_consumers_total (sockets cut for falling behind), subscriptions_total."""
+        slow_consumers_total (sockets cut for falling behind), subscriptions_total; and of the sockets' periodic
+        re-checks: rechecks_total (completed), recheck_failures_total (a dependency did not answer),
+        recheck_sign_outs_total (credential refused: socket closed), subscriptions_revoked_total."""
 
     async def start(self) -> None:
         """Connect the broker and start the keep-alive and history-trimming task."""
