@@ -39,7 +39,7 @@ ENGINEER_EXAMPLES = 15
 #: Real speech synthesis (Piper) costs about a second a case, so these get a handful of cases each.
 SLOW_OPERATIONS = {"POST /api/voice/synthesize": 5, "POST /api/sessions/{session_id}/pit-wall": 5}
 #: Operations that revoke the caller's token (a password change does when the fuzzer guesses the password).
-SIGNS_OUT = {"POST /api/auth/logout", "POST /api/auth/logout-all", "PUT /api/me/password"}
+SIGNS_OUT = {"PUT /api/me/password": 1, "POST /api/auth/logout-all": 2, "POST /api/auth/logout": 3}
 #: Only the JSON form of the frame upload is fuzzed: the binary forms need real image bytes to mean anything.
 JSON_ONLY = {"POST /api/video"}
 
@@ -73,9 +73,10 @@ def fuzz_api(base_url: str, token: str, known_ids: dict[str, str], examples: int
         else:
             operations.append(result.ok())
     # Deletions last, so the objects behind the known ids live through the other operations; signing out
-    # after them, since it revokes the token the run uses.
+    # after them, since it revokes the token the run uses: the password change first (random passwords never
+    # match, so it keeps the token), then logout-all and logout, which meet 401s once the token is revoked.
     operations.sort(
-        key=lambda op: (f"{op.method.upper()} {op.path}" in SIGNS_OUT, op.method.upper() == "DELETE")
+        key=lambda op: (SIGNS_OUT.get(f"{op.method.upper()} {op.path}", 0), op.method.upper() == "DELETE")
     )
     with requests.Session() as http:
         for operation in operations:

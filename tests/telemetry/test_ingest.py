@@ -275,3 +275,31 @@ async def test_batch_stored_by_another_server_while_waiting_is_counted(
     assert response.json()["chunkNo"] == (0 if same_batch else 1)
     assert response.json()["duplicate"] is same_batch
     assert await stored(server, session_id) == ((1, 3) if same_batch else (2, 6))
+
+
+async def test_chunk_stored_by_a_server_from_before_the_next_chunk_column_is_counted(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
+    """During a rolling deploy a server from before migration 0005 numbers chunks without the session row."""
+    session_id = await new_session(client, team.driver)
+    first = batch(team.driver.driver_id, session_id, seq=0)
+    old_server = prepare_body(orjson.dumps(first), server.services.telemetry.codec, UniformRows())
+    pool = server.services.database.pool
+    await store.insert_chunk(
+        pool,
+        old_server.batch.session_id,
+        0,
+        old_server.batch.driver_id,
+        old_server.batch.batch_key,
+        (old_server.batch.t_start, old_server.batch.t_end),
+        (None, None),
+        old_server.names,
+        old_server.payload,
+        store.BatchStats(3, ["t", "speed", "gear"], 0.0, []),
+    )
+    await pool.execute("UPDATE sessions SET next_chunk_no = 0 WHERE id = $1", uuid.UUID(session_id))
+    second = {**first, "seq": 1}
+    response = await client.post("/api/telemetry", json=second, headers=team.driver.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["chunkNo"] == 1
+    assert await stored(server, session_id) == (2, 6)

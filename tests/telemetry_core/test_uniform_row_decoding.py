@@ -113,6 +113,13 @@ REFUSED_OR_OTHER = [
     body().replace(b'"speed": 103.0', b'"speed": ' + b"9" * 400),
     body().replace(b'"samples"', b'"name": "\\"samples\\": [{\\"z\\": 1}]", "samples"'),
     body() + b" trailing",
+    body(batchId="b").replace(b'"batchId": "b"', b'"batchId": "\xc3\x28"'),
+    body().replace(DRIVER.encode(), DRIVER.encode()[:-1] + b"\xff"),
+    body().replace(b'"speed": 103.0', b'"\xff": 103.0'),
+    body(x=1.0).replace(b'"x": 1.0', b'"x": ' + b"[" * 2000 + b"]" * 2000),
+    body(x=1.0).replace(b'"x": 1.0', b'"x": 1e400'),
+    body(x="\u00e9").replace(b'"x": "\\u00e9"', b'"x": "\xff"'),
+    body(x=1.0),  # a field the general path ignores
     body()[:-5],
     b'[{"samples": [{"t": 1}]}]',
 ]

@@ -52,6 +52,7 @@ class AuthService:
         self._principal_cache_s = principal_cache_s
         # sha256 of the credential -> (monotonic time it stops being trusted, its Principal)
         self._principals: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._forgotten = 0  # revocations so far (`forget_principals` calls)
 
     async def login(self, email: str, password: str, client_ip: str) -> tuple[str, datetime]:
         """A token for valid credentials; Unauthorized otherwise; RateLimited after too many failures."""
@@ -83,11 +84,13 @@ class AuthService:
                 self._principals.move_to_end(digest)
                 return cached[1]
             del self._principals[digest]
+        forgotten = self._forgotten
         principal = await self._verify(credential)
         until = now + self._principal_cache_s
         if principal.expires_at is not None:
             until = min(until, now + (principal.expires_at - now_utc()).total_seconds())
-        if until > now:
+        # Not cached when credentials were forgotten meanwhile: this answer may predate that revocation.
+        if until > now and forgotten == self._forgotten:
             self._principals[digest] = (until, principal)
             while len(self._principals) > PRINCIPAL_CACHE_SIZE:
                 self._principals.popitem(last=False)
@@ -110,6 +113,7 @@ class AuthService:
         ]
         for digest in stale:
             del self._principals[digest]
+        self._forgotten += 1
 
     async def logout(self, principal: Principal) -> None:
         """Revoke the token this request came with (until it would have expired)."""
@@ -218,9 +222,12 @@ class AuthService:
         """Create a user (and for a driver, their driver profile), optionally in a team; returns it as JSON."""
         email = email.strip().lower()
         if role not in ROLES:
-            raise Invalid(f"role must be one of {', '.join(ROLES)}", details={"field": "role"})
+            raise Invalid(
+                f"role must be one of {', '.join(ROLES)}",
+                details=[{"field": "role", "message": f"must be one of {', '.join(ROLES)}"}],
+            )
         if "@" not in email or len(email) > 320:
-            raise Invalid("email is not valid", details={"field": "email"})
+            raise Invalid("email is not valid", details=[{"field": "email", "message": "is not valid"}])
         if password is not None:
             _check_password(password)
         password_hash = self._passwords.hash(password) if password else None
@@ -365,7 +372,8 @@ class AuthService:
 
 def _check_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD:
-        raise Invalid(f"{field} must have at least {MIN_PASSWORD} characters", details={"field": field})
+        message = f"must have at least {MIN_PASSWORD} characters"
+        raise Invalid(f"{field} {message}", details=[{"field": field, "message": message}])
 
 
 def _token_cut_off() -> datetime:

@@ -137,7 +137,10 @@ class TeamService:
             await self._access.require_team(principal, team_id, "write")
         elif not principal.is_admin:
             raise Invalid(
-                "teamId is required: a driver belongs to a team you manage", details={"field": "teamId"}
+                "teamId is required: a driver belongs to a team you manage",
+                details=[
+                    {"field": "teamId", "message": "is required: a driver belongs to a team you manage"}
+                ],
             )
         async with self._pool.acquire() as conn, conn.transaction():
             try:

@@ -54,8 +54,10 @@ MAX_DISTANCE_GAP_S = 1.0
 CSV_ROWS_PER_WRITE = 5_000
 #: Sessions whose lap detector is kept in memory; the least recently fed is rebuilt when needed again.
 TRACKED_SESSIONS = 4096
-#: The primary key of `telemetry_batches`: a batch key is stored once per session.
-BATCH_KEY_CONSTRAINT = "telemetry_batches_pkey"
+#: Primary keys a batch can run into when another server stored into the same session while this one waited
+#: for its lock: a batch key is stored once per session (`telemetry_batches`), a chunk number once
+#: (`telemetry_data`; only a server from before migration 0005, which numbers chunks without the session row).
+TAKEN_BY_ANOTHER_SERVER = frozenset({"telemetry_batches_pkey", "telemetry_data_pkey"})
 
 
 @dataclass
@@ -193,10 +195,11 @@ class TelemetryService:
             try:
                 ack, laps = await self._commit(batch, payload, names)
             except asyncpg.UniqueViolationError as error:
-                if error.constraint_name != BATCH_KEY_CONSTRAINT:
+                if error.constraint_name not in TAKEN_BY_ANOTHER_SERVER:
                     raise
-                # Another server stored this batch while this one waited for the session's lock (the lock's
-                # statement saw the batches as they were before): asked again, it is the retry it is.
+                # Another server stored this batch, or a chunk under the number this one took, while this one
+                # waited for the session's lock (the lock's statement saw the chunks and batches as they were
+                # before it waited): asked again, the batch is a retry, or gets the next number.
                 ack, laps = await self._commit(batch, payload, names)
         if ack["duplicate"]:
             self.counters["duplicates_total"] += 1

@@ -36,13 +36,19 @@ async def lock_session_for_ingest(
 ) -> asyncpg.Record | None:
     """Lock the session row for this batch (batches of a session commit one at a time, in order).
 
-    Returns its status, its track's sector splits, the number its next chunk gets (`next_chunk_no`, read from
-    the locked row, so current even when another transaction held the lock) and, when a batch with this key
-    was stored before, what its ack said: `chunk_no`, `sample_count`, `t_start`, `t_end`, `laps_completed`;
-    None when the session is not this driver's.
+    Returns its status, its track's sector splits, the number its next chunk gets (`next_chunk_no`) and, when
+    a batch with this key was stored before, what its ack said: `chunk_no`, `sample_count`, `t_start`,
+    `t_end`, `laps_completed`; None when the session is not this driver's.
+
+    `next_chunk_no` is read from the locked row, so it is current even when another transaction held the
+    lock. Servers from before migration 0005 (a rolling deploy) store chunks without moving it on: the number
+    after the session's last chunk, as this statement sees them, covers those, and the session's own number
+    catches up with its next chunk.
     """
     row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT s.status, s.next_chunk_no, tr.sector_splits,
+        """SELECT s.status, tr.sector_splits,
+                  greatest(s.next_chunk_no, (SELECT coalesce(max(d.chunk_no) + 1, 0) FROM telemetry_data d
+                                             WHERE d.session_id = s.id)) AS next_chunk_no,
                   b.chunk_no, b.sample_count, b.t_start, b.t_end, b.laps_completed
            FROM sessions s
            LEFT JOIN tracks tr ON tr.id = s.track_id

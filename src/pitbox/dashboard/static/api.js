@@ -36,7 +36,9 @@ export class Api {
     const token = this.token;
     this.token = null;
     if (token) {
-      fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } }).catch(() => {});
+      // keepalive: the request still goes out when the tab is closed right after.
+      fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` }, keepalive: true })
+        .catch(() => {});
     }
   }
 
