@@ -3,9 +3,8 @@ stream on every instance, a database outage does not, and WS_RECHECK_S=0 turns t
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,8 +13,8 @@ import pytest
 
 from pitbox.config import Settings
 from tests.conftest import RunningServer, Team, World, make_settings, run_server
+from tests.faults.conftest import eventually
 from tests.realtime.socket_client import (
-    RECV_TIMEOUT,
     expect,
     frames_until_closed,
     next_frame,
@@ -24,16 +23,6 @@ from tests.realtime.socket_client import (
 )
 
 RECHECK_S = 0.2
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for `condition` (checked every 20 ms); fail with `what` after the safety-net timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + RECV_TIMEOUT
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up waiting ({RECV_TIMEOUT:.0f} s) for: {what}")
-        await asyncio.sleep(0.02)
 
 
 def recheck_settings(database_url: str, data_dir: Path, recheck_s: float) -> Settings:
@@ -156,9 +145,9 @@ async def test_a_socket_whose_access_holds_keeps_streaming_across_rechecks(
     channel = f"telemetry:{team.driver.driver_id}"
     async with await signed_in(rechecking, team.engineer.token) as ws:
         assert (await subscribe(ws, channel))["type"] == "subscribed"
-        await until(lambda: hub.stats()["connections"] == 1, "earlier tests' sockets to be gone")
+        await eventually(lambda: hub.stats()["connections"] == 1, "earlier tests' sockets to be gone")
         start = hub.counters["rechecks_total"]
-        await until(lambda: hub.counters["rechecks_total"] >= start + 5, "five re-checks of this socket")
+        await eventually(lambda: hub.counters["rechecks_total"] >= start + 5, "five re-checks of this socket")
         hub.publish(channel, {"lap": 7})
         message = await expect(ws, "message")
         assert message["channel"] == channel and message["data"] == {"lap": 7}
@@ -202,7 +191,7 @@ async def test_a_database_outage_keeps_the_socket_and_its_subscriptions(tmp_path
                 assert (await subscribe(ws, channel))["type"] == "subscribed"
                 database.cleanup()  # stops PostgreSQL underneath the running server
                 failures = hub.counters["recheck_failures_total"]
-                await until(
+                await eventually(
                     lambda: hub.counters["recheck_failures_total"] >= failures + 3,
                     "three re-checks that could not reach the database",
                 )

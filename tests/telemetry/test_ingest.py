@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from pitbox.telemetry import store
-from pitbox.telemetry.prepare import prepare_body
+from pitbox.telemetry.prepare import PreparedBatch, prepare_body
 from pitbox.telemetry.uniform_rows import UniformRows
 from tests.conftest import RunningServer, Team, World, assert_error
 from tests.telemetry.conftest import new_session
@@ -236,6 +236,22 @@ async def waiting_for_a_lock(pool: Any, statement_part: str) -> None:
             await asyncio.sleep(0.01)
 
 
+async def store_as_another_server(conn: Any, prepared: PreparedBatch, chunk_no: int) -> None:
+    """Store a prepared 3-sample batch (of `batch()`) the way another server's ingest would, under `chunk_no`."""
+    await store.insert_chunk(
+        conn,
+        prepared.batch.session_id,
+        chunk_no,
+        prepared.batch.driver_id,
+        prepared.batch.batch_key,
+        (prepared.batch.t_start, prepared.batch.t_end),
+        (None, None),
+        prepared.names,
+        prepared.payload,
+        store.BatchStats(3, ["t", "speed", "gear"], 0.0, []),
+    )
+
+
 @pytest.mark.parametrize("same_batch", [True, False], ids=["the same batch", "another batch"])
 async def test_batch_stored_by_another_server_while_waiting_is_counted(
     client: httpx.AsyncClient, server: RunningServer, team: Team, same_batch: bool
@@ -258,18 +274,7 @@ async def test_batch_stored_by_another_server_while_waiting_is_counted(
                 client.post("/api/telemetry", json=body, headers=team.driver.headers)
             )
             await waiting_for_a_lock(pool, "FOR UPDATE OF s")
-            await store.insert_chunk(
-                other,
-                stored_by_them.batch.session_id,
-                row["next_chunk_no"],
-                stored_by_them.batch.driver_id,
-                stored_by_them.batch.batch_key,
-                (stored_by_them.batch.t_start, stored_by_them.batch.t_end),
-                (None, None),
-                stored_by_them.names,
-                stored_by_them.payload,
-                store.BatchStats(3, ["t", "speed", "gear"], 0.0, []),
-            )
+            await store_as_another_server(other, stored_by_them, row["next_chunk_no"])
         response = await posting
     assert response.status_code == (200 if same_batch else 201), response.text
     assert response.json()["chunkNo"] == (0 if same_batch else 1)
@@ -285,18 +290,7 @@ async def test_chunk_stored_by_a_server_from_before_the_next_chunk_column_is_cou
     first = batch(team.driver.driver_id, session_id, seq=0)
     old_server = prepare_body(orjson.dumps(first), server.services.telemetry.codec, UniformRows())
     pool = server.services.database.pool
-    await store.insert_chunk(
-        pool,
-        old_server.batch.session_id,
-        0,
-        old_server.batch.driver_id,
-        old_server.batch.batch_key,
-        (old_server.batch.t_start, old_server.batch.t_end),
-        (None, None),
-        old_server.names,
-        old_server.payload,
-        store.BatchStats(3, ["t", "speed", "gear"], 0.0, []),
-    )
+    await store_as_another_server(pool, old_server, 0)
     await pool.execute("UPDATE sessions SET next_chunk_no = 0 WHERE id = $1", uuid.UUID(session_id))
     second = {**first, "seq": 1}
     response = await client.post("/api/telemetry", json=second, headers=team.driver.headers)
