@@ -48,13 +48,15 @@ def browser_missing() -> str | None:
 async def dashboard_server(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningServer]:
-    """A server for the page: same database as the suite, with its own origin allowed for browser sockets."""
+    """A server for the page: same database as the suite, with its own origin allowed for browser sockets, and
+    its sockets re-checked every half second (so a sign-out elsewhere reaches the page while a test waits)."""
     port = free_port()
     settings = make_settings(
         database_url,
         tmp_path_factory.mktemp("dashboard-data"),
         port=port,
         cors_origins=[f"http://127.0.0.1:{port}"],
+        ws_recheck_s=0.5,
     )
     async with run_server(settings) as running:
         yield running

@@ -180,6 +180,44 @@ async def test_log_out_revokes_the_token_on_the_server(
     assert dashboard.console.errors == []
 
 
+async def test_signing_out_on_another_device_brings_the_page_back_to_the_login_form_saying_why(
+    dashboard_server: RunningServer, dashboard_world: World, open_page: OpenPage
+) -> None:
+    team = await dashboard_world.team()
+    engineer = await dashboard_world.user("engineer", team.id, password=PASSWORD)
+    dashboard = await open_page()
+    page = dashboard.page
+    await dashboard.log_in(engineer.email)
+    await page.wait_for_selector("#connection[data-state=live]")
+    async with httpx.AsyncClient(base_url=dashboard_server.url) as http:  # the engineer's phone
+        phone = await http.post("/api/auth/login", json={"email": engineer.email, "password": PASSWORD})
+        token = phone.json()["accessToken"]
+        signed_out = await http.post("/api/auth/logout-all", headers={"Authorization": f"Bearer {token}"})
+        assert signed_out.status_code == 204, signed_out.text
+    await page.wait_for_selector("#login-view:not([hidden])")
+    assert "signed out" in await page.locator("#login-error").inner_text()
+
+
+async def test_a_member_taken_out_of_the_team_is_told_the_drivers_stream_stopped(
+    dashboard_server: RunningServer, dashboard_world: World, open_page: OpenPage
+) -> None:
+    team = await dashboard_world.team()
+    engineer = await dashboard_world.user("engineer", team.id, password=PASSWORD)
+    dashboard = await open_page()
+    page = dashboard.page
+    await dashboard.log_in(engineer.email)
+    await page.click(f'#driver-list li[data-driver="{team.driver.driver_id}"]')
+    await page.wait_for_selector("#connection[data-state=live]")
+    async with httpx.AsyncClient(base_url=dashboard_server.url) as http:
+        removed = await http.delete(
+            f"/api/teams/{team.id}/members/{engineer.id}", headers=team.manager.headers
+        )
+        assert removed.status_code == 204, removed.text
+    await page.wait_for_selector("#toast:has-text('no longer watch')")
+    # Still signed in: only that driver's channels stopped.
+    assert await page.is_hidden("#login-view")
+
+
 async def test_dashboard_fits_a_laptop_and_tablets_without_horizontal_scrolling(
     dashboard_world: World, open_page: OpenPage
 ) -> None:

@@ -93,6 +93,13 @@ export class Api {
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
 const SILENCE_LIMIT_MS = 60_000; // the server sends a keepalive after 25 s without traffic
+/** What the login form says when the server ends the socket's sign-in (error code before close 4401). */
+const SIGNED_OUT = {
+  token_expired: "Your session expired; please log in again.",
+  token_revoked: "You were signed out (from another device, or the password changed); please log in again.",
+  invalid_token: "Your account can no longer sign in here; ask your team manager.",
+  invalid_api_key: "This key was revoked.",
+};
 
 /**
  * One socket with any number of subscriptions. The token travels in Sec-WebSocket-Protocol, not in the URL.
@@ -100,11 +107,13 @@ const SILENCE_LIMIT_MS = 60_000; // the server sends a keepalive after 25 s with
  * last seq/epoch for channels that keep history (ai:, session:) so missed coaching is replayed.
  */
 export class LiveSocket {
-  constructor(tokenOf, { onMessage, onState, onFatal }) {
+  constructor(tokenOf, { onMessage, onState, onFatal, onRevoked = () => {} }) {
     this.tokenOf = tokenOf;
     this.onMessage = onMessage;
     this.onState = onState;
     this.onFatal = onFatal;
+    this.onRevoked = onRevoked;
+    this.signedOut = null; // why the server is about to close the socket with 4401
     this.subscriptions = new Map(); // channel -> options
     this.positions = new Map(); // channel -> {epoch, seq}
     this.socket = null;
@@ -204,7 +213,14 @@ export class LiveSocket {
         this.onMessage(frame.channel, { type: "resync", reason: frame.reason }, frame.seq);
         break;
       case "error":
-        if (frame.code === "token_expired") this.onFatal("session expired, please log in again");
+        if (frame.code === "subscription_revoked") {
+          // Access to this channel was withdrawn: do not ask for it again on the next reconnect.
+          this.subscriptions.delete(frame.channel);
+          this.positions.delete(frame.channel);
+          this.onRevoked(frame.channel);
+        } else if (SIGNED_OUT[frame.code]) {
+          this.signedOut = SIGNED_OUT[frame.code]; // the 4401 close that follows says this
+        }
         break;
       default:
         break; // pong, keepalive, unsubscribed
@@ -218,7 +234,8 @@ export class LiveSocket {
     if (this.closedByUs) return;
     if (event.code === 4401 || event.code === 4403) {
       this.setState("offline");
-      this.onFatal(event.code === 4401 ? "session expired, please log in again" : "this page's origin is not allowed");
+      this.onFatal(event.code === 4401 ? this.signedOut || SIGNED_OUT.token_expired : "this page's origin is not allowed");
+      this.signedOut = null;
       return;
     }
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
