@@ -7,9 +7,9 @@ values then go into one matrix in one numpy call. Together that takes about 60% 
 
 Anything else is not this path's business: a row with a missing or extra channel, a null, a bool, a string,
 the `data` or `columns` shapes, any other top-level field, no `seq` or `batchId`, a number beyond float64,
-text that is not UTF-8, deep nesting. `UniformRows.decode` answers
-None for those and the general path (`ingest.parse_batch`) reads the body and names what is wrong, so both
-paths accept and refuse the same bodies.
+text that is not UTF-8, deep nesting. `UniformRows.decode` answers None for those and the general path
+(`ingest.parse_batch`) reads the body and names what is wrong, so both paths accept and refuse the same
+bodies (tests/telemetry_core/test_uniform_row_decoding.py holds them to it).
 """
 
 from __future__ import annotations
