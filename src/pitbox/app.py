@@ -88,7 +88,9 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             access,
             token_ttl=timedelta(seconds=settings.access_token_ttl_s),
             login_limit_per_minute=settings.login_rate_per_minute,
+            redis_url=settings.redis_url,
         )
+        stack.push_async_callback(auth.close)
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)))
         voice = VoiceService(
             pool,

@@ -82,11 +82,16 @@ class Settings(BaseSettings):
     voice_cache_max_bytes: int = Field(
         512 * 1024 * 1024, ge=1024 * 1024, description="Size cap of the voice cache on disk."
     )
-    redis_url: str | None = Field(None, description="Redis URL: fan out channels across instances.")
+    redis_url: str | None = Field(
+        None, description="Redis URL: fan out channels, and count login attempts, across instances."
+    )
     nats_url: str | None = Field(None, description="NATS URL: fan out channels across instances.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest accepted HTTP request body.")
     login_rate_per_minute: int = Field(
-        10, ge=1, description="Login attempts per account and per IP a minute."
+        10,
+        ge=1,
+        description="Failed login attempts per account and per IP a minute (all instances together with "
+        "REDIS_URL, each instance alone without).",
     )
     metrics_token: str | None = Field(
         None,

@@ -15,7 +15,7 @@ from pitbox.auth import api_keys, store
 from pitbox.auth.access import Access
 from pitbox.auth.passwords import Passwords
 from pitbox.auth.principal import Principal, Role
-from pitbox.auth.ratelimit import SlidingWindowLimiter
+from pitbox.auth.shared_ratelimit import SharedLimiter
 from pitbox.auth.tokens import TokenIssuer
 from pitbox.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 
@@ -42,32 +42,38 @@ class AuthService:
         token_ttl: timedelta,
         login_limit_per_minute: int,
         principal_cache_s: float = PRINCIPAL_CACHE_S,
+        redis_url: str | None = None,
     ) -> None:
         self._pool = pool
         self.tokens = tokens
         self._passwords = passwords
         self._access = access
         self._token_ttl = token_ttl
-        self._login_limiter = SlidingWindowLimiter(login_limit_per_minute, 60.0)
+        # Failed logins (and wrong current passwords): counted across instances when they share Redis.
+        self._login_limiter = SharedLimiter("login", login_limit_per_minute, 60.0, redis_url)
         self._principal_cache_s = principal_cache_s
         # sha256 of the credential -> (monotonic time it stops being trusted, its Principal)
         self._principals: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
         self._forgotten = 0  # revocations so far (`forget_principals` calls)
 
+    async def close(self) -> None:
+        """Release the shared rate limiter's connection (app shutdown)."""
+        await self._login_limiter.close()
+
     async def login(self, email: str, password: str, client_ip: str) -> tuple[str, datetime]:
         """A token for valid credentials; Unauthorized otherwise; RateLimited after too many failures."""
         email = email.strip().lower()
         keys = (f"email:{email}", f"ip:{client_ip}")
-        wait = max(self._login_limiter.retry_after(k) for k in keys)
+        wait = max([await self._login_limiter.retry_after(k) for k in keys])
         if wait > 0:
             raise RateLimited("too many login attempts; try again later", retry_after=wait)
         user = await store.user_by_email(self._pool, email)
         ok = self._passwords.verify(user["password_hash"] if user else None, password)
         if not ok or user is None or user["disabled"]:
             for k in keys:
-                self._login_limiter.hit(k)
+                await self._login_limiter.hit(k)
             raise Unauthorized("wrong email or password", code="invalid_credentials")
-        self._login_limiter.reset(keys[0])
+        await self._login_limiter.reset(keys[0])
         return self.tokens.issue(str(user["id"]), self._token_ttl)
 
     async def authenticate(self, credential: str) -> Principal:
@@ -146,11 +152,11 @@ class AuthService:
         # Counted per account, with its failed logins: guessing needs that account's token, so unlike logins
         # there is no spraying across accounts from one address to limit.
         account = f"email:{user['email']}"
-        wait = self._login_limiter.retry_after(account)
+        wait = await self._login_limiter.retry_after(account)
         if wait > 0:
             raise RateLimited("too many wrong passwords; try again later", retry_after=wait)
         if not self._passwords.verify(user["password_hash"], current):
-            self._login_limiter.hit(account)
+            await self._login_limiter.hit(account)
             raise Forbidden("the current password is wrong", code="wrong_password")
         valid_after = _token_cut_off()
         async with self._pool.acquire() as conn, conn.transaction():

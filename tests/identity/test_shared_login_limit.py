@@ -1,0 +1,88 @@
+"""Failed logins are counted across instances that share Redis, and per instance while Redis does not answer."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from pitbox.auth.shared_ratelimit import KEY_PREFIX, SharedLimiter
+from tests.conftest import RunningServer, World, assert_error, make_settings, run_server
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+LIMIT = 3
+PASSWORD = "pit-lane-speed-60"
+
+
+def redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+async def forget_counts() -> None:
+    """Drop every login count in Redis: each test starts from none (the IP key is 127.0.0.1 for all)."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(f"{KEY_PREFIX}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def two_instances(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    """Two servers on one database and one Redis, allowing LIMIT failed logins a minute."""
+    if not redis_answers():
+        pytest.skip("Redis does not answer on 127.0.0.1:6379; start it to run the cross-instance limit test")
+    await forget_counts()
+    settings = [
+        make_settings(
+            database_url, tmp_path_factory.mktemp(name), redis_url=REDIS_URL, login_rate_per_minute=LIMIT
+        )
+        for name in ("limit-a", "limit-b")
+    ]
+    try:
+        async with run_server(settings[0]) as a, run_server(settings[1]) as b:
+            yield a, b
+    finally:
+        await forget_counts()
+
+
+async def test_failed_logins_on_two_instances_add_up_to_one_limit(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = two_instances
+    user = await World(a.services).user("engineer", password=PASSWORD)
+    async with httpx.AsyncClient(base_url=a.url) as on_a, httpx.AsyncClient(base_url=b.url) as on_b:
+        for http in (on_a, on_b, on_a):  # LIMIT failures, spread over both instances
+            wrong = await http.post(
+                "/api/auth/login", json={"email": user.email, "password": "not-it-at-all"}
+            )
+            assert_error(wrong, 401, "invalid_credentials")
+        for http in (on_b, on_a):  # either instance now refuses even the right password
+            limited = await http.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+            assert_error(limited, 429, "rate_limited")
+            assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_limiter_counts_on_its_own_while_redis_does_not_answer() -> None:
+    limiter = SharedLimiter("login", 2, 60.0, "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    try:
+        assert limiter.shared
+        assert await limiter.retry_after("email:someone@pitbox.test") == 0.0
+        for _ in range(2):
+            await limiter.hit("email:someone@pitbox.test")
+        assert await limiter.retry_after("email:someone@pitbox.test") > 0
+        await limiter.reset("email:someone@pitbox.test")
+        assert await limiter.retry_after("email:someone@pitbox.test") == 0.0
+    finally:
+        await limiter.close()
