@@ -137,6 +137,19 @@ def users_create(
     _print_json(result)
 
 
+@users_app.command("disable")
+def users_disable(user: Annotated[str, typer.Argument(help="Email or id of the user.")]) -> None:
+    """Disable a user: no more logins; their tokens are refused within 5 s on running servers, and their open
+    sockets end at the next re-check (WS_RECHECK_S). Prints the user as JSON."""
+    _print_json(_run_with_services(_settings(), lambda s: s.auth.set_disabled(user, True)))
+
+
+@users_app.command("enable")
+def users_enable(user: Annotated[str, typer.Argument(help="Email or id of the user.")]) -> None:
+    """Enable a disabled user again: they sign in afresh (tokens from before stay refused)."""
+    _print_json(_run_with_services(_settings(), lambda s: s.auth.set_disabled(user, False)))
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="Email or id of the user.")],

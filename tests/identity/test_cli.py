@@ -10,7 +10,7 @@ import sys
 
 import httpx
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, World, assert_error
 
 
 async def _pitbox(
@@ -76,3 +76,30 @@ async def test_cli_refuses_bad_input_with_a_clear_message(server: RunningServer)
     assert unknown.returncode == 1 and "user not found" in unknown.stderr
     bad_scope = await _pitbox(server, "keys", "create", "--team", "not-a-uuid", "--scope", "telemetry:write")
     assert bad_scope.returncode == 2
+
+
+async def test_cli_disables_and_enables_a_user(
+    server: RunningServer, client: httpx.AsyncClient, world: World
+) -> None:
+    user = await world.user("engineer", password="pit-lane-speed-60")
+    credentials = {"email": user.email, "password": "pit-lane-speed-60"}
+    unused = (await client.post("/api/auth/login", json=credentials)).json()["accessToken"]
+
+    disabled = await _pitbox(server, "users", "disable", user.email)
+    assert disabled.returncode == 0, disabled.stderr
+    assert json.loads(disabled.stdout) == {"id": user.id, "email": user.email, "disabled": True}
+    assert_error(await client.post("/api/auth/login", json=credentials), 401, "invalid_credentials")
+    assert_error(
+        await client.get("/api/me", headers={"Authorization": f"Bearer {unused}"}), 401, "invalid_token"
+    )
+
+    enabled = await _pitbox(server, "users", "enable", user.id)
+    assert enabled.returncode == 0, enabled.stderr
+    fresh = (await client.post("/api/auth/login", json=credentials)).json()["accessToken"]
+    assert (await client.get("/api/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+    # Enabling again does not bring back the tokens from before.
+    old = await client.get("/api/me", headers={"Authorization": f"Bearer {unused}"})
+    assert_error(old, 401, "token_revoked")
+
+    unknown = await _pitbox(server, "users", "disable", "nobody@pitbox.test")
+    assert unknown.returncode == 1 and "user not found" in unknown.stderr

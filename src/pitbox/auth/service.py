@@ -166,6 +166,14 @@ class AuthService:
         self.forget_principals(user_id=user_id)
         return self.tokens.issue(str(user_id), self._token_ttl, issued_after=valid_after)
 
+    async def set_disabled(self, email_or_id: str, disabled: bool) -> dict[str, Any]:
+        """Disable a user (no login, every token and socket refused) or enable them again (with new logins
+        only: tokens from before stay refused). For operators (`pitbox users disable|enable`)."""
+        user = await self.resolve_user(email_or_id)
+        await store.set_disabled(self._pool, user["id"], disabled, _token_cut_off())
+        self.forget_principals(user_id=user["id"])
+        return {"id": str(user["id"]), "email": user["email"], "disabled": disabled}
+
     @staticmethod
     def _signed_in_token(principal: Principal) -> tuple[uuid.UUID, str | None, datetime]:
         """(user, token id, expiry) of a caller signed in with a token; API keys are revoked by their own route."""

@@ -76,6 +76,16 @@ async def set_tokens_valid_after(
     )
 
 
+async def set_disabled(conn: Queryable, user_id: uuid.UUID, disabled: bool, valid_after: datetime) -> None:
+    """Disable or enable a user; either way the tokens issued up to `valid_after` stop working."""
+    await conn.execute(
+        "UPDATE users SET disabled = $2, tokens_valid_after = $3 WHERE id = $1",
+        user_id,
+        disabled,
+        valid_after,
+    )
+
+
 async def driver_of_user(conn: Queryable, user_id: uuid.UUID) -> uuid.UUID | None:
     """The driver profile linked to a user, if any."""
     value: uuid.UUID | None = await conn.fetchval("SELECT id FROM drivers WHERE user_id = $1", user_id)
