@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -254,3 +256,27 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
         assert body["error"]["code"] == code, body
     error: dict[str, Any] = body["error"]
     return error
+
+
+async def pitbox_cli(
+    server: RunningServer, *args: str, stdin: str | None = None, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `pitbox *args` on the server's database (and `env`'s settings) in a process of its own."""
+    settings = {
+        **os.environ,
+        "DATABASE_URL": str(server.settings.database_url),
+        "JWT_SECRET": str(server.settings.jwt_secret),
+        "DATA_DIR": str(server.settings.data_dir),
+        "LOG_LEVEL": "info",
+        **(env or {}),
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pitbox", *args],
+        env={name: value for name, value in settings.items() if value is not None},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -39,6 +39,7 @@ from pitbox.db.pool import open_database
 from pitbox.metrics import Metrics, RequestMetricsMiddleware
 from pitbox.realtime.brokers import broker_for
 from pitbox.realtime.hub import Hub, HubLimits
+from pitbox.realtime.publisher import REVOCATIONS_CHANNEL
 from pitbox.services import Services
 from pitbox.sessions.service import SessionService
 from pitbox.teams.service import TeamService
@@ -108,6 +109,9 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         )
         await hub.start()
         stack.push_async_callback(hub.close)
+        # Revocations reach every instance's credential cache through the hub's broker, not after its 5 s.
+        hub.listen(REVOCATIONS_CHANNEL, auth.forget_announced)
+        auth.announce_revocations(lambda ids: hub.publish(REVOCATIONS_CHANNEL, ids))
         sessions = SessionService(pool, access, hub)
         await stack.enter_async_context(sessions.idle_session_reaper(settings.session_idle_timeout_s))
         # VIDEO_RETENTION_DAYS (optional): read with getattr until Settings declares it.

@@ -139,8 +139,9 @@ def users_create(
 
 @users_app.command("disable")
 def users_disable(user: Annotated[str, typer.Argument(help="Email or id of the user.")]) -> None:
-    """Disable a user: no more logins; their tokens are refused within 5 s on running servers, and their open
-    sockets end at the next re-check (WS_RECHECK_S). Prints the user as JSON."""
+    """Disable a user: no more logins; running servers refuse their tokens at once when they share a broker
+    (REDIS_URL or NATS_URL) and within 5 s otherwise, and end their open sockets at the next re-check
+    (WS_RECHECK_S). Prints the user as JSON."""
     _print_json(_run_with_services(_settings(), lambda s: s.auth.set_disabled(user, True)))
 
 

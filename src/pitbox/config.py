@@ -124,7 +124,7 @@ class Settings(BaseSettings):
         ge=0,
         le=3600,
         description="Seconds between two re-checks of each open WebSocket's credential and subscriptions: a "
-        "revoked API key, a disabled user or lost access ends them within this (plus 5 s on other instances). "
+        "revoked API key, a disabled user or lost access ends them within this. "
         f"0: no re-checks; otherwise at least {WS_RECHECK_MIN_S:g}.",
     )
 

@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 
 import httpx
 
-from tests.conftest import RunningServer, World, assert_error
-
-
-async def _pitbox(
-    server: RunningServer, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": str(server.settings.database_url),
-        "JWT_SECRET": str(server.settings.jwt_secret),
-        "DATA_DIR": str(server.settings.data_dir),
-        "LOG_LEVEL": "info",
-    }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "pitbox", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.conftest import RunningServer, World, assert_error, pitbox_cli
 
 
 async def test_cli_creates_a_driver_a_token_and_a_key(
     server: RunningServer, client: httpx.AsyncClient
 ) -> None:
-    created = await _pitbox(
+    created = await pitbox_cli(
         server,
         "users",
         "create",
@@ -53,12 +27,14 @@ async def test_cli_creates_a_driver_a_token_and_a_key(
     assert user["email"] == "cli.driver@pitbox.test" and user["role"] == "driver" and user["driverId"]
     assert "s3cret-password" not in created.stdout + created.stderr
 
-    token = await _pitbox(server, "token", "create", "--user", user["email"], "--ttl", "15m")
+    token = await pitbox_cli(server, "token", "create", "--user", user["email"], "--ttl", "15m")
     assert token.returncode == 0, token.stderr
     me = await client.get("/api/me", headers={"Authorization": f"Bearer {token.stdout.strip()}"})
     assert me.json()["driverId"] == user["driverId"]
 
-    key = await _pitbox(server, "keys", "create", "--driver", user["driverId"], "--scope", "telemetry:write")
+    key = await pitbox_cli(
+        server, "keys", "create", "--driver", user["driverId"], "--scope", "telemetry:write"
+    )
     assert key.returncode == 0, key.stderr
     plaintext = json.loads(key.stdout)["key"]
     assert plaintext not in key.stderr
@@ -68,13 +44,15 @@ async def test_cli_creates_a_driver_a_token_and_a_key(
 
 
 async def test_cli_refuses_bad_input_with_a_clear_message(server: RunningServer) -> None:
-    bad_role = await _pitbox(server, "users", "create", "x@pitbox.test", "--role", "pilot")
+    bad_role = await pitbox_cli(server, "users", "create", "x@pitbox.test", "--role", "pilot")
     assert bad_role.returncode == 1 and "role must be one of" in bad_role.stderr
-    bad_ttl = await _pitbox(server, "token", "create", "--user", "x@pitbox.test", "--ttl", "forever")
+    bad_ttl = await pitbox_cli(server, "token", "create", "--user", "x@pitbox.test", "--ttl", "forever")
     assert bad_ttl.returncode == 2 and "--ttl" in bad_ttl.stderr
-    unknown = await _pitbox(server, "token", "create", "--user", "nobody@pitbox.test")
+    unknown = await pitbox_cli(server, "token", "create", "--user", "nobody@pitbox.test")
     assert unknown.returncode == 1 and "user not found" in unknown.stderr
-    bad_scope = await _pitbox(server, "keys", "create", "--team", "not-a-uuid", "--scope", "telemetry:write")
+    bad_scope = await pitbox_cli(
+        server, "keys", "create", "--team", "not-a-uuid", "--scope", "telemetry:write"
+    )
     assert bad_scope.returncode == 2
 
 
@@ -85,7 +63,7 @@ async def test_cli_disables_and_enables_a_user(
     credentials = {"email": user.email, "password": "pit-lane-speed-60"}
     unused = (await client.post("/api/auth/login", json=credentials)).json()["accessToken"]
 
-    disabled = await _pitbox(server, "users", "disable", user.email)
+    disabled = await pitbox_cli(server, "users", "disable", user.email)
     assert disabled.returncode == 0, disabled.stderr
     assert json.loads(disabled.stdout) == {"id": user.id, "email": user.email, "disabled": True}
     assert_error(await client.post("/api/auth/login", json=credentials), 401, "invalid_credentials")
@@ -93,7 +71,7 @@ async def test_cli_disables_and_enables_a_user(
         await client.get("/api/me", headers={"Authorization": f"Bearer {unused}"}), 401, "invalid_token"
     )
 
-    enabled = await _pitbox(server, "users", "enable", user.id)
+    enabled = await pitbox_cli(server, "users", "enable", user.id)
     assert enabled.returncode == 0, enabled.stderr
     fresh = (await client.post("/api/auth/login", json=credentials)).json()["accessToken"]
     assert (await client.get("/api/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
@@ -101,5 +79,5 @@ async def test_cli_disables_and_enables_a_user(
     old = await client.get("/api/me", headers={"Authorization": f"Bearer {unused}"})
     assert_error(old, 401, "token_revoked")
 
-    unknown = await _pitbox(server, "users", "disable", "nobody@pitbox.test")
+    unknown = await pitbox_cli(server, "users", "disable", "nobody@pitbox.test")
     assert unknown.returncode == 1 and "user not found" in unknown.stderr

@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
-from tests.conftest import RunningServer, Team, make_settings, run_server
+from tests.conftest import RunningServer, Team, World, assert_error, make_settings, pitbox_cli, run_server
+from tests.faults.conftest import eventually
 from tests.realtime.socket_client import expect, signed_in, subscribe
 
 BROKERS = {
@@ -78,3 +80,51 @@ async def test_catch_up_on_another_instance_is_refused_plainly(
         answer = await subscribe(on_b, channel, lastSeq=last_seq, epoch=epoch)
         assert answer["recovered"] is False
         assert (await expect(on_b, "resync"))["reason"] == "epoch_changed"
+
+
+async def test_a_revocation_on_one_instance_reaches_the_other_ones_credential_cache(
+    two_instances: tuple[RunningServer, RunningServer], team: Team
+) -> None:
+    a, b = two_instances
+    async with httpx.AsyncClient(base_url=a.url) as on_a, httpx.AsyncClient(base_url=b.url) as on_b:
+        created = await on_a.post(
+            "/api/keys",
+            json={"driverId": team.driver.driver_id, "scopes": ["telemetry:write"], "name": "relay"},
+            headers=team.manager.headers,
+        )
+        assert created.status_code == 201, created.text
+        key = {"X-API-Key": created.json()["key"]}
+        assert (await on_b.get("/api/me", headers=key)).status_code == 200  # b now trusts it for 5 s
+        heard = b.services.auth.revocations_heard
+        revoked = await on_a.delete(f"/api/keys/{created.json()['id']}", headers=team.manager.headers)
+        assert revoked.status_code == 200, revoked.text
+        await eventually(lambda: b.services.auth.revocations_heard > heard, "b to hear of the revocation")
+        assert_error(await on_b.get("/api/me", headers=key), 401, "invalid_api_key")
+
+
+async def test_internal_channels_cannot_be_subscribed_to(
+    two_instances: tuple[RunningServer, RunningServer], team: Team
+) -> None:
+    a, _ = two_instances
+    async with await signed_in(a, team.manager.token) as ws:
+        answer = await subscribe(ws, "internal:revocations")
+        assert answer["type"] == "error" and answer["code"] == "unknown_channel", answer
+
+
+async def test_pitbox_users_disable_reaches_running_servers_through_the_broker(
+    two_instances: tuple[RunningServer, RunningServer], world: World
+) -> None:
+    a, _ = two_instances
+    user = await world.user("engineer")
+    async with httpx.AsyncClient(base_url=a.url) as on_a:
+        assert (await on_a.get("/api/me", headers=user.headers)).status_code == 200  # a now trusts it for 5 s
+        heard = a.services.auth.revocations_heard
+        broker = (
+            {"REDIS_URL": a.settings.redis_url} if a.settings.redis_url else {"NATS_URL": a.settings.nats_url}
+        )
+        disabled = await pitbox_cli(a, "users", "disable", user.email, env=broker)
+        assert disabled.returncode == 0, disabled.stderr
+        await eventually(
+            lambda: a.services.auth.revocations_heard > heard, "a to hear of the CLI's revocation"
+        )
+        assert_error(await on_a.get("/api/me", headers=user.headers), 401, "invalid_token")

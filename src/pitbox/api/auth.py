@@ -39,7 +39,8 @@ async def me(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, An
     responses=error_responses(400, 401),
 )
 async def logout(principal: CurrentPrincipal, services: ServicesDep) -> Response:
-    """At once on this server, within seconds on the others; its open sockets close at their next re-check."""
+    """At once here and, through the broker, on the other instances; its open sockets close at their next
+    re-check (WS_RECHECK_S)."""
     await services.auth.logout(principal)
     return Response(status_code=204)
 

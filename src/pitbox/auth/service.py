@@ -6,10 +6,12 @@ import hashlib
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 
 from pitbox.auth import api_keys, store
 from pitbox.auth.access import Access
@@ -20,8 +22,9 @@ from pitbox.auth.tokens import TokenIssuer
 from pitbox.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 
 ROLES: tuple[Role, ...] = ("admin", "manager", "engineer", "driver")
-#: Seconds a verified credential's Principal is reused without asking the database again. Bounds how long a
-#: revoked API key or a disabled user still gets in on another instance (on this one, revoking is immediate).
+#: Seconds a verified credential's Principal is reused without asking the database again. Revocations are
+#: announced to the other instances through the hub's broker; this bounds how long a revoked credential still
+#: gets in on one that missed the announcement (a broker outage, or a revocation made straight in the database).
 PRINCIPAL_CACHE_S = 5.0
 #: Credentials remembered at most (least recently used forgotten first).
 PRINCIPAL_CACHE_SIZE = 10_000
@@ -54,7 +57,8 @@ class AuthService:
         self._principal_cache_s = principal_cache_s
         # sha256 of the credential -> (monotonic time it stops being trusted, its Principal)
         self._principals: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
-        self._forgotten = 0  # revocations so far (`forget_principals` calls)
+        self._forgotten = 0  # revocations applied to the cache so far (own and announced)
+        self._announce: Callable[[dict[str, str | None]], None] | None = None
 
     async def close(self) -> None:
         """Release the shared rate limiter's connection (app shutdown)."""
@@ -102,6 +106,11 @@ class AuthService:
                 self._principals.popitem(last=False)
         return principal
 
+    def announce_revocations(self, announce: Callable[[dict[str, str | None]], None]) -> None:
+        """Tell the other instances of every revocation through `announce` (the hub, on an internal channel);
+        what they announce comes back through `forget_announced`."""
+        self._announce = announce
+
     def forget_principals(
         self,
         *,
@@ -109,7 +118,34 @@ class AuthService:
         user_id: uuid.UUID | None = None,
         token_id: str | None = None,
     ) -> None:
-        """Stop trusting cached credentials of an API key, a user or one token (after a revocation or a change)."""
+        """Stop trusting cached credentials of an API key, a user or one token (after a revocation or a change):
+        here at once, and on the other instances as soon as the announcement reaches them."""
+        self._forget_here(key_id, user_id, token_id)
+        if self._announce is not None:
+            self._announce(
+                {
+                    "keyId": str(key_id) if key_id else None,
+                    "userId": str(user_id) if user_id else None,
+                    "tokenId": token_id,
+                }
+            )
+
+    def forget_announced(self, data_json: bytes) -> None:
+        """A revocation announced by an instance (this one included): forget those credentials here too."""
+        message = orjson.loads(data_json)
+        key_id, user_id, token_id = message.get("keyId"), message.get("userId"), message.get("tokenId")
+        self._forget_here(
+            uuid.UUID(key_id) if isinstance(key_id, str) else None,
+            uuid.UUID(user_id) if isinstance(user_id, str) else None,
+            token_id if isinstance(token_id, str) else None,
+        )
+
+    @property
+    def revocations_heard(self) -> int:
+        """Revocations applied to this instance's credential cache so far (its own and announced ones)."""
+        return self._forgotten
+
+    def _forget_here(self, key_id: uuid.UUID | None, user_id: uuid.UUID | None, token_id: str | None) -> None:
         stale = [
             digest
             for digest, (_, principal) in self._principals.items()

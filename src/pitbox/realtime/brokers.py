@@ -26,6 +26,9 @@ BrokerGap = Callable[[], None]
 REDIS_CHANNEL = "pitbox:hub"
 NATS_SUBJECT = "pitbox.hub"
 OUTBOUND_LIMIT = 100_000
+#: Seconds a closing broker waits for what was published before to reach the broker (a CLI command's
+#: announcement, the last messages before a shutdown).
+FLUSH_S = 1.0
 
 
 class Broker(Protocol):
@@ -112,6 +115,14 @@ class _QueuedBroker:
                     log.error("broker_publish_failed", broker=self.name, error=str(exc), lost=len(batch))
                     self._deliver_here(batch)
                     await asyncio.sleep(0.5)
+            for _ in batch:
+                self._outbound.task_done()
+
+    async def _flush(self) -> None:
+        """Wait (FLUSH_S at most) until everything queued was handed to the broker."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLUSH_S):
+                await self._outbound.join()
 
     def _deliver_here(self, batch: list[bytes]) -> None:
         """Messages the broker did not take still reach this instance's subscribers."""
@@ -202,7 +213,8 @@ class RedisBroker(_QueuedBroker):
             await pipe.execute()
 
     async def close(self) -> None:
-        """Stop the tasks and close the connections."""
+        """Send what is queued, stop the tasks and close the connections."""
+        await self._flush()
         await self._stop_tasks()
         if self._redis is not None:
             await self._redis.aclose()
@@ -260,7 +272,8 @@ class NatsBroker(_QueuedBroker):
             await self._nc.publish(NATS_SUBJECT, payload)
 
     async def close(self) -> None:
-        """Stop the sender, drain and close the connection."""
+        """Send what is queued, stop the sender, drain and close the connection."""
+        await self._flush()
         await self._stop_tasks()
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.drain()

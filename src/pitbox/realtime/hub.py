@@ -17,6 +17,7 @@ import math
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ from pitbox.realtime.outbox import Outbox
 log = structlog.get_logger(__name__)
 
 HISTORY_KINDS = frozenset({"session", "ai"})
+#: Channels between the instances themselves (never a socket's: no client may subscribe to them).
+INTERNAL_PREFIX = "internal:"
 COALESCING_KINDS = frozenset({"telemetry", "video"})
 KEEPALIVE_FRAME = '{"type":"keepalive"}'
 
@@ -183,6 +186,7 @@ class Hub:
         self._generations = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._listeners: dict[str, Callable[[bytes], None]] = {}
         self.counters: collections.Counter[str] = collections.Counter()
         """Since start: messages_total (from the broker), deliveries_total (frames queued to sockets),
         slow_consumers_total (sockets cut for falling behind), subscriptions_total; and of the sockets' periodic
@@ -204,8 +208,23 @@ class Hub:
         except Exception as exc:  # noqa: BLE001 - the Publisher promise: a failed publish is logged, not raised
             log.error("publish_failed", channel=channel[:100], error=str(exc))
 
+    def listen(self, channel: str, handler: Callable[[bytes], None]) -> None:
+        """Hand every message on an internal channel (`internal:…`), from any instance, this one included, to
+        `handler` (its JSON); such messages go to no socket."""
+        if not channel.startswith(INTERNAL_PREFIX):
+            raise ValueError(f"only {INTERNAL_PREFIX}… channels are listened to")
+        self._listeners[channel] = handler
+
     def deliver(self, channel: str, data_json: bytes) -> None:
         """Number a message from the broker, keep it in history if the channel has one, and fan it out."""
+        if channel.startswith(INTERNAL_PREFIX):
+            handler = self._listeners.get(channel)
+            if handler is not None:
+                try:
+                    handler(data_json)
+                except Exception as exc:  # noqa: BLE001 - one bad message must not stop the broker's reader
+                    log.error("internal_message_failed", channel=channel[:100], error=str(exc)[:200])
+            return
         state = self._channels.get(channel)
         if state is None:
             if channel.partition(":")[0] not in HISTORY_KINDS:

@@ -18,6 +18,10 @@ class NullPublisher:
         """Drop the message."""
 
 
+#: Between instances: credentials revoked on one, to forget on all (see `AuthService.forget_principals`).
+REVOCATIONS_CHANNEL = "internal:revocations"
+
+
 def telemetry_channel(driver_id: object) -> str:
     """`telemetry:<driverId>`."""
     return f"telemetry:{driver_id}"
