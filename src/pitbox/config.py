@@ -124,7 +124,8 @@ class Settings(BaseSettings):
         ge=0,
         le=3600,
         description="Seconds between two re-checks of each open WebSocket's credential and subscriptions: a "
-        "revoked API key, a disabled user or lost access ends them within this. "
+        "revoked API key, a disabled user or lost access ends them within this (plus the 5 s an instance "
+        "trusts a verified credential, when it missed the revocation's announcement). "
         f"0: no re-checks; otherwise at least {WS_RECHECK_MIN_S:g}.",
     )
 

@@ -213,7 +213,7 @@ async def test_a_member_taken_out_of_the_team_is_told_the_drivers_stream_stopped
             f"/api/teams/{team.id}/members/{engineer.id}", headers=team.manager.headers
         )
         assert removed.status_code == 204, removed.text
-    await page.wait_for_selector("#toast:has-text('no longer watch')")
+    await page.wait_for_selector("#toast:has-text('access to a driver was withdrawn')")
     # Still signed in: only that driver's channels stopped.
     assert await page.is_hidden("#login-view")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,8 @@ import redis.asyncio as aioredis
 from pitbox.auth.shared_ratelimit import KEY_PREFIX, SharedLimiter
 from tests.conftest import RunningServer, World, assert_error, make_settings, run_server
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# A database of its own, so these counts meet no other test's (or run's) use of Redis.
+REDIS_URL = "redis://127.0.0.1:6379/15"
 LIMIT = 3
 PASSWORD = "pit-lane-speed-60"
 
@@ -74,15 +76,51 @@ async def test_failed_logins_on_two_instances_add_up_to_one_limit(
             assert int(limited.headers["retry-after"]) >= 1
 
 
+async def test_guesses_in_flight_together_on_two_instances_get_no_more_than_the_limit(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    a, b = two_instances
+    user = await World(a.services).user("engineer", password=PASSWORD)
+    wrong = {"email": user.email, "password": "not-it-at-all"}
+    async with httpx.AsyncClient(base_url=a.url) as on_a, httpx.AsyncClient(base_url=b.url) as on_b:
+        answers = await asyncio.gather(
+            *(http.post("/api/auth/login", json=wrong) for http in [on_a, on_b] * 10)
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [401] * LIMIT + [429] * (20 - LIMIT), statuses
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["one instance", "Redis"])
+async def test_attempts_in_flight_together_are_let_through_up_to_the_limit_only(shared: bool) -> None:
+    if shared and not redis_answers():
+        pytest.skip("Redis does not answer on 127.0.0.1:6379")
+    if shared:
+        await forget_counts()
+    limiter = SharedLimiter("test", LIMIT, 60.0, REDIS_URL if shared else None)
+    try:
+        answers = await asyncio.gather(*(limiter.attempt(["ip:10.0.0.1"]) for _ in range(50)))
+        assert sum(1 for wait, _ in answers if wait == 0) == LIMIT
+        assert all(0 < wait <= 60 for wait, _ in answers if wait > 0)
+        # A success is taken back: its place is free again.
+        first_ticket = next(ticket for wait, ticket in answers if wait == 0)
+        await limiter.succeeded(["ip:10.0.0.1"], first_ticket)
+        assert (await limiter.attempt(["ip:10.0.0.1"]))[0] == 0
+        assert (await limiter.attempt(["ip:10.0.0.1"]))[0] > 0
+    finally:
+        await limiter.close()
+        if shared:
+            await forget_counts()
+
+
 async def test_limiter_counts_on_its_own_while_redis_does_not_answer() -> None:
     limiter = SharedLimiter("login", 2, 60.0, "redis://127.0.0.1:1/0")  # nothing listens on port 1
     try:
         assert limiter.shared
-        assert await limiter.retry_after("email:someone@pitbox.test") == 0.0
-        for _ in range(2):
-            await limiter.hit("email:someone@pitbox.test")
-        assert await limiter.retry_after("email:someone@pitbox.test") > 0
-        await limiter.reset("email:someone@pitbox.test")
-        assert await limiter.retry_after("email:someone@pitbox.test") == 0.0
+        keys = ["email:someone@pitbox.test"]
+        assert [(await limiter.attempt(keys))[0] for _ in range(3)][:2] == [0.0, 0.0]
+        assert (await limiter.attempt(keys))[0] > 0
+        _, ticket = await limiter.attempt(["email:other@pitbox.test"])
+        await limiter.succeeded(keys, ticket, forgive=keys)
+        assert (await limiter.attempt(keys))[0] == 0.0
     finally:
         await limiter.close()

@@ -84,7 +84,7 @@ async def test_a_disabled_users_socket_is_closed_with_invalid_token(
 ) -> None:
     async with await signed_in(rechecking, team.engineer.token) as ws:
         assert (await subscribe(ws, f"telemetry:{team.driver.driver_id}"))["type"] == "subscribed"
-        # What `pitbox users disable` does, from another process: in the database, behind every instance's back.
+        # Straight in the database, behind every instance's back (no announcement: the re-check finds it).
         await rechecking.services.database.pool.execute(
             "UPDATE users SET disabled = true WHERE id = $1", uuid.UUID(team.engineer.id)
         )

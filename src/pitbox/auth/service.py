@@ -68,16 +68,16 @@ class AuthService:
         """A token for valid credentials; Unauthorized otherwise; RateLimited after too many failures."""
         email = email.strip().lower()
         keys = (f"email:{email}", f"ip:{client_ip}")
-        wait = max([await self._login_limiter.retry_after(k) for k in keys])
+        # Counted before the password is checked (logins in flight together cannot all pass), taken back when
+        # it is right: failures are what the limit counts, and a success forgives the account's earlier ones.
+        wait, ticket = await self._login_limiter.attempt(keys)
         if wait > 0:
             raise RateLimited("too many login attempts; try again later", retry_after=wait)
         user = await store.user_by_email(self._pool, email)
         ok = self._passwords.verify(user["password_hash"] if user else None, password)
         if not ok or user is None or user["disabled"]:
-            for k in keys:
-                await self._login_limiter.hit(k)
             raise Unauthorized("wrong email or password", code="invalid_credentials")
-        await self._login_limiter.reset(keys[0])
+        await self._login_limiter.succeeded(keys, ticket, forgive=keys[:1])
         return self.tokens.issue(str(user["id"]), self._token_ttl)
 
     async def authenticate(self, credential: str) -> Principal:
@@ -187,13 +187,13 @@ class AuthService:
             raise Conflict("this account has no password here (it signs in elsewhere)", code="no_password")
         # Counted per account, with its failed logins: guessing needs that account's token, so unlike logins
         # there is no spraying across accounts from one address to limit.
-        account = f"email:{user['email']}"
-        wait = await self._login_limiter.retry_after(account)
+        account = (f"email:{user['email']}",)
+        wait, ticket = await self._login_limiter.attempt(account)
         if wait > 0:
             raise RateLimited("too many wrong passwords; try again later", retry_after=wait)
         if not self._passwords.verify(user["password_hash"], current):
-            await self._login_limiter.hit(account)
             raise Forbidden("the current password is wrong", code="wrong_password")
+        await self._login_limiter.succeeded(account, ticket)
         valid_after = _token_cut_off()
         async with self._pool.acquire() as conn, conn.transaction():
             await store.set_tokens_valid_after(conn, user_id, valid_after, self._passwords.hash(new))

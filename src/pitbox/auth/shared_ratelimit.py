@@ -1,10 +1,14 @@
 """Login attempts counted across instances: a sliding window per key in Redis, when REDIS_URL is set.
 
 Each instance alone would allow the whole rate, so N instances behind a load balancer allowed N times the
-guesses. With Redis every instance adds to and reads the same window (a sorted set of attempt times per key,
-keys hashed so no email sits in Redis). Without Redis, or while it does not answer, each instance counts on
-its own (`SlidingWindowLimiter`), as before: an outage of Redis never locks anyone out, it only loosens the
-limit to one instance's.
+guesses. With Redis every instance counts in the same window: a sorted set of attempt times per key (keys
+hashed, so no email sits in Redis), checked and added to in one script on Redis's own clock, so attempts in
+flight together on several instances cannot all pass. A successful attempt is taken back, so only failures
+stay counted.
+
+Without Redis, or while it does not answer, each instance counts on its own (`SlidingWindowLimiter`): an
+outage of Redis never locks anyone out, it only loosens the limit to one instance's. After a failure Redis is
+left alone for a few seconds, so a Redis that hangs costs one timeout, not one per login.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -21,12 +26,37 @@ from pitbox.auth.ratelimit import SlidingWindowLimiter
 log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "pitbox:limit:"
-#: Seconds between two warnings that Redis does not answer (every attempt would log otherwise).
+#: Seconds Redis is left alone after it failed (its timeouts would otherwise slow every login down).
+RETRY_REDIS_S = 5.0
+#: Seconds between two warnings that Redis does not answer.
 WARN_EVERY_S = 60.0
+
+# KEYS: the windows; ARGV: window seconds, limit, ticket. Answers "0" when the attempt was counted in every
+# window, else the seconds to wait (as text: Redis would truncate a Lua number to an integer).
+_ATTEMPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wait = 0
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= limit then
+    local entry = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
+    wait = math.max(wait, window - (now - tonumber(entry[2])))
+  end
+end
+if wait > 0 then return tostring(wait) end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('EXPIRE', key, math.ceil(window) + 1)
+end
+return '0'
+"""
 
 
 class SharedLimiter:
-    """At most `limit` events per `window_s` seconds for each key, on every instance that shares `redis_url`."""
+    """At most `limit` failed attempts per `window_s` seconds for each key, on every instance sharing
+    `redis_url`."""
 
     def __init__(self, name: str, limit: int, window_s: float, redis_url: str | None = None) -> None:
         self._name = name
@@ -34,10 +64,13 @@ class SharedLimiter:
         self._window = window_s
         self._local = SlidingWindowLimiter(limit, window_s)
         self._redis: Any = None
+        self._attempt_script: Any = None
         if redis_url is not None:
             import redis.asyncio as aioredis  # only with REDIS_URL, as the hub's broker
 
             self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+            self._attempt_script = self._redis.register_script(_ATTEMPT)
+        self._redis_back_at = 0.0  # monotonic time from which Redis is tried again after a failure
         self._warned_at = float("-inf")
 
     @property
@@ -45,58 +78,57 @@ class SharedLimiter:
         """True when the count is kept in Redis."""
         return self._redis is not None
 
-    async def retry_after(self, key: str) -> float:
-        """Seconds until `key` may try again, 0 when it may now."""
-        if self._redis is not None:
-            now = time.time()
+    async def attempt(self, keys: Sequence[str]) -> tuple[float, str]:
+        """Count an attempt against every key at once: (0, its ticket) when let through, or (seconds to wait,
+        ticket) when some key is at its limit, with nothing counted."""
+        ticket = uuid.uuid4().hex
+        wait = self._local.attempt(keys, ticket)  # this instance's own count, also the fallback
+        if self._use_redis():
             try:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.zremrangebyscore(self._key(key), "-inf", now - self._window)
-                    pipe.zcard(self._key(key))
-                    pipe.zrange(self._key(key), 0, 0, withscores=True)
-                    _, count, oldest = await pipe.execute()
-            except Exception as exc:  # noqa: BLE001 - any Redis failure: count on this instance instead
-                self._warn(exc)
+                answer = await self._attempt_script(
+                    keys=[self._key(key) for key in keys], args=[self._window, self._limit, ticket]
+                )
+            except Exception as exc:  # noqa: BLE001 - any Redis failure: this instance's count decides
+                self._redis_failed(exc)
             else:
-                if count < self._limit or not oldest:
-                    return 0.0
-                return max(0.0, self._window - (now - float(oldest[0][1])))
-        return self._local.retry_after(key)
+                shared_wait = float(answer)
+                if shared_wait > 0 and wait == 0:
+                    for key in keys:  # refused: nothing stays counted here either
+                        self._local.forget(key, ticket)
+                return shared_wait, ticket
+        return wait, ticket
 
-    async def hit(self, key: str) -> None:
-        """Record one event for `key`."""
-        self._local.hit(key)
-        if self._redis is None:
+    async def succeeded(self, keys: Sequence[str], ticket: str, *, forgive: Sequence[str] = ()) -> None:
+        """The attempt `ticket` succeeded: it no longer counts; the keys in `forgive` lose every attempt."""
+        for key in keys:
+            self._local.forget(key, None if key in forgive else ticket)
+        if not self._use_redis():
             return
-        now = time.time()
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zadd(self._key(key), {f"{now:.6f}-{uuid.uuid4().hex[:8]}": now})
-                pipe.expire(self._key(key), int(self._window) + 1)
+                for key in keys:
+                    if key in forgive:
+                        pipe.delete(self._key(key))
+                    else:
+                        pipe.zrem(self._key(key), ticket)
                 await pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - counted on this instance already
-            self._warn(exc)
-
-    async def reset(self, key: str) -> None:
-        """Forget `key` (after a successful login)."""
-        self._local.reset(key)
-        if self._redis is None:
-            return
-        try:
-            await self._redis.delete(self._key(key))
-        except Exception as exc:  # noqa: BLE001 - the window expires by itself
-            self._warn(exc)
+        except Exception as exc:  # noqa: BLE001 - the attempt stays counted until its window passes
+            self._redis_failed(exc)
 
     async def close(self) -> None:
         """Close the Redis connection (app shutdown)."""
         if self._redis is not None:
             await self._redis.aclose()
 
+    def _use_redis(self) -> bool:
+        return self._redis is not None and time.monotonic() >= self._redis_back_at
+
     def _key(self, key: str) -> str:
         return f"{KEY_PREFIX}{self._name}:{hashlib.sha256(key.encode()).hexdigest()}"
 
-    def _warn(self, exc: Exception) -> None:
+    def _redis_failed(self, exc: Exception) -> None:
         now = time.monotonic()
+        self._redis_back_at = now + RETRY_REDIS_S
         if now - self._warned_at >= WARN_EVERY_S:
             self._warned_at = now
             log.warning("rate_limit_redis_unavailable", limiter=self._name, error=str(exc)[:200])

@@ -97,7 +97,7 @@ const SILENCE_LIMIT_MS = 60_000; // the server sends a keepalive after 25 s with
 const SIGNED_OUT = {
   token_expired: "Your session expired; please log in again.",
   token_revoked: "You were signed out (from another device, or the password changed); please log in again.",
-  invalid_token: "Your account can no longer sign in here; ask your team manager.",
+  invalid_token: "Your sign-in is no longer accepted; please log in again.",
   invalid_api_key: "This key was revoked.",
 };
 
@@ -127,6 +127,7 @@ export class LiveSocket {
 
   connect() {
     this.closedByUs = false;
+    this.signedOut = null;
     clearTimeout(this.retryTimer);
     const token = this.tokenOf();
     if (!token) return;
@@ -218,7 +219,7 @@ export class LiveSocket {
           this.subscriptions.delete(frame.channel);
           this.positions.delete(frame.channel);
           this.onRevoked(frame.channel);
-        } else if (SIGNED_OUT[frame.code]) {
+        } else if (Object.hasOwn(SIGNED_OUT, frame.code)) {
           this.signedOut = SIGNED_OUT[frame.code]; // the 4401 close that follows says this
         }
         break;

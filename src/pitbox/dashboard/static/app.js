@@ -23,7 +23,7 @@ class Dashboard {
       onMessage: (channel, data) => this.onMessage(channel, data),
       onState: (state, detail) => this.showConnection(state, detail),
       onFatal: (message) => this.showLogin(message),
-      onRevoked: (channel) => toast(`You may no longer watch ${channel}: your team access changed.`),
+      onRevoked: () => toast("Your access to a driver was withdrawn (team change): its live stream stopped."),
     });
     this.drivers = new Map(); // id -> DriverLive
     this.rows = new Map(); // id -> list item parts
