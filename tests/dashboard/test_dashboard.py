@@ -10,7 +10,7 @@ import httpx
 from pitbox.client import PitboxClient
 from pitbox.recordings import open_recording
 from pitbox.replay import replay_recording
-from tests.conftest import RunningServer, World
+from tests.conftest import Actor, RunningServer, Team, World
 from tests.dashboard.conftest import PASSWORD, DashboardPage
 
 LANGLEY = "iracing_ibt/robrobertsce/skmodified_langley 2015-05-28 14-46-23.ibt"
@@ -157,14 +157,20 @@ async def test_wrong_password_is_refused_on_the_login_form(
     assert all("401" in error for error in dashboard.console.errors), dashboard.console.errors
 
 
+async def team_engineer_signed_in(world: World, open_page: OpenPage) -> tuple[Team, Actor, DashboardPage]:
+    """A new team, and its engineer signed in on a fresh page."""
+    team = await world.team()
+    engineer = await world.user("engineer", team.id, password=PASSWORD)
+    dashboard = await open_page()
+    await dashboard.log_in(engineer.email)
+    return team, engineer, dashboard
+
+
 async def test_log_out_revokes_the_token_on_the_server(
     dashboard_server: RunningServer, dashboard_world: World, open_page: OpenPage
 ) -> None:
-    team = await dashboard_world.team()
-    engineer = await dashboard_world.user("engineer", team.id, password=PASSWORD)
-    dashboard = await open_page()
+    _, _, dashboard = await team_engineer_signed_in(dashboard_world, open_page)
     page = dashboard.page
-    await dashboard.log_in(engineer.email)
     token = await page.evaluate("sessionStorage.getItem('pitbox.token')")
     assert token
     await page.click("#logout")
@@ -183,11 +189,8 @@ async def test_log_out_revokes_the_token_on_the_server(
 async def test_signing_out_on_another_device_brings_the_page_back_to_the_login_form_saying_why(
     dashboard_server: RunningServer, dashboard_world: World, open_page: OpenPage
 ) -> None:
-    team = await dashboard_world.team()
-    engineer = await dashboard_world.user("engineer", team.id, password=PASSWORD)
-    dashboard = await open_page()
+    _, engineer, dashboard = await team_engineer_signed_in(dashboard_world, open_page)
     page = dashboard.page
-    await dashboard.log_in(engineer.email)
     await page.wait_for_selector("#connection[data-state=live]")
     async with httpx.AsyncClient(base_url=dashboard_server.url) as http:  # the engineer's phone
         phone = await http.post("/api/auth/login", json={"email": engineer.email, "password": PASSWORD})
@@ -201,11 +204,8 @@ async def test_signing_out_on_another_device_brings_the_page_back_to_the_login_f
 async def test_a_member_taken_out_of_the_team_is_told_the_drivers_stream_stopped(
     dashboard_server: RunningServer, dashboard_world: World, open_page: OpenPage
 ) -> None:
-    team = await dashboard_world.team()
-    engineer = await dashboard_world.user("engineer", team.id, password=PASSWORD)
-    dashboard = await open_page()
+    team, engineer, dashboard = await team_engineer_signed_in(dashboard_world, open_page)
     page = dashboard.page
-    await dashboard.log_in(engineer.email)
     await page.click(f'#driver-list li[data-driver="{team.driver.driver_id}"]')
     await page.wait_for_selector("#connection[data-state=live]")
     async with httpx.AsyncClient(base_url=dashboard_server.url) as http:
