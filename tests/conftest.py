@@ -40,6 +40,16 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+def answers_on_loopback(port: int) -> bool:
+    """Something accepts TCP connections on 127.0.0.1:`port` (Redis, NATS: the multi-instance tests skip
+    without them)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as s:

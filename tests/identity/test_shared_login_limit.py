@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,20 +10,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from pitbox.auth.shared_ratelimit import KEY_PREFIX, SharedLimiter
-from tests.conftest import RunningServer, World, assert_error, make_settings, run_server
+from tests.conftest import RunningServer, World, answers_on_loopback, assert_error, make_settings, run_server
 
 # A database of its own, so these counts meet no other test's (or run's) use of Redis.
 REDIS_URL = "redis://127.0.0.1:6379/15"
 LIMIT = 3
 PASSWORD = "pit-lane-speed-60"
-
-
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 async def forget_counts() -> None:
@@ -43,7 +34,7 @@ async def two_instances(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
     """Two servers on one database and one Redis, allowing LIMIT failed logins a minute."""
-    if not redis_answers():
+    if not answers_on_loopback(6379):
         pytest.skip("Redis does not answer on 127.0.0.1:6379; start it to run the cross-instance limit test")
     await forget_counts()
     settings = [
@@ -92,7 +83,7 @@ async def test_guesses_in_flight_together_on_two_instances_get_no_more_than_the_
 
 @pytest.mark.parametrize("shared", [False, True], ids=["one instance", "Redis"])
 async def test_attempts_in_flight_together_are_let_through_up_to_the_limit_only(shared: bool) -> None:
-    if shared and not redis_answers():
+    if shared and not answers_on_loopback(6379):
         pytest.skip("Redis does not answer on 127.0.0.1:6379")
     if shared:
         await forget_counts()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,13 +14,7 @@ import httpx
 import pytest
 
 from pitbox.client import PitboxClient
-from tests.conftest import TEST_JWT_SECRET, RunningServer, Team, free_port
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+from tests.conftest import TEST_JWT_SECRET, RunningServer, Team, answers_on_loopback, free_port
 
 
 def _start(database_url: str, data_dir: Path, broker: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -57,11 +50,11 @@ async def _healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(params=["redis", "nats"])
 def broker(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     if request.param == "redis":
-        if not _answers(6379):
+        if not answers_on_loopback(6379):
             pytest.skip("Redis does not answer on 127.0.0.1:6379")
         yield {"REDIS_URL": "redis://127.0.0.1:6379/0"}
     else:
-        if not _answers(4222):
+        if not answers_on_loopback(4222):
             pytest.skip("NATS does not answer on 127.0.0.1:4222")
         yield {"NATS_URL": "nats://127.0.0.1:4222"}
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, Team, World, assert_error, make_settings, pitbox_cli, run_server
+from tests.conftest import (
+    RunningServer,
+    Team,
+    World,
+    answers_on_loopback,
+    assert_error,
+    make_settings,
+    pitbox_cli,
+    run_server,
+)
 from tests.faults.conftest import eventually
 from tests.realtime.socket_client import expect, signed_in, subscribe
 
@@ -18,21 +26,13 @@ BROKERS = {
 }
 
 
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(params=sorted(BROKERS))
 async def two_instances(
     request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
     """Two servers on the same database and the same broker."""
     setting, url, port = BROKERS[request.param]
-    if not _answers(port):
+    if not answers_on_loopback(port):
         reason = (
             f"{request.param} does not answer on 127.0.0.1:{port}; start it to run the cross-instance tests"
         )
