@@ -33,7 +33,7 @@ from pitbox.telemetry.codec import ChunkCodec, CodecThreads
 from pitbox.telemetry.compare import compare_laps, lap_samples
 from pitbox.telemetry.downsample import downsample_columns
 from pitbox.telemetry.ingest import invalid
-from pitbox.telemetry.laps import DEFAULT_SPLITS, Lap, LapDetector
+from pitbox.telemetry.laps import DEFAULT_SPLITS, LAP_CHANNELS, LAP_SIGNALS, Lap, LapDetector
 from pitbox.telemetry.models import FloatArray, IngestBatch, lap_json
 from pitbox.telemetry.parquet import ParquetStream
 from pitbox.telemetry.prepare import IngestWorkers, PreparedBatch, prepare_message
@@ -47,6 +47,7 @@ from pitbox.telemetry.query import (
     output_channels,
 )
 from pitbox.telemetry.reader import Block, Selection, TooManySamples, read_blocks, read_columns
+from pitbox.tracks import store as track_store
 
 #: Largest gap between two samples still counted as driven distance (a longer one is a pause or a tow).
 MAX_DISTANCE_GAP_S = 1.0
@@ -72,10 +73,8 @@ class _SessionProgress:
     def feed(self, columns: dict[str, FloatArray]) -> tuple[list[Lap], float]:
         """Laps completed by the next batch, and the distance (m) driven in it."""
         laps = []
-        if "lapDistPct" in columns:
-            laps = self.detector.feed(
-                {name: columns[name] for name in ("t", "lapDistPct", "lap") if name in columns}
-            )
+        if any(name in columns for name in LAP_SIGNALS):
+            laps = self.detector.feed({name: columns[name] for name in LAP_CHANNELS if name in columns})
         distance = 0.0
         t = columns["t"]
         speed = columns.get("speed")
@@ -246,6 +245,7 @@ class TelemetryService:
                 laps = [lap for lap in laps if lap.lap_time > 0]
                 if laps:
                     await store.insert_laps(conn, batch.session_id, batch.driver_id, laps)
+                    await _keep_track_length(conn, session, laps)
                 await store.insert_chunk(
                     conn,
                     batch.session_id,
@@ -543,11 +543,22 @@ class TelemetryService:
                 "driverId": str(row["driver_id"]),
                 "trackId": str(row["track_id"]) if row["track_id"] else None,
                 "trackName": row["track_name"],
+                "trackConfig": row["track_config"],
+                "trackLengthM": row["track_length_m"],
                 "car": row["car"],
                 "sessionStartedAt": row["started_at"].isoformat(),
             }
             for row in rows
         ]
+
+
+async def _keep_track_length(conn: Connection, session: asyncpg.Record, laps: list[Lap]) -> None:
+    """A track with no length yet keeps the one the first valid lap measured on it."""
+    if session["track_id"] is None or session["track_length_m"] is not None:
+        return
+    measured = [lap.length_m for lap in laps if lap.valid and lap.length_m is not None]
+    if measured:
+        await track_store.set_track_length_if_unknown(conn, session["track_id"], measured[0])
 
 
 def _lap_range(columns: dict[str, FloatArray]) -> tuple[int | None, int | None]:
