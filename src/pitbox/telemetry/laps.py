@@ -494,7 +494,8 @@ def _crossing_time(t0: float, t1: float, p0: float, p1: float, target: float) ->
 
 def measured_track_length(columns: Mapping[str, Iterable[float | int | None]]) -> float | None:
     """The lap length (m) the data itself shows: lap distance over lap fraction where both are given, else
-    the distance driven (integrated speed) per lap fraction covered; None when the data cannot tell."""
+    the distance driven (integrated speed) per lap fraction covered, else the median length of the laps
+    driven line to line; None when the data cannot tell."""
     pct = _column(columns, "lapDistPct")
     dist = _column(columns, "lapDist")
     if pct is not None and dist is not None:
@@ -517,6 +518,10 @@ def measured_track_length(columns: Mapping[str, Iterable[float | int | None]]) -
         if covered >= 0.5:
             driven = float(np.sum((0.5 * (speed[:-1] + speed[1:]) / 3.6 * dt)[moving]))
             return driven / covered
+    if pct is None and any(name in columns for name in LAP_SIGNALS):
+        lengths = [lap.length_m for lap in detect_laps(columns) if lap.valid and lap.length_m is not None]
+        if lengths:
+            return float(np.median(lengths))
     return None
 
 

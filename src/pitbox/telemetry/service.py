@@ -103,6 +103,7 @@ def lap_from_row(row: asyncpg.Record) -> Lap:
         sectors=tuple(row["sector_times"]),
         valid=row["valid"],
         invalid_reasons=tuple(reason.split(",")) if reason else (),
+        length_m=row["length_m"],
     )
 
 
@@ -471,17 +472,20 @@ class TelemetryService:
         channels: list[str],
         points: int | None,
     ) -> dict[str, Any]:
-        """Lap `lap_number` against another lap (of any session the caller may read), aligned on distance."""
+        """Lap `lap_number` (`a`) against another lap (`b`, of any session the caller may read), aligned on
+        distance; `delta` is a's elapsed time minus b's at each distance: positive where a is behind, the sign
+        coaching uses (b is the reference)."""
         await self._access.require_session(principal, session_id, scope="telemetry:read")
         if other[0] != session_id:
             await self._access.require_session(principal, other[0], scope="telemetry:read")
         lap_a, samples_a = await self._lap_with_samples(session_id, lap_number, channels)
         lap_b, samples_b = await self._lap_with_samples(other[0], other[1], channels)
         length = await store.track_length_of_session(self._pool, session_id)
-        result = compare_laps(samples_a, samples_b, channels=channels, points=points, track_length=length)
+        # The other lap is the reference, as in coaching: delta = this lap's time - the other's (+: behind).
+        result = compare_laps(samples_b, samples_a, channels=channels, points=points, track_length=length)
         return {
-            "a": {**lap_json(lap_a), "channels": result.a},
-            "b": {**lap_json(lap_b), "channels": result.b},
+            "a": {**lap_json(lap_a), "channels": result.b},
+            "b": {**lap_json(lap_b), "channels": result.a},
             "trackLength": result.track_length,
             "distance": result.distance,
             "delta": result.delta,

@@ -161,7 +161,7 @@ export class OverlayCharts {
       { key: "brake", label: "brake", height: 110, values: percent, range: [0, 1] },
       {
         key: "delta",
-        label: `delta (s, ${labels.b} − ${labels.a})`,
+        label: `delta (s, ${labels.a} − ${labels.b})`,
         height: 130,
         values: (_u, ticks) => ticks.map((v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}s`),
         range: (_u, min, max) => {
