@@ -167,9 +167,8 @@ async def run_demo(settings: Settings, recording: Recording, speed: float | None
 
 
 async def _replay_forever(url: str, world: DemoWorld, recording: Recording, speed: float | None) -> None:
-    """One session on the recording's track and car; each loop continues it in time and in lap numbers."""
-    lap = recording.channels.get("lap")
-    lap_span = int(np.nanmax(lap)) + 1 if lap is not None and np.isfinite(lap).any() else 0
+    """One session on the recording's track and car; each loop continues it in time, and its laps come under
+    new numbers (lap detection never reuses one in a session), so loops never overwrite each other's laps."""
     async with PitboxClient(url, token=world.token) as client:
         session = await client.create_session(world.driver_id, "Demo session", **session_fields(recording))
         loop = 0
@@ -181,6 +180,5 @@ async def _replay_forever(url: str, world: DemoWorld, recording: Recording, spee
                 session_id=session["id"],
                 speed=speed,
                 t_offset=loop * (recording.duration_s + 1.0),
-                lap_offset=loop * lap_span,
             )
             loop += 1

@@ -79,7 +79,6 @@ async def replay_recording(
     speed: float | None = 1.0,
     batch_size: int = 60,
     t_offset: float = 0.0,
-    lap_offset: int = 0,
     on_batch: Callable[[int], None] | None = None,
     transport: str = "websocket",
 ) -> ReplayResult:
@@ -87,8 +86,9 @@ async def replay_recording(
 
     Batches go over one WebSocket (acknowledged after commit) with HTTP as the fallback, as a relay agent does;
     `transport="http"` skips the socket. Batch ids are derived from the session and the batch number, so a
-    replay that is interrupted and run again for the same session stores nothing twice. `t_offset` shifts time
-    and `lap_offset` the lap counter, so a recording looped in one session continues as new laps.
+    replay that is interrupted and run again for the same session stores nothing twice. `t_offset` shifts time,
+    so a recording can be looped in one session (its laps continue under new numbers: lap detection never
+    reuses a number in a session).
     """
     async with contextlib.AsyncExitStack() as stack:
         socket = None
@@ -99,7 +99,7 @@ async def replay_recording(
                 socket = None  # no socket (a proxy without WebSocket, an old server): HTTP batches
         sender = _Sender(client, socket)
         sent, batches, seconds = await _paced(
-            sender, recording, driver_id, session_id, speed, batch_size, (t_offset, lap_offset), on_batch
+            sender, recording, driver_id, session_id, speed, batch_size, t_offset, on_batch
         )
     return ReplayResult(session_id, sent, batches, seconds, "+".join(sender.used) or transport)
 
@@ -111,10 +111,9 @@ async def _paced(
     session_id: str,
     speed: float | None,
     batch_size: int,
-    offsets: tuple[float, int],
+    t_offset: float,
     on_batch: Callable[[int], None] | None,
 ) -> tuple[int, int, float]:
-    t_offset, lap_offset = offsets
     started = time.perf_counter()
     sent = batches = 0
     for number, batch in enumerate(recording.iter_samples(batch_size)):
@@ -123,10 +122,6 @@ async def _paced(
         if t_offset:
             for sample in batch:
                 sample["t"] = float(sample["t"]) + t_offset
-        if lap_offset:
-            for sample in batch:
-                if "lap" in sample:
-                    sample["lap"] = int(sample["lap"]) + lap_offset
         if speed is not None:
             due = started + (float(batch[-1]["t"]) - t_offset) / speed
             delay = due - time.perf_counter()
