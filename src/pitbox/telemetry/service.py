@@ -501,8 +501,13 @@ class TelemetryService:
             raise Invalid(
                 "this session has no lapDistPct channel to place a lap distance", code="missing_channels"
             )
-        pct = np.maximum.accumulate(np.nan_to_num(columns["lapDistPct"], nan=0.0))
-        return float(np.interp(fraction, pct, columns["t"]))
+        pct = np.nan_to_num(columns["lapDistPct"], nan=0.0).copy()
+        # The samples just before and after the lap's lines read near 1 and near 0: before 0, after 1.
+        if pct.size > 1 and pct[0] > 0.5:
+            pct[0] -= 1.0
+        if pct.size > 1 and pct[-1] < 0.5:
+            pct[-1] += 1.0
+        return float(np.interp(fraction, np.maximum.accumulate(pct), columns["t"]))
 
     async def _lap_with_samples(
         self, session_id: uuid.UUID, lap_number: int, channels: list[str]
@@ -514,7 +519,7 @@ class TelemetryService:
         assert session is not None
         wanted = [
             "t",
-            *(name for name in ("lapDistPct", "lapDist", *channels) if name in session["channels"]),
+            *(name for name in ("lapDistPct", "lapDist", "speed", *channels) if name in session["channels"]),
         ]
         names = list(dict.fromkeys(wanted))
         # One second either side: the samples around the line crossings that interpolation needs.
