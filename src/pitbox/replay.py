@@ -13,6 +13,7 @@ import websockets
 
 from pitbox.client import PitboxClient, PitboxError, Subscription
 from pitbox.recordings.models import Recording
+from pitbox.telemetry.laps import measured_track_length
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,25 @@ class _Sender:
             self.used.append(transport)
 
 
+def session_fields(
+    recording: Recording, *, track: str | None = None, track_config: str | None = None, car: str | None = None
+) -> dict[str, Any]:
+    """The body fields of POST /api/sessions for a session made from `recording`: its sim, its track (name,
+    layout and the lap length measured from its data) and its car. `track`, `track_config` and `car` name
+    what the file does not (an Assetto Corsa capture names neither); the file's own names win otherwise."""
+    fields: dict[str, Any] = {"sim": recording.source}
+    name = recording.track or track
+    if name:
+        fields["trackName"] = name
+        fields["trackConfig"] = recording.track_config or track_config or ""
+        length = measured_track_length(recording.channels)
+        if length is not None:
+            fields["trackLengthM"] = round(length, 1)
+    if recording.car or car:
+        fields["car"] = recording.car or car
+    return fields
+
+
 async def replay_recording(
     client: PitboxClient,
     recording: Recording,
@@ -65,8 +85,10 @@ async def replay_recording(
     """Send every sample of `recording` in batches; `speed` None sends as fast as the server accepts.
 
     Batches go over one WebSocket (acknowledged after commit) with HTTP as the fallback, as a relay agent does;
-    `transport="http"` skips the socket. Batch ids are derived from the session and the batch number, so a replay that is interrupted and run again
-    for the same session stores nothing twice. `t_offset` shifts time (to loop a recording in one session).
+    `transport="http"` skips the socket. Batch ids are derived from the session and the batch number, so a
+    replay that is interrupted and run again for the same session stores nothing twice. `t_offset` shifts time,
+    so a recording can be looped in one session (its laps continue under new numbers: lap detection never
+    reuses a number in a session).
     """
     async with contextlib.AsyncExitStack() as stack:
         socket = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -11,42 +12,54 @@ import pytest
 from pitbox.recordings import open_recording
 from tests.conftest import Actor, RunningServer, Team, World, assert_error, shared_data
 
-from .conftest import COACHED_CHANNELS, LANGLEY, Columns, RealLaps
+from .conftest import LANGLEY, Columns, RealLaps
+
+#: The channels a driver app streams for coaching (canonical names).
+STREAMED = ("t", "lap", "lapDistPct", "lapDist", "lapTime", "lastLapTime", "speed", "throttle", "brake")
+STREAMED += ("brakePressure", "gear", "steering", "lat", "lon")
 
 
-def columns_json(columns: Columns) -> dict[str, list[float]]:
-    """Columns as JSON lists."""
-    return {name: values.tolist() for name, values in columns.items()}
+def columns_json(columns: Columns) -> dict[str, list[float | None]]:
+    """Columns as JSON lists (a missing value is null)."""
+    return {
+        name: [None if not np.isfinite(value) else float(value) for value in np.asarray(values, dtype=float)]
+        for name, values in columns.items()
+    }
 
 
-async def new_session(client: httpx.AsyncClient, team: Team, driver: Actor | None = None) -> str:
-    """A session of the team's driver, created by its manager."""
+async def new_session(
+    client: httpx.AsyncClient, team: Team, driver: Actor | None = None, **fields: Any
+) -> str:
+    """A session of the team's driver, created by its manager (at Langley in an SK Modified by default)."""
     driver = driver or team.driver
-    response = await client.post(
-        "/api/sessions",
-        json={"driverId": driver.driver_id, "name": "Langley practice", "car": "SK Modified"},
-        headers=team.manager.headers,
-    )
+    body = {
+        "driverId": driver.driver_id,
+        "name": "practice",
+        "trackName": "Langley Speedway",
+        "car": "Modified - SK",
+        **fields,
+    }
+    response = await client.post("/api/sessions", json=body, headers=team.manager.headers)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
-async def ingest(client: httpx.AsyncClient, driver: Actor, session_id: str, columns: Columns) -> None:
-    """Send a recording's columns as telemetry batches, as a driver app would."""
-    size = columns["t"].size
-    for start in range(0, size, 1000):
-        batch = {name: values[start : start + 1000].tolist() for name, values in columns.items()}
-        response = await client.post(
-            "/api/telemetry",
-            json={
-                "driverId": driver.driver_id,
-                "sessionId": session_id,
-                "batchId": f"b{start}",
-                "columns": batch,
-            },
-            headers=driver.headers,
-        )
-        assert response.status_code == 201, response.text
+async def ingest(client: httpx.AsyncClient, driver: Actor, session_id: str, path: str) -> None:
+    """Send a recording (read by our reader: the input, not an oracle) in one batch of columns, as a relay
+    agent catching up would; only the channels a driver app streams for coaching."""
+    recording = open_recording(shared_data(path))
+    columns = {name: recording.channels[name] for name in STREAMED if name in recording.channels}
+    response = await client.post(
+        "/api/telemetry",
+        json={
+            "driverId": driver.driver_id,
+            "sessionId": session_id,
+            "batchId": "all",
+            "columns": columns_json(columns),
+        },
+        headers=driver.headers,
+    )
+    assert response.status_code == 201, response.text
 
 
 def feedback_body(team: Team, session_id: str, telemetry: dict[str, Any]) -> dict[str, Any]:
@@ -57,79 +70,155 @@ async def test_feedback_on_an_inline_lap_is_answered_stored_and_readable_by_the_
     client: httpx.AsyncClient, team: Team, langley: RealLaps
 ) -> None:
     session_id = await new_session(client, team)
-    lap, samples = max(langley.others, key=lambda pair: pair[0].lap_time)
+    slowest = max(langley.others, key=lambda lap: lap.time)
     telemetry = {
-        "columns": columns_json(samples),
-        "lapNumber": lap.number,
-        "reference": {"columns": columns_json(langley.best[1])},
+        "columns": columns_json(slowest.columns),
+        "lapNumber": slowest.number,
+        "reference": {"columns": columns_json(langley.best.columns)},
     }
     response = await client.post(
         "/api/ai/feedback", json=feedback_body(team, session_id, telemetry), headers=team.engineer.headers
     )
     assert response.status_code == 201, response.text
     feedback = response.json()
-    assert (
-        feedback["source"] == "analyst"
-        and feedback["status"] == "published"
-        and feedback["kind"] == "analysis"
-    )
-    assert feedback["lap"] == lap.number and feedback["driverId"] == team.driver.driver_id
+    assert (feedback["source"], feedback["status"], feedback["kind"]) == ("analyst", "published", "analysis")
+    assert feedback["lap"] == slowest.number and feedback["driverId"] == team.driver.driver_id
     assert feedback["items"], feedback
     first = feedback["items"][0]
     assert first["kind"] == "improvement" and first["evidence"]["corner"] == first["corner"]
     assert first["text"].startswith(first["corner"]) and 0 < first["confidence"] <= 1
+    assert first["cause"]["kind"] and first["range"]["from"] is not None and first["cornerNumber"] >= 1
     assert feedback["latencyMs"] >= 0
     listed = await client.get(f"/api/sessions/{session_id}/feedback", headers=team.driver.headers)
     assert listed.status_code == 200
     assert [item["id"] for item in listed.json()] == [feedback["id"]]
 
 
-async def test_feedback_on_a_stored_lap_uses_the_drivers_best_lap(
-    client: httpx.AsyncClient, server: RunningServer, team: Team, langley: RealLaps
+def summary_numbers(summary: str) -> tuple[float, float, float]:
+    """(lap time, delta, reference time) from "Lap N: 15.187 s, +0.09 s to your best lap (15.099 s)."."""
+    match = re.match(r"Lap \d+: ([\d.]+) s, ([+-][\d.]+) s to your best lap \(([\d.]+) s\)", summary)
+    assert match, summary
+    return float(match[1]), float(match[2]), float(match[3])
+
+
+async def test_a_lap_is_coached_against_the_best_lap_on_its_track_and_car_in_any_session(
+    quiet: httpx.AsyncClient, team: Team, langley: RealLaps
 ) -> None:
-    recording = open_recording(shared_data(LANGLEY.format("14-46-23")))
-    columns = {name: np.asarray(recording.channels[name], dtype=np.float64) for name in COACHED_CHANNELS}
-    session_id = await new_session(client, team)
-    await ingest(client, team.driver, session_id, columns)
-    laps = (await client.get(f"/api/sessions/{session_id}/laps", headers=team.driver.headers)).json()
-    valid = [lap for lap in laps if lap["valid"]]
-    assert len(valid) == 2
-    slower = max(valid, key=lambda lap: lap["lapTime"])
+    client = quiet  # ingest coaches every lap: on the quiet server, without speech
+    first = await new_session(client, team)
+    await ingest(client, team.driver, first, LANGLEY.format("14-46-23"))
+    second = await new_session(client, team)
+    await ingest(client, team.driver, second, LANGLEY.format("14-48-39"))
+    slower = langley.lap(180)  # of the second session; the best lap (175) is in the first
     response = await client.post(
-        "/api/ai/feedback",
-        json=feedback_body(team, session_id, {"lap": slower["lap"]}),
-        headers=team.driver.headers,
+        "/api/ai/feedback", json=feedback_body(team, second, {"lap": 180}), headers=team.driver.headers
     )
     assert response.status_code == 201, response.text
-    feedback = response.json()
-    assert feedback["lap"] == slower["lap"]
-    assert "your best lap" in feedback["summary"]
-    assert f"{slower['lapTime']:.3f} s" in feedback["summary"]
+    lap_time, delta, reference_time = summary_numbers(response.json()["summary"])
+    assert lap_time == pytest.approx(slower.time, abs=0.001)
+    assert reference_time == pytest.approx(langley.lap(175).time, abs=0.001)
+    assert delta == pytest.approx(slower.time - langley.lap(175).time, abs=0.02)
 
     missing = await client.post(
-        "/api/ai/feedback", json=feedback_body(team, session_id, {"lap": 999}), headers=team.driver.headers
+        "/api/ai/feedback", json=feedback_body(team, second, {"lap": 999}), headers=team.driver.headers
     )
     assert_error(missing, 404, "lap_not_found")
 
 
-async def test_completed_laps_are_coached_in_the_background_after_ingest(
-    client: httpx.AsyncClient, server: RunningServer, team: Team
+async def test_live_coaching_calls_a_new_best_a_new_best_and_only_the_best_your_best(
+    quiet: httpx.AsyncClient, quiet_server: RunningServer, team: Team, langley: RealLaps
 ) -> None:
-    recording = open_recording(shared_data(LANGLEY.format("14-48-39")))
-    columns = {name: np.asarray(recording.channels[name], dtype=np.float64) for name in COACHED_CHANNELS}
+    client, server = quiet, quiet_server
     session_id = await new_session(client, team)
-    await ingest(client, team.driver, session_id, columns)
-    laps = (await client.get(f"/api/sessions/{session_id}/laps", headers=team.driver.headers)).json()
-    slower = max((lap for lap in laps if lap["valid"]), key=lambda lap: lap["lapTime"])
+    await ingest(
+        client, team.driver, session_id, LANGLEY.format("14-46-23")
+    )  # laps 174 (15.187), 175 (15.099)
+    later = await new_session(client, team)
+    await ingest(client, team.driver, later, LANGLEY.format("14-50-46"))  # laps 184, 185: slower than 175
     coaching = server.services.coaching
     assert coaching is not None
-    # Ingest queued each completed lap for coaching without waiting for it; wait for the workers here.
+    await coaching.idle()  # ingest queued each completed lap without waiting for its coaching
+    # One batch held both laps: by the time they are coached each has the other to be compared with.
+    first = {
+        item["lap"]: item
+        for item in (
+            await client.get(f"/api/sessions/{session_id}/feedback", headers=team.driver.headers)
+        ).json()
+    }
+    assert sorted(first) == [174, 175]
+    faster, previous = langley.lap(175), langley.lap(174)
+    assert summary_numbers(first[174]["summary"])[2] == pytest.approx(faster.time, abs=0.001)
+    assert first[175]["summary"].startswith(
+        f"Lap 175: {faster.time:.3f} s, a new best, {previous.time - faster.time:.2f} s faster than your previous"
+        f" best lap ({previous.time:.3f} s)."
+    )
+    second = (await client.get(f"/api/sessions/{later}/feedback", headers=team.driver.headers)).json()
+    assert sorted(item["lap"] for item in second) == [184, 185]
+    for item in second:
+        _, _, reference_time = summary_numbers(item["summary"])
+        assert reference_time == pytest.approx(faster.time, abs=0.001)  # "your best lap" is the best one
+    assert len(second) == len({item["lap"] for item in second}), "each lap is coached once"
+
+
+async def test_a_reference_on_another_track_is_refused(
+    quiet: httpx.AsyncClient, team: Team, langley: RealLaps, calder: RealLaps
+) -> None:
+    client = quiet
+    oval = await new_session(client, team)
+    await ingest(client, team.driver, oval, LANGLEY.format("14-46-23"))
+    road = await new_session(client, team, trackName="Calder", car="11A")
+    await ingest(client, team.driver, road, "motec_ld/Sample1.ld")
+    cases = [
+        {"lap": 2, "reference": {"sessionId": oval, "lap": 175}},  # another track id
+        {"lap": 2, "reference": {"columns": columns_json(langley.best.columns)}},  # 576 m, not 2.26 km
+    ]
+    for telemetry in cases:
+        refused = await client.post(
+            "/api/ai/feedback", json=feedback_body(team, road, telemetry), headers=team.driver.headers
+        )
+        error = assert_error(refused, 422, "reference_other_track")
+        assert error["details"][0]["field"] == "telemetryData.reference"
+    # Another track id refuses even where the lengths agree: the same data filed under another layout.
+    layout = await new_session(client, team, trackConfig="Test layout")
+    await ingest(client, team.driver, layout, LANGLEY.format("14-48-39"))
+    twin = await client.post(
+        "/api/ai/feedback",
+        json=feedback_body(team, layout, {"lap": 180, "reference": {"sessionId": oval, "lap": 175}}),
+        headers=team.driver.headers,
+    )
+    assert_error(twin, 422, "reference_other_track")
+    same = await client.post(
+        "/api/ai/feedback",
+        json=feedback_body(team, road, {"lap": 3, "reference": {"sessionId": road, "lap": 2}}),
+        headers=team.driver.headers,
+    )
+    assert same.status_code == 201, same.text
+    assert (
+        "+1.51 s to lap 2 of the reference session" in same.json()["summary"]
+    )  # 65.18 - 63.68, line to line
+
+
+async def test_live_coaching_skips_a_reference_whose_length_says_another_track(
+    quiet: httpx.AsyncClient, quiet_server: RunningServer, team: Team, calder: RealLaps, langley: RealLaps
+) -> None:
+    """A session that claims Langley but whose laps measure 2.26 km is never coached against Langley laps."""
+    client, server = quiet, quiet_server
+    oval = await new_session(client, team)
+    await ingest(client, team.driver, oval, LANGLEY.format("14-46-23"))
+    track_id = (await client.get(f"/api/sessions/{oval}/summary", headers=team.driver.headers)).json()[
+        "trackId"
+    ]
+    mislabelled = await new_session(client, team, trackName=None, trackId=track_id, car="Modified - SK")
+    await ingest(client, team.driver, mislabelled, "motec_ld/Sample1.ld")
+    coaching = server.services.coaching
+    assert coaching is not None
     await coaching.idle()
-    listed = (await client.get(f"/api/sessions/{session_id}/feedback", headers=team.driver.headers)).json()
-    coached = {item["lap"]: item for item in listed}
-    assert slower["lap"] in coached
-    assert coached[slower["lap"]]["source"] == "analyst"
-    assert len(listed) == len(set(coached)), "each lap is coached once"
+    feedback = (await client.get(f"/api/sessions/{mislabelled}/feedback", headers=team.driver.headers)).json()
+    assert feedback, "the session's own laps are references for each other"
+    calder_times = {f"({lap.time:.3f} s)" for lap in calder.laps}
+    for item in feedback:
+        assert any(time in item["summary"] for time in calder_times), item["summary"]
+        assert f"{langley.best.time:.3f}" not in item["summary"]
 
 
 async def test_approval_gate_holds_feedback_until_an_engineer_approves(
@@ -140,8 +229,10 @@ async def test_approval_gate_holds_feedback_until_an_engineer_approves(
         f"/api/sessions/{session_id}/coaching", json={"approvalRequired": True}, headers=team.engineer.headers
     )
     assert gate.status_code == 200, gate.text
-    lap, samples = langley.others[0]
-    telemetry = {"columns": columns_json(samples), "reference": {"columns": columns_json(langley.best[1])}}
+    telemetry = {
+        "columns": columns_json(langley.others[0].columns),
+        "reference": {"columns": columns_json(langley.best.columns)},
+    }
     created = await client.post(
         "/api/ai/feedback", json=feedback_body(team, session_id, telemetry), headers=team.driver.headers
     )
@@ -181,8 +272,8 @@ async def test_another_teams_user_gets_404_on_every_route_with_an_id(
 ) -> None:
     session_id = await new_session(client, team)
     telemetry = {
-        "columns": columns_json(langley.others[0][1]),
-        "reference": {"columns": columns_json(langley.best[1])},
+        "columns": columns_json(langley.others[0].columns),
+        "reference": {"columns": columns_json(langley.best.columns)},
     }
     feedback = (
         await client.post(
@@ -199,6 +290,14 @@ async def test_another_teams_user_gets_404_on_every_route_with_an_id(
     ]
     for request in checks:
         assert_error(await request, 404)
+    # A reference in another team's session is as unknown as a random one.
+    theirs = await new_session(client, other_team)
+    foreign = await client.post(
+        "/api/ai/feedback",
+        json=feedback_body(team, session_id, {"lap": 1, "reference": {"sessionId": theirs, "lap": 1}}),
+        headers=team.driver.headers,
+    )
+    assert_error(foreign, 404)
 
 
 async def test_an_api_key_without_ai_write_may_read_but_not_ask(
@@ -227,6 +326,10 @@ async def test_an_api_key_without_ai_write_may_read_but_not_ask(
                 "telemetryData": {"columns": {"t": [0, 1], "lapDistPct": [0, "x"]}},
             },
             "telemetryData.columns.lapDistPct",
+        ),
+        (
+            {"driverId": "D", "sessionId": "S", "telemetryData": {"columns": {"t": [0, 1], "rpm": [1, 2]}}},
+            "telemetryData",
         ),
         (
             {

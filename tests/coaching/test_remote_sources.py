@@ -152,8 +152,11 @@ async def ask(
 ) -> dict[str, Any]:
     session_id = await new_session(client, team)
     principal = Principal(kind="user", user_id=uuid.UUID(team.manager.id), role="manager")
-    _, samples = max(langley.others, key=lambda pair: pair[0].lap_time)
-    telemetry = {"columns": columns_json(samples), "reference": {"columns": columns_json(langley.best[1])}}
+    slowest = max(langley.others, key=lambda lap: lap.time)
+    telemetry = {
+        "columns": columns_json(slowest.columns),
+        "reference": {"columns": columns_json(langley.best.columns)},
+    }
     return await coaching.request_feedback(
         principal, uuid.UUID(team.driver.driver_id or ""), uuid.UUID(session_id), telemetry
     )

@@ -9,7 +9,7 @@ import httpx
 
 from pitbox.client import PitboxClient
 from pitbox.recordings import open_recording
-from pitbox.replay import replay_recording
+from pitbox.replay import replay_recording, session_fields
 from tests.conftest import Actor, RunningServer, Team, World
 from tests.dashboard.conftest import PASSWORD, DashboardPage
 
@@ -17,6 +17,15 @@ LANGLEY = "iracing_ibt/robrobertsce/skmodified_langley 2015-05-28 14-46-23.ibt"
 REPLAY_SPEED = 6.0  # the 60 s recording in 10 s: laps complete while the test watches
 
 OpenPage = Callable[..., Awaitable[DashboardPage]]
+
+
+async def time_axis_labels(page: object) -> list[list[str]]:
+    """The tick labels uPlot drew on each live chart's time axis (`axis._values`, what it painted)."""
+    labels: list[list[str]] = await page.evaluate(  # type: ignore[attr-defined]
+        "(() => { const c = window.pitboxDashboard.charts;"
+        " return [c.speedChart, c.pedalChart].map((u) => (u.axes[0]._values || []).map(String)); })()"
+    )
+    return labels
 
 
 async def test_dashboard_page_and_assets_are_served_without_shadowing_the_api(
@@ -55,7 +64,7 @@ async def test_live_driver_traces_move_laps_appear_overlay_opens_and_coaching_pl
     await page.wait_for_selector("#connection[data-state=live]")
 
     async with PitboxClient(dashboard_server.url, token=engineer.token) as pitbox:
-        session = await pitbox.create_session(driver_id, "Langley practice", sim="iracing", car="SK Modified")
+        session = await pitbox.create_session(driver_id, "Langley practice", **session_fields(recording))
         replay = asyncio.create_task(
             replay_recording(
                 pitbox,
@@ -67,8 +76,12 @@ async def test_live_driver_traces_move_laps_appear_overlay_opens_and_coaching_pl
             )
         )
         try:
+            # In the first second the time axis spans a fraction of a second: its ticks must still differ.
+            await page.wait_for_function("Number(document.querySelector('#traces').dataset.points) > 20")
+            labels = [await time_axis_labels(page)]
             # The traces move: the points the page holds keep growing while the replay runs.
             await page.wait_for_function("Number(document.querySelector('#traces').dataset.points) > 300")
+            labels.append(await time_axis_labels(page))
             seen = int(await page.get_attribute("#traces", "data-points") or 0)
             await page.wait_for_function(
                 f"Number(document.querySelector('#traces').dataset.points) > {seen + 300}"
@@ -76,6 +89,13 @@ async def test_live_driver_traces_move_laps_appear_overlay_opens_and_coaching_pl
             assert await page.locator("#stat-speed").inner_text() != "—"
             # A completed lap appears in the live lap table, without reloading the page.
             await page.wait_for_selector("#live-laps tr[data-lap]")
+            labels.append(await time_axis_labels(page))
+            for charts in labels:
+                for shown in charts:
+                    assert shown and len(shown) == len(set(shown)), shown
+            # The session says where and in what: the recording's track and car.
+            header = await page.locator("#live-session").text_content() or ""
+            assert "Langley Speedway" in header and "Modified - SK" in header, header
             await dashboard.screenshot("live-1280x800")
         finally:
             result = await replay

@@ -71,3 +71,16 @@ def test_a_csv_with_text_in_a_number_column_is_refused(tmp_path: Path) -> None:
     path.write_text("t,speed\n0.0,fast\n")
     with pytest.raises(Invalid, match="not a number"):
         open_recording(path)
+
+
+def test_a_csv_of_a_logger_without_lap_fraction_gets_its_laps(data_dir: Path, tmp_path: Path) -> None:
+    """MoTeC's Sample1 written as CSV (lap distance, timer, counter and lap time, no lapDistPct) and read
+    back: its four timed laps, as the logger timed them (the data README: 65.15 / 63.68 / 65.18 / 63.75 s)."""
+    from pitbox.telemetry.laps import detect_laps
+
+    original = open_recording(data_dir / "motec_ld/Sample1.ld")
+    keep = ("t", "lap", "lapDist", "lapTime", "lastLapTime", "speed", "throttle", "brakePressure")
+    path = tmp_path / "calder.csv"
+    write_csv(Recording("motec", 20.0, {name: original.channels[name] for name in keep}), path)
+    laps = [lap for lap in detect_laps(read_csv(path).channels) if lap.valid]
+    assert [lap.lap_time for lap in laps] == pytest.approx([65.15, 63.68, 65.18, 63.75], abs=1e-9)

@@ -112,7 +112,8 @@ async def test_lap_compared_with_itself_has_no_delta_and_with_another_the_lap_ti
     assert max(abs(value) for value in same["delta"]) < 1e-9
     other = (await client.get(url, params={"with": "2", "points": 500}, headers=team.driver.headers)).json()
     assert len(other["distance"]) == len(other["delta"]) == len(other["a"]["channels"]["speed"]) == 500
-    assert abs(other["delta"][-1] - (other["b"]["lapTime"] - other["a"]["lapTime"])) < 1e-6
+    # The coaching's sign: positive where this lap (a) is behind the other (b), the reference.
+    assert abs(other["delta"][-1] - (other["a"]["lapTime"] - other["b"]["lapTime"])) < 1e-6
 
 
 async def test_best_lap_per_driver_track_and_car(client: httpx.AsyncClient, driving_session: Driving) -> None:

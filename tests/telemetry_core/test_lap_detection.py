@@ -68,6 +68,7 @@ def test_incremental_detection_equals_whole_session(
             pieces += detector.feed(
                 {name: values[start : start + chunk_size] for name, values in columns.items()}
             )
+        pieces += detector.finish()
         assert [(lap.number, lap.valid, lap.invalid_reasons) for lap in pieces] == [
             (lap.number, lap.valid, lap.invalid_reasons) for lap in whole
         ]
@@ -156,3 +157,65 @@ def test_splits_must_be_fractions_in_order() -> None:
 def test_custom_splits_give_one_sector_more_than_splits() -> None:
     laps = detect_laps(drive(lap_time=40.0, laps=2.5), splits=(0.25, 0.5, 0.75))
     assert laps[1].sectors == pytest.approx((10.0, 10.0, 10.0, 10.0), abs=1e-6)
+
+
+def test_a_lap_timer_alone_marks_and_times_the_laps() -> None:
+    """No lap position, no counter: the running lap timer's restarts are the line, to the sample's time."""
+    columns = drive(lap_time=30.0, laps=3.5, start_pct=0.5, hz=20.0)
+    t = columns["t"]
+    timer = np.mod((t - 100.0) + 0.5 * 30.0, 30.0)
+    laps = detect_laps({"t": t, "lapTime": timer, "speed": np.full(t.size, 120.0)})
+    assert [lap.valid for lap in laps] == [False, True, True]
+    assert [lap.lap_time for lap in laps[1:]] == pytest.approx([30.0, 30.0], abs=1e-6)
+    assert laps[1].length_m == pytest.approx(1000.0, rel=1e-3)  # 120 km/h for 30 s
+    assert laps[1].sectors == pytest.approx((10.0, 10.0, 10.0), abs=0.01)  # thirds of the distance
+
+
+def test_a_lap_counter_alone_marks_the_laps_within_a_sample() -> None:
+    columns = drive(lap_time=30.0, laps=3.5, start_pct=0.5, hz=20.0)
+    laps = detect_laps({"t": columns["t"], "lap": columns["lap"]})
+    assert [(lap.number, lap.valid) for lap in laps] == [(1, False), (2, True), (3, True)]
+    assert [lap.lap_time for lap in laps[1:]] == pytest.approx([30.0, 30.0], abs=0.05)
+
+
+def test_the_sources_own_lap_time_wins_and_a_lap_waits_for_it() -> None:
+    """The game shows 30.123 s a second after the line; the samples say 30.000 s."""
+    columns = drive(lap_time=30.0, laps=2.5, start_pct=0.5, hz=20.0)
+    t = columns["t"]
+    shown = np.where(t >= 100.0 + 45.0 + 1.0, 30.123, np.nan)  # the second lap ends at 145 s
+    columns["lastLapTime"] = shown
+    columns["lapTime"] = np.mod(t - 100.0 + 15.0, 30.0) + 100.0  # a timer that is never fresh: not a line
+    detector = LapDetector()
+    before = detector.feed({name: values[t < 145.5] for name, values in columns.items()})
+    assert [lap.number for lap in before] == [1]  # lap 2 ended at 145 s and waits for the game's time
+    after = detector.feed({name: values[t >= 145.5] for name, values in columns.items()})
+    assert [(lap.number, lap.lap_time) for lap in after] == [(2, pytest.approx(30.123))]
+    assert sum(after[0].sectors) == pytest.approx(30.123)  # the last sector closes the game's time
+
+
+def test_without_the_sources_time_a_lap_goes_after_five_seconds() -> None:
+    columns = drive(lap_time=30.0, laps=2.5, start_pct=0.5, hz=20.0)
+    columns["lapTime"] = (
+        np.mod(columns["t"] - 100.0 + 15.0, 30.0) + 100.0
+    )  # the source keeps time, shows none
+    t = columns["t"]
+    detector = LapDetector()
+    assert [lap.number for lap in detector.feed({k: v[t < 149.0] for k, v in columns.items()})] == [1]
+    assert [lap.lap_time for lap in detector.feed({k: v[t >= 149.0] for k, v in columns.items()})] == [
+        pytest.approx(30.0)
+    ]
+
+
+def test_motec_laps_come_from_its_lap_distance_dated_by_its_timer() -> None:
+    """Sample1.ld: the logger notices each beacon seconds late; its lap timer dates the line, its Lap Time
+    channel times the lap (the data README: 65.15 / 63.68 / 65.18 / 63.75 s)."""
+    from pitbox.recordings import open_recording
+    from tests.conftest import shared_data
+
+    recording = open_recording(shared_data("motec_ld/Sample1.ld"))
+    laps = detect_laps(recording.channels)
+    valid = [lap for lap in laps if lap.valid]
+    assert [lap.lap_time for lap in valid] == [65.15, 63.68, 65.18, 63.75]
+    assert [lap.number for lap in valid] == [1, 2, 3, 4]
+    assert all(lap.length_m is not None and 2200 < lap.length_m < 2300 for lap in valid)
+    assert all(None not in lap.sectors for lap in valid)

@@ -105,6 +105,9 @@ async def session_laps(
 @router.get(
     "/api/sessions/{session_id}/laps/{lap}/compare",
     summary="This lap against another (`with=<sessionId>:<lap>`), aligned on distance, with the time delta",
+    description="`a` is this lap, `b` the other (the reference). `delta[i]` is a's elapsed time minus b's at "
+    "`distance[i]` metres: positive where this lap is behind the other, the sign coaching uses; at the "
+    "finish it is the difference of the two laps' line-to-line times.",
 )
 async def compare_laps(
     session_id: uuid.UUID,

@@ -18,15 +18,33 @@ import numpy.typing as npt
 from pitbox.errors import Invalid, NotFound
 from pitbox.telemetry import store as telemetry_store
 from pitbox.telemetry.codec import ChunkCodec
-from pitbox.telemetry.compare import lap_samples
-from pitbox.telemetry.laps import Lap, detect_laps
+from pitbox.telemetry.compare import lap_length, lap_samples, with_lap_position
+from pitbox.telemetry.laps import LAP_SIGNALS, Lap, detect_laps
 from pitbox.telemetry.reader import Selection, read_blocks
 from pitbox.telemetry.service import lap_from_row
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Channels the analyst reads (plus position and time).
-COACHING_CHANNELS = ("t", "lap", "lapDistPct", "lapDist", "speed", "throttle", "brake", "gear", "steering")
+#: Channels the analyst reads (plus position, time and what lap detection reads).
+COACHING_CHANNELS = (
+    "t",
+    "lap",
+    "lapDistPct",
+    "lapDist",
+    "speed",
+    "throttle",
+    "brake",
+    "brakePressure",
+    "gear",
+    "steering",
+    "rpm",
+    "gLat",
+    "gLong",
+    "x",
+    "y",
+    "lat",
+    "lon",
+)
 MAX_INLINE_SAMPLES = 200_000
 
 
@@ -39,6 +57,8 @@ class LapData:
     lap_time: float | None
     valid: bool
     invalid_reasons: tuple[str, ...]
+    length_m: float | None = None
+    t_start: float | None = None  # session time of a stored lap's start; None for a lap sent inline
 
 
 class StoredLaps:
@@ -70,7 +90,16 @@ class StoredLaps:
         lap = lap_from_row(row)
         if "t" not in columns or columns["t"].size < 2:
             raise Invalid(f"lap {lap_number} has no stored samples", code="lap_too_short")
-        return LapData(lap_samples(columns, lap), lap.number, lap.lap_time, lap.valid, lap.invalid_reasons)
+        samples = lap_samples(columns, lap)
+        return LapData(
+            samples,
+            lap.number,
+            lap.lap_time,
+            lap.valid,
+            lap.invalid_reasons,
+            lap.length_m or lap_length(samples),
+            lap.t_start,
+        )
 
 
 def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
@@ -82,29 +111,34 @@ def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
     columns = _columns_of(data, field)
     if "t" not in columns:
         raise Invalid(f"{field} needs the t channel", code="missing_channels", details=[{"field": field}])
-    if "lapDistPct" not in columns and "lapDist" not in columns:
+    if not any(name in columns for name in ("lapDistPct", "lapDist", "speed")):
         raise Invalid(
-            f"{field} needs lapDistPct or lapDist", code="missing_channels", details=[{"field": field}]
+            f"{field} needs lapDistPct, lapDist or speed", code="missing_channels", details=[{"field": field}]
         )
-    laps: list[Lap] = detect_laps(columns) if "lapDistPct" in columns else []
+    laps: list[Lap] = detect_laps(columns) if any(name in columns for name in LAP_SIGNALS) else []
     number = data.get("lapNumber")
     lap_time = data.get("lapTime")
     if laps:
         lap = laps[-1]
+        samples = lap_samples(columns, lap)
         return LapData(
-            lap_samples(columns, lap),
+            samples,
             int(number) if isinstance(number, int) else lap.number,
             lap.lap_time,
             lap.valid,
             lap.invalid_reasons,
+            lap.length_m or lap_length(samples),
         )
     valid = data.get("valid", True)
+    t = columns["t"]
+    samples = with_lap_position(columns, float(t[0]), float(t[-1])) if t.size >= 2 else columns
     return LapData(
-        columns,
+        samples,
         int(number) if isinstance(number, int) else None,
         float(lap_time) if isinstance(lap_time, int | float) else None,
         bool(valid),
         () if valid else ("reported_invalid",),
+        lap_length(samples),
     )
 
 

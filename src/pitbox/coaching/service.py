@@ -33,6 +33,7 @@ from pitbox.coaching.models import Analysis, Corner
 from pitbox.errors import Conflict, Invalid, NotFound
 from pitbox.realtime.publisher import Publisher, ai_channel
 from pitbox.telemetry.compare import compare_laps
+from pitbox.tracks.service import same_length
 from pitbox.voice.service import VoiceService
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,25 @@ class _Phrased:
     source: str
     summary: str
     items: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    """The lap a lap is coached against, how the coaching names it, and whether the lap beat it."""
+
+    lap: LapData
+    label: str
+    new_best: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Requested:
+    """A reference the caller named, with the track of its session (None for one sent inline)."""
+
+    reference: _Reference
+    track_id: uuid.UUID | None
+    track_name: str | None
+    inline: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +166,8 @@ class CoachingService:
     async def coach_stored_lap(
         self, session_id: uuid.UUID, lap_number: int, *, started: float | None = None
     ) -> dict[str, Any] | None:
-        """Coach a stored lap against the driver's best, store and push the feedback; None when there is
-        nothing worth saying (coaching off, invalid lap, no reference yet)."""
+        """Coach a stored lap against the driver's best on the same track and car, store and push the
+        feedback; None when there is nothing worth saying (coaching off, invalid lap, no reference yet)."""
         started = time.perf_counter() if started is None else started
         session = await store.coaching_session(self._pool, session_id)
         if session is None or not session["coaching_enabled"]:
@@ -156,13 +176,11 @@ class CoachingService:
         if not lap.valid:
             self.counters["silent"] += 1
             return None
-        reference = await self._default_reference(session, (session_id, lap_number))
+        reference = await self._default_reference(session, lap)
         if reference is None:
             self.counters["silent"] += 1
             return None
-        return await self._coach(
-            session, lap, reference[0], reference[1], started, created_by=None, live=True
-        )
+        return await self._coach(session, lap, reference, started, created_by=None, live=True)
 
     # -- on request ----------------------------------------------------------------------------------------
 
@@ -172,7 +190,9 @@ class CoachingService:
         """POST /api/ai/feedback: coach the lap described by `telemetry` and answer the stored feedback.
 
         `telemetry` is {"lap": N} (a stored lap of the session) or inline `columns`/`samples`; an optional
-        `reference` is {"sessionId", "lap"} or inline samples, else the driver's best lap is used.
+        `reference` is {"sessionId", "lap"} or inline samples, else the driver's best lap on the same track
+        and car is used. A reference on another track (another track id, or a lap length more than 1 % off)
+        is refused: 422 `reference_other_track`.
         """
         started = time.perf_counter()
         session_driver = await self._access.require_session(principal, session_id, "write", scope="ai:write")
@@ -182,19 +202,20 @@ class CoachingService:
         if session is None:
             raise NotFound("session not found")
         raw_reference = telemetry.get("reference")
-        reference: tuple[LapData, str] | None = None
+        requested: _Requested | None = None
         if raw_reference is not None:
-            reference = await self._requested_reference(principal, raw_reference)
+            requested = await self._requested_reference(principal, raw_reference)
         lap = await self._requested_lap(session_id, telemetry)
-        if raw_reference is None:
-            exclude = (session_id, lap.number if lap.number is not None else -1)
-            reference = await self._default_reference(session, exclude)
+        reference: _Reference | None
+        if requested is not None:
+            _refuse_other_track(session, lap, requested)
+            reference = requested.reference
+        else:
+            reference = await self._default_reference(session, lap)
         created_by = principal.user_id if principal.kind == "user" else None
         if reference is None:
             return await self._store_silent(session, lap, "no reference lap yet", started, created_by)
-        feedback = await self._coach(
-            session, lap, reference[0], reference[1], started, created_by, live=False
-        )
+        feedback = await self._coach(session, lap, reference, started, created_by, live=False)
         assert feedback is not None  # only live coaching stays silent
         return feedback
 
@@ -210,13 +231,14 @@ class CoachingService:
             details=[{"field": "telemetryData"}],
         )
 
-    async def _requested_reference(self, principal: Principal, raw: Any) -> tuple[LapData, str]:
+    async def _requested_reference(self, principal: Principal, raw: Any) -> _Requested:
         if not isinstance(raw, Mapping):
             raise Invalid(
                 "telemetryData.reference must be an object", details=[{"field": "telemetryData.reference"}]
             )
         if "columns" in raw or "samples" in raw:
-            return inline_lap(raw, "telemetryData.reference"), "the reference lap"
+            lap = inline_lap(raw, "telemetryData.reference")
+            return _Requested(_Reference(lap, "the reference lap"), None, None, inline=True)
         other_session, number = raw.get("sessionId"), raw.get("lap")
         try:
             other = uuid.UUID(str(other_session))
@@ -231,17 +253,39 @@ class CoachingService:
                 details=[{"field": "telemetryData.reference.lap"}],
             )
         await self._access.require_session(principal, other, scope="telemetry:read")
-        return await self._laps.lap(other, number), f"lap {number} of the reference session"
+        track = await store.session_track(self._pool, other)
+        lap = await self._laps.lap(other, number)
+        label = f"lap {number} of the reference session"
+        return _Requested(
+            _Reference(lap, label),
+            track["track_id"] if track else None,
+            track["track_name"] if track else None,
+            inline=False,
+        )
 
-    async def _default_reference(
-        self, session: asyncpg.Record, exclude: tuple[uuid.UUID, int]
-    ) -> tuple[LapData, str] | None:
+    async def _default_reference(self, session: asyncpg.Record, lap: LapData) -> _Reference | None:
+        """The driver's best valid lap on this track and car (and layout length), other than `lap`.
+
+        When `lap` is faster, it is the new best: the reference is then the previous best (or, for an old lap
+        coached on request, the next best), and is named so."""
+        exclude = (session["id"], lap.number if lap.number is not None else -1)
         row = await store.best_reference_lap(
-            self._pool, session["driver_id"], session["track_id"], session["car"], session["id"], exclude
+            self._pool,
+            session["driver_id"],
+            session["track_id"],
+            session["car"],
+            session["id"],
+            exclude,
+            lap.length_m,
         )
         if row is None:
             return None
-        return await self._laps.lap(row["session_id"], row["lap_number"]), "your best lap"
+        reference = await self._laps.lap(row["session_id"], row["lap_number"])
+        if lap.valid and lap.lap_time is not None and lap.lap_time < row["lap_time_s"]:
+            if _driven_before(row, session, lap):
+                return _Reference(reference, "your previous best lap", new_best=True)
+            return _Reference(reference, "your next-best lap")
+        return _Reference(reference, "your best lap")
 
     # -- the pipeline --------------------------------------------------------------------------------------
 
@@ -249,8 +293,7 @@ class CoachingService:
         self,
         session: asyncpg.Record,
         lap: LapData,
-        reference: LapData,
-        reference_label: str,
+        reference: _Reference,
         started: float,
         created_by: uuid.UUID | None,
         *,
@@ -258,18 +301,22 @@ class CoachingService:
     ) -> dict[str, Any] | None:
         track_length = session["track_length_m"]
         corners = _stored_corners(session["track_corners"])
+        if lap.length_m is not None and not same_length(lap.length_m, track_length):
+            # The lap's own length says it was not driven on the session's track: its corners do not apply.
+            track_length, corners = None, None
         analysis = await asyncio.to_thread(
             analyse_lap,
             lap.columns,
-            reference.columns,
+            reference.lap.columns,
             lap_number=lap.number,
             lap_valid=lap.valid,
             invalid_reasons=lap.invalid_reasons,
-            reference_label=reference_label,
+            reference_label=reference.label,
             lap_time=lap.lap_time,
-            reference_time=reference.lap_time,
-            track_length=track_length,
+            reference_time=reference.lap.lap_time,
+            track_length=track_length or lap.length_m,
             corners=corners,
+            new_best=reference.new_best,
         )
         if analysis.silent_reason is not None and live:
             self.counters["silent"] += 1
@@ -278,7 +325,7 @@ class CoachingService:
             await store.remember_track_corners(
                 self._pool, session["track_id"], [result.corner.to_json() for result in analysis.corners]
             )
-        phrased = await self._phrase(session, analysis, lap, reference)
+        phrased = await self._phrase(session, analysis, lap, reference.lap)
         status = "pending_approval" if session["approval_required"] else "published"
         row = await store.insert_feedback(
             self._pool,
@@ -358,8 +405,10 @@ class CoachingService:
                         if agent_item.confidence is not None
                         else (known.confidence if known else 0.5)
                     )
+                    # The analyst's structured data for the same corner (range, cause) stays with the words.
                     items.append(
                         {
+                            **(known.to_json() if known else {}),
                             "kind": "strength" if time_lost < 0 else "improvement",
                             "corner": agent_item.corner,
                             "text": agent_item.text,
@@ -523,6 +572,34 @@ def _spoken_text(feedback: dict[str, Any]) -> str | None:
         if item.get("kind") == "improvement" and item.get("text"):
             return str(item["text"])
     return None
+
+
+def _driven_before(row: asyncpg.Record, session: asyncpg.Record, lap: LapData) -> bool:
+    """Whether the reference lap (`row`) was driven before `lap` (a lap sent inline is the latest)."""
+    if lap.t_start is None:
+        return True
+    if row["session_id"] == session["id"]:
+        return bool(row["t_start"] < lap.t_start)
+    return bool(row["started_at"] < session["started_at"])
+
+
+def _refuse_other_track(session: asyncpg.Record, lap: LapData, requested: _Requested) -> None:
+    """422 `reference_other_track` when the reference was driven elsewhere: its session's track is another
+    one, or its lap length (measured from its data) is more than 1 % off the lap's."""
+    reference = requested.reference.lap
+    other_id = requested.track_id
+    if other_id is not None and session["track_id"] is not None and other_id != session["track_id"]:
+        problem = f"its session is at {requested.track_name}, this one at {session['track_name']}"
+    elif not same_length(reference.length_m, lap.length_m):
+        assert reference.length_m is not None and lap.length_m is not None
+        problem = f"it is {reference.length_m:.0f} m long, this lap {lap.length_m:.0f} m"
+    else:
+        return
+    raise Invalid(
+        f"the reference lap was driven on another track: {problem}",
+        code="reference_other_track",
+        details=[{"field": "telemetryData.reference", "message": "another track"}],
+    )
 
 
 def _stored_corners(raw: Any) -> list[Corner] | None:

@@ -90,10 +90,11 @@ async def set_feedback_audio(pool: Queryable, feedback_id: uuid.UUID, audio_key:
 
 
 async def coaching_session(pool: Queryable, session_id: uuid.UUID) -> asyncpg.Record | None:
-    """What coaching needs to know of a session: its driver, track, car and coaching switches."""
+    """What coaching needs to know of a session: its driver, track (id, name, length, corners), car, start and
+    coaching switches."""
     row: asyncpg.Record | None = await pool.fetchrow(
-        """SELECT s.id, s.driver_id, s.track_id, s.car, s.coaching_enabled, s.approval_required,
-                  tr.length_m AS track_length_m, tr.corners AS track_corners
+        """SELECT s.id, s.driver_id, s.track_id, s.car, s.coaching_enabled, s.approval_required, s.started_at,
+                  tr.name AS track_name, tr.length_m AS track_length_m, tr.corners AS track_corners
            FROM sessions s LEFT JOIN tracks tr ON tr.id = s.track_id WHERE s.id = $1""",
         session_id,
     )
@@ -125,16 +126,20 @@ async def best_reference_lap(
     car: str | None,
     session_id: uuid.UUID,
     exclude: tuple[uuid.UUID, int],
+    length_m: float | None,
 ) -> asyncpg.Record | None:
-    """The driver's fastest valid lap on the session's track and car (this session only when the track is
-    unknown), other than `exclude`."""
+    """The driver's fastest valid lap on the session's track and car, in any session (this session only when
+    the track is unknown), other than `exclude`, whose measured length is within 1 % of `length_m` (when both
+    are known): a lap on another layout is never a reference. With its session's start and track."""
     row: asyncpg.Record | None = await pool.fetchrow(
-        """SELECT l.session_id, l.lap_number, l.lap_time_s
+        """SELECT l.session_id, l.lap_number, l.lap_time_s, l.t_start, l.length_m, s.started_at, s.track_id
            FROM laps l JOIN sessions s ON s.id = l.session_id
            WHERE l.driver_id = $1 AND l.valid
              AND (($2::uuid IS NOT NULL AND s.track_id = $2 AND lower(coalesce(s.car, '')) = lower(coalesce($3, '')))
                   OR ($2::uuid IS NULL AND l.session_id = $4))
              AND NOT (l.session_id = $5 AND l.lap_number = $6)
+             AND (l.length_m IS NULL OR $7::float8 IS NULL
+                  OR abs(l.length_m - $7) <= 0.01 * greatest(l.length_m, $7))
            ORDER BY l.lap_time_s, l.session_id, l.lap_number LIMIT 1""",
         driver_id,
         track_id,
@@ -142,6 +147,17 @@ async def best_reference_lap(
         session_id,
         exclude[0],
         exclude[1],
+        length_m,
+    )
+    return row
+
+
+async def session_track(pool: Queryable, session_id: uuid.UUID) -> asyncpg.Record | None:
+    """A session's track id and name (None when the session does not exist)."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        """SELECT s.track_id, tr.name AS track_name FROM sessions s LEFT JOIN tracks tr ON tr.id = s.track_id
+           WHERE s.id = $1""",
+        session_id,
     )
     return row
 

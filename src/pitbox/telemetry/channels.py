@@ -66,6 +66,13 @@ CATALOGUE: dict[str, Channel] = _channels(
     Channel("gear", "", "Gear engaged: -1 reverse, 0 neutral, 1.. forward gears", -1.0, None, "step", True),
     Channel("throttle", "", "Throttle pedal, 0 released to 1 fully pressed", 0.0, 1.0),
     Channel("brake", "", "Brake pedal, 0 released to 1 fully pressed", 0.0, 1.0),
+    Channel(
+        "brakePressure",
+        "kPa",
+        "Brake line pressure (the front circuit where there are two): a logger's braking without a pedal sensor",
+        0.0,
+        None,
+    ),
     Channel("clutch", "", "Clutch pedal, 0 released (clutch engaged) to 1 fully pressed", 0.0, 1.0),
     Channel("steering", "rad", "Steering wheel angle, positive to the left (counter-clockwise)"),
     Channel("x", "m", "World coordinate x, in the simulator's own frame"),
@@ -387,6 +394,7 @@ MOTEC_ALIASES: dict[str, Alias] = {
     "Engine RPM": ("rpm", None),
     "Throttle Pos": ("throttle", None),
     "Brake Pos": ("brake", None),
+    "Brake Pres Front": ("brakePressure", None),
     "Clutch Pos": ("clutch", None),
     "Gear": ("gear", None),
     "Steered Angle": ("steering", None),
@@ -413,6 +421,24 @@ MOTEC_ALIASES: dict[str, Alias] = {
     **{f"Tyre Temp {corner}": (f"tyreTemp{corner}", None) for corner in _CORNERS},
     **{f"Tyre Pres {corner}": (f"tyrePressure{corner}", None) for corner in _CORNERS},
     **{f"Brake Temp {corner}": (f"brakeTemp{corner}", None) for corner in _CORNERS},
+    # Assetto Corsa Competizione's MoTeC export: upper-case names, units in the file (SPEED in m/s, pedals in %).
+    "SPEED": ("speed", None),
+    "RPMS": ("rpm", None),
+    "THROTTLE": ("throttle", None),
+    "BRAKE": ("brake", None),
+    "CLUTCH": ("clutch", None),
+    "GEAR": ("gear", ""),
+    "STEERANGLE": ("steering", None),
+    "G_LAT": ("gLat", "g"),  # labelled m/s2, but the values are g (2.9 at most in a GT3)
+    "G_LON": ("gLong", "g"),
+    **{
+        f"BRAKE_TEMP_{acc}": (f"brakeTemp{corner}", None)
+        for acc, corner in zip(("LF", "RF", "LR", "RR"), _CORNERS, strict=True)
+    },
+    **{
+        f"TYRE_PRESS_{acc}": (f"tyrePressure{corner}", "psi")
+        for acc, corner in zip(("LF", "RF", "LR", "RR"), _CORNERS, strict=True)
+    },
 }
 
 #: Every source this module knows, by the name readers pass as `source`.

@@ -2,9 +2,10 @@
 
 Each lap is given as columns holding its samples from the last one before the line to the first one after
 it (`lap_samples` cuts those out of a session). Position along the lap comes from `lapDistPct` (unwrapped
-around the line, scaled by the track length: given, or estimated from `lapDist`, else 1) or, without it,
-from `lapDist`. The time at each grid distance is interpolated, so at the finish the delta equals the
-difference of the two lap times.
+around the line, scaled by the track length: given, else measured from `lapDist` or from the speed driven
+over the lap, else 1) or, without it, from `lapDist`. A source with no lap fraction (a MoTeC log) gets one
+from its speed, integrated from line to line (`lap_samples`), as MoTeC i2 does. The time at each grid
+distance is interpolated, so at the finish the delta equals the difference of the two lap times.
 """
 
 from __future__ import annotations
@@ -44,11 +45,37 @@ class _Trace:
 
 
 def lap_samples(columns: Columns, lap: Lap) -> dict[str, FloatArray]:
-    """The samples of `lap` plus one on each side of it, so its line crossings can be interpolated."""
+    """The samples of `lap` plus one on each side of it, so its line crossings can be interpolated.
+
+    Without `lapDistPct`, the lap's position is derived from its speed (see `with_lap_position`)."""
     t = np.asarray(columns["t"], dtype=np.float64)
     first = max(int(np.searchsorted(t, lap.t_start, side="right")) - 1, 0)
     last = min(int(np.searchsorted(t, lap.t_end, side="left")), t.size - 1)
-    return {name: np.asarray(values, dtype=np.float64)[first : last + 1] for name, values in columns.items()}
+    cut = {name: np.asarray(values, dtype=np.float64)[first : last + 1] for name, values in columns.items()}
+    return with_lap_position(cut, lap.t_start, lap.t_end)
+
+
+def with_lap_position(lap: Columns, t_start: float, t_end: float) -> dict[str, FloatArray]:
+    """`lap` with `lapDistPct` and `lapDist` from its speed, integrated from the line at `t_start` to the line
+    at `t_end`, when it has no `lapDistPct` of its own (a source's `lapDist` may be only approximate: MoTeC
+    holds it for a second before each beacon). Unchanged when it has one, or no speed to integrate."""
+    columns = {name: np.asarray(values, dtype=np.float64) for name, values in lap.items()}
+    pct = columns.get("lapDistPct")
+    if pct is not None and np.isfinite(pct).any():
+        return columns
+    t, speed = columns.get("t"), columns.get("speed")
+    if t is None or speed is None or t.size < 2 or not np.isfinite(speed).any():
+        return columns
+    speed = np.interp(t, t[np.isfinite(speed)], speed[np.isfinite(speed)])
+    driven = np.concatenate(([0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]) / 3.6 * np.diff(t))))
+    at_start, at_end = np.interp([t_start, t_end], t, driven)
+    length = float(at_end - at_start)
+    if length <= 0:
+        return columns
+    metres = driven - at_start
+    columns["lapDistPct"] = np.mod(metres / length, 1.0)
+    columns["lapDist"] = columns["lapDistPct"] * length
+    return columns
 
 
 def compare_laps(
@@ -94,16 +121,36 @@ def delta_at_finish(lap_a: Columns, lap_b: Columns, *, track_length: float | Non
     return float(elapsed_b[1] - elapsed_a[1])
 
 
+def lap_length(lap: Columns) -> float | None:
+    """The length (m) a lap's own samples show, line to line; None when they cannot tell."""
+    return _track_length(lap)
+
+
 def _track_length(lap: Columns) -> float | None:
-    """Track length in metres from lapDist / lapDistPct away from the line, when both are there."""
-    if "lapDist" not in lap or "lapDistPct" not in lap:
+    """Track length in metres from lapDist / lapDistPct away from the line, when both are there, else from the
+    speed driven between the line crossings."""
+    if "lapDistPct" not in lap:
         return None
-    dist = np.asarray(lap["lapDist"], dtype=np.float64)
     pct = np.asarray(lap["lapDistPct"], dtype=np.float64)
-    usable = (pct > 0.1) & (pct < 0.9) & np.isfinite(dist)
-    if not usable.any():
+    if "lapDist" in lap:
+        dist = np.asarray(lap["lapDist"], dtype=np.float64)
+        usable = (pct > 0.1) & (pct < 0.9) & np.isfinite(dist)
+        if usable.any():
+            return float(np.median(dist[usable] / pct[usable]))
+    if "speed" not in lap or "t" not in lap:
         return None
-    return float(np.median(dist[usable] / pct[usable]))
+    try:
+        trace = _trace(lap, 1.0)
+    except Invalid:
+        return None
+    t = np.asarray(lap["t"], dtype=np.float64)[trace.keep]
+    speed = np.asarray(lap["speed"], dtype=np.float64)[trace.keep]
+    if trace.position[0] > 0 or trace.position[-1] < 1 or not np.isfinite(speed).all():
+        return None
+    driven = np.concatenate(([0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]) / 3.6 * np.diff(t))))
+    at_line = np.interp([0.0, 1.0], trace.position, driven)
+    length = float(at_line[1] - at_line[0])
+    return length if length > 0 else None
 
 
 def _trace(lap: Columns, length: float) -> _Trace:

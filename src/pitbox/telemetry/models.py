@@ -59,4 +59,5 @@ def lap_json(row: asyncpg.Record) -> dict[str, Any]:
         "sectors": list(row["sector_times"]),
         "valid": row["valid"],
         "invalidReasons": reason.split(",") if reason else [],
+        "lengthM": None if row["length_m"] is None else round(row["length_m"], 1),
     }

@@ -33,7 +33,7 @@ from pitbox.telemetry.codec import ChunkCodec, CodecThreads
 from pitbox.telemetry.compare import compare_laps, lap_samples
 from pitbox.telemetry.downsample import downsample_columns
 from pitbox.telemetry.ingest import invalid
-from pitbox.telemetry.laps import DEFAULT_SPLITS, Lap, LapDetector
+from pitbox.telemetry.laps import DEFAULT_SPLITS, LAP_CHANNELS, LAP_SIGNALS, Lap, LapDetector
 from pitbox.telemetry.models import FloatArray, IngestBatch, lap_json
 from pitbox.telemetry.parquet import ParquetStream
 from pitbox.telemetry.prepare import IngestWorkers, PreparedBatch, prepare_message
@@ -47,6 +47,7 @@ from pitbox.telemetry.query import (
     output_channels,
 )
 from pitbox.telemetry.reader import Block, Selection, TooManySamples, read_blocks, read_columns
+from pitbox.tracks import store as track_store
 
 #: Largest gap between two samples still counted as driven distance (a longer one is a pause or a tow).
 MAX_DISTANCE_GAP_S = 1.0
@@ -72,10 +73,8 @@ class _SessionProgress:
     def feed(self, columns: dict[str, FloatArray]) -> tuple[list[Lap], float]:
         """Laps completed by the next batch, and the distance (m) driven in it."""
         laps = []
-        if "lapDistPct" in columns:
-            laps = self.detector.feed(
-                {name: columns[name] for name in ("t", "lapDistPct", "lap") if name in columns}
-            )
+        if any(name in columns for name in LAP_SIGNALS):
+            laps = self.detector.feed({name: columns[name] for name in LAP_CHANNELS if name in columns})
         distance = 0.0
         t = columns["t"]
         speed = columns.get("speed")
@@ -104,6 +103,7 @@ def lap_from_row(row: asyncpg.Record) -> Lap:
         sectors=tuple(row["sector_times"]),
         valid=row["valid"],
         invalid_reasons=tuple(reason.split(",")) if reason else (),
+        length_m=row["length_m"],
     )
 
 
@@ -246,6 +246,7 @@ class TelemetryService:
                 laps = [lap for lap in laps if lap.lap_time > 0]
                 if laps:
                     await store.insert_laps(conn, batch.session_id, batch.driver_id, laps)
+                    await _keep_track_length(conn, session, laps)
                 await store.insert_chunk(
                     conn,
                     batch.session_id,
@@ -471,17 +472,20 @@ class TelemetryService:
         channels: list[str],
         points: int | None,
     ) -> dict[str, Any]:
-        """Lap `lap_number` against another lap (of any session the caller may read), aligned on distance."""
+        """Lap `lap_number` (`a`) against another lap (`b`, of any session the caller may read), aligned on
+        distance; `delta` is a's elapsed time minus b's at each distance: positive where a is behind, the sign
+        coaching uses (b is the reference)."""
         await self._access.require_session(principal, session_id, scope="telemetry:read")
         if other[0] != session_id:
             await self._access.require_session(principal, other[0], scope="telemetry:read")
         lap_a, samples_a = await self._lap_with_samples(session_id, lap_number, channels)
         lap_b, samples_b = await self._lap_with_samples(other[0], other[1], channels)
         length = await store.track_length_of_session(self._pool, session_id)
-        result = compare_laps(samples_a, samples_b, channels=channels, points=points, track_length=length)
+        # The other lap is the reference, as in coaching: delta = this lap's time - the other's (+: behind).
+        result = compare_laps(samples_b, samples_a, channels=channels, points=points, track_length=length)
         return {
-            "a": {**lap_json(lap_a), "channels": result.a},
-            "b": {**lap_json(lap_b), "channels": result.b},
+            "a": {**lap_json(lap_a), "channels": result.b},
+            "b": {**lap_json(lap_b), "channels": result.a},
             "trackLength": result.track_length,
             "distance": result.distance,
             "delta": result.delta,
@@ -497,8 +501,13 @@ class TelemetryService:
             raise Invalid(
                 "this session has no lapDistPct channel to place a lap distance", code="missing_channels"
             )
-        pct = np.maximum.accumulate(np.nan_to_num(columns["lapDistPct"], nan=0.0))
-        return float(np.interp(fraction, pct, columns["t"]))
+        pct = np.nan_to_num(columns["lapDistPct"], nan=0.0).copy()
+        # The samples just before and after the lap's lines read near 1 and near 0: before 0, after 1.
+        if pct.size > 1 and pct[0] > 0.5:
+            pct[0] -= 1.0
+        if pct.size > 1 and pct[-1] < 0.5:
+            pct[-1] += 1.0
+        return float(np.interp(fraction, np.maximum.accumulate(pct), columns["t"]))
 
     async def _lap_with_samples(
         self, session_id: uuid.UUID, lap_number: int, channels: list[str]
@@ -510,7 +519,7 @@ class TelemetryService:
         assert session is not None
         wanted = [
             "t",
-            *(name for name in ("lapDistPct", "lapDist", *channels) if name in session["channels"]),
+            *(name for name in ("lapDistPct", "lapDist", "speed", *channels) if name in session["channels"]),
         ]
         names = list(dict.fromkeys(wanted))
         # One second either side: the samples around the line crossings that interpolation needs.
@@ -543,11 +552,22 @@ class TelemetryService:
                 "driverId": str(row["driver_id"]),
                 "trackId": str(row["track_id"]) if row["track_id"] else None,
                 "trackName": row["track_name"],
+                "trackConfig": row["track_config"],
+                "trackLengthM": row["track_length_m"],
                 "car": row["car"],
                 "sessionStartedAt": row["started_at"].isoformat(),
             }
             for row in rows
         ]
+
+
+async def _keep_track_length(conn: Connection, session: asyncpg.Record, laps: list[Lap]) -> None:
+    """A track with no length yet keeps the one the first valid lap measured on it."""
+    if session["track_id"] is None or session["track_length_m"] is not None:
+        return
+    measured = [lap.length_m for lap in laps if lap.valid and lap.length_m is not None]
+    if measured:
+        await track_store.set_track_length_if_unknown(conn, session["track_id"], measured[0])
 
 
 def _lap_range(columns: dict[str, FloatArray]) -> tuple[int | None, int | None]:

@@ -28,7 +28,9 @@ class BatchStats:
     laps: Sequence[Lap]
 
 
-LAP_COLUMNS = "session_id, lap_number, t_start, t_end, lap_time_s, sector_times, valid, invalid_reason"
+LAP_COLUMNS = (
+    "session_id, lap_number, t_start, t_end, lap_time_s, sector_times, valid, invalid_reason, length_m"
+)
 
 
 async def lock_session_for_ingest(
@@ -36,7 +38,7 @@ async def lock_session_for_ingest(
 ) -> asyncpg.Record | None:
     """Lock the session row for this batch (batches of a session commit one at a time, in order).
 
-    Returns its status, its track's sector splits, the number its next chunk gets (`next_chunk_no`) and, when
+    Returns its status, its track (`track_id`, `track_length_m`) and the track's sector splits, the number its next chunk gets (`next_chunk_no`) and, when
     a batch with this key was stored before, what its ack said: `chunk_no`, `sample_count`, `t_start`,
     `t_end`, `laps_completed`; None when the session is not this driver's.
 
@@ -46,7 +48,7 @@ async def lock_session_for_ingest(
     catches up with its next chunk.
     """
     row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT s.status, tr.sector_splits,
+        """SELECT s.status, s.track_id, tr.length_m AS track_length_m, tr.sector_splits,
                   greatest(s.next_chunk_no, (SELECT coalesce(max(d.chunk_no) + 1, 0) FROM telemetry_data d
                                              WHERE d.session_id = s.id)) AS next_chunk_no,
                   b.chunk_no, b.sample_count, b.t_start, b.t_end, b.laps_completed
@@ -125,12 +127,12 @@ async def insert_laps(
     """Store completed laps; a lap number seen again (after a reset) replaces an invalid lap with a valid one."""
     await conn.executemany(
         """INSERT INTO laps (session_id, lap_number, driver_id, t_start, t_end, lap_time_s, sector_times, valid,
-               invalid_reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               invalid_reason, length_m)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (session_id, lap_number) DO UPDATE SET
                t_start = EXCLUDED.t_start, t_end = EXCLUDED.t_end, lap_time_s = EXCLUDED.lap_time_s,
                sector_times = EXCLUDED.sector_times, valid = EXCLUDED.valid,
-               invalid_reason = EXCLUDED.invalid_reason
+               invalid_reason = EXCLUDED.invalid_reason, length_m = EXCLUDED.length_m
            WHERE NOT laps.valid AND EXCLUDED.valid""",
         [
             (
@@ -143,6 +145,7 @@ async def insert_laps(
                 list(lap.sectors),
                 lap.valid,
                 ",".join(lap.invalid_reasons) or None,
+                lap.length_m,
             )
             for lap in laps
         ],
@@ -349,18 +352,21 @@ async def best_laps(
     car: str | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """The best valid lap of each (driver, track, car), fastest first, among the drivers given (None: all)."""
+    """The best valid lap of each (driver, track, car), fastest first, among the drivers given (None: all).
+
+    A session whose track is unknown is a group of its own: its laps are never ranked with another track's."""
     rows: list[asyncpg.Record] = await pool.fetch(
         """SELECT * FROM (
-               SELECT DISTINCT ON (l.driver_id, s.track_id, lower(s.car))
+               SELECT DISTINCT ON (l.driver_id, coalesce(s.track_id, s.id), lower(coalesce(s.car, '')))
                    l.session_id, l.lap_number, l.t_start, l.t_end, l.lap_time_s, l.sector_times, l.valid,
-                   l.invalid_reason, l.driver_id, s.track_id, tr.name AS track_name, s.car, s.started_at
+                   l.invalid_reason, l.length_m, l.driver_id, s.track_id, tr.name AS track_name,
+                   tr.configuration AS track_config, tr.length_m AS track_length_m, s.car, s.started_at
                FROM laps l JOIN sessions s ON s.id = l.session_id LEFT JOIN tracks tr ON tr.id = s.track_id
                WHERE l.valid
                  AND ($1::uuid[] IS NULL OR l.driver_id = ANY($1))
                  AND ($2::uuid IS NULL OR s.track_id = $2)
                  AND ($3::text IS NULL OR lower(s.car) = lower($3))
-               ORDER BY l.driver_id, s.track_id, lower(s.car), l.lap_time_s
+               ORDER BY l.driver_id, coalesce(s.track_id, s.id), lower(coalesce(s.car, '')), l.lap_time_s
            ) best ORDER BY lap_time_s LIMIT $4""",
         list(driver_ids) if driver_ids is not None else None,
         track_id,

@@ -5,7 +5,7 @@
 import { Api, LiveSocket } from "./api.js";
 import { LiveCharts } from "./charts.js";
 import { el, setText, toast } from "./dom.js";
-import { DriverLive, ReferenceLap, deltaText, lapTimeText, planePosition } from "./telemetry.js";
+import { DriverLive, ReferenceLap, deltaText, lapTimeText, planePosition, trackText } from "./telemetry.js";
 import { SessionsView, renderLapTable } from "./sessions.js";
 import { TrackMap } from "./trackmap.js";
 
@@ -178,7 +178,7 @@ class Dashboard {
     const summary = await this.api.get(`/api/sessions/${sessionId}/summary`);
     if (this.selected !== id) return;
     this.liveSummary = summary;
-    $("live-session").textContent = `${summary.name || ""}${summary.trackName ? " · " + summary.trackName : ""}`;
+    $("live-session").textContent = [summary.name, trackText(summary), summary.car].filter(Boolean).join(" · ");
     renderLapTable($("live-laps"), summary.laps, summary.bestLap, { sessionId, openable: true });
     $("live-laps").closest(".table-wrap").scrollTop = 1e9;
     const laps = summary.laps;

@@ -13,6 +13,17 @@ const COLORS = {
   delta: "#e0e0e0",
 };
 
+/**
+ * Time-axis labels with as many decimals as the tick spacing needs (0.5 s apart: one, 0.25 s: two), so two
+ * ticks never read the same however far the chart is zoomed in.
+ */
+export function secondsLabels(_u, ticks) {
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+  let decimals = 0;
+  while (decimals < 3 && Math.abs(step * 10 ** decimals - Math.round(step * 10 ** decimals)) > 1e-6) decimals += 1;
+  return ticks.map((v) => `${v.toFixed(decimals)}s`);
+}
+
 function percent(_u, ticks) {
   return ticks.map((v) => `${Math.round(v * 100)}%`);
 }
@@ -58,7 +69,7 @@ export class LiveCharts {
         ],
         scales: { x: { time: false }, speed: { range: (_u, _min, max) => [0, Math.max(100, Math.ceil(max / 50) * 50)] }, gear: { range: [0, 8] } },
         axes: [
-          { ...AXIS, values: (_u, ticks) => ticks.map((v) => `${v.toFixed(0)}s`) },
+          { ...AXIS, values: secondsLabels },
           { ...AXIS, scale: "speed", size: 50 },
           { ...AXIS, scale: "gear", side: 1, size: 28, grid: { show: false }, incrs: [1] },
         ],
@@ -81,7 +92,7 @@ export class LiveCharts {
           steer: { range: (_u, min, max) => { const m = Math.max(0.5, Math.abs(min), Math.abs(max)); return [-m, m]; } },
         },
         axes: [
-          { ...AXIS, values: (_u, ticks) => ticks.map((v) => `${v.toFixed(0)}s`) },
+          { ...AXIS, values: secondsLabels },
           { ...AXIS, scale: "pedal", size: 50, values: percent, incrs: [0.25, 0.5] },
           { ...AXIS, scale: "steer", side: 1, size: 40, grid: { show: false }, values: degrees },
         ],
@@ -161,7 +172,7 @@ export class OverlayCharts {
       { key: "brake", label: "brake", height: 110, values: percent, range: [0, 1] },
       {
         key: "delta",
-        label: `delta (s, ${labels.b} − ${labels.a})`,
+        label: `delta (s, ${labels.a} − ${labels.b})`,
         height: 130,
         values: (_u, ticks) => ticks.map((v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}s`),
         range: (_u, min, max) => {

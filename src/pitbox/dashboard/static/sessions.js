@@ -2,7 +2,7 @@
 
 import { OverlayCharts, cornersFromSpeed } from "./charts.js";
 import { el } from "./dom.js";
-import { deltaText, lapTimeText } from "./telemetry.js";
+import { deltaText, lapTimeText, trackText } from "./telemetry.js";
 
 const $ = (id) => document.getElementById(id);
 const OVERLAY_CHANNELS = ["speed", "throttle", "brake"];
@@ -87,7 +87,7 @@ export class SessionsView {
         "tr",
         { class: `openable ${this.summary && this.summary.id === session.id ? "selected" : ""}`, "data-session": session.id },
         el("td", {}, session.name || "—"),
-        el("td", {}, session.trackName || "—"),
+        el("td", {}, trackText(session) || "—"),
         el("td", {}, session.car || "—"),
         el("td", {}, new Date(session.startedAt).toLocaleString()),
         el("td", {}, String(session.lapCount)),
@@ -117,7 +117,8 @@ export class SessionsView {
         row.classList.toggle("selected", row.dataset.session === sessionId);
       }
       $("session-detail").hidden = false;
-      $("session-title").textContent = `${summary.name || "Session"} — ${summary.lapCount} laps${summary.trackName ? " at " + summary.trackName : ""}`;
+      const where = [trackText(summary) && `at ${trackText(summary)}`, summary.car && `in ${summary.car}`].filter(Boolean);
+      $("session-title").textContent = `${summary.name || "Session"} — ${summary.lapCount} laps${where.length ? " " + where.join(" ") : ""}`;
       this.renderLaps();
       if (lap !== null) {
         $("compare-a").value = String(lap);

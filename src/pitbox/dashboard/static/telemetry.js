@@ -256,6 +256,12 @@ export function lapTimeText(seconds) {
   return minutes ? `${minutes}:${rest.toFixed(3).padStart(6, "0")}` : rest.toFixed(3);
 }
 
+/** A session's track as people say it: "Red Bull Ring (Grand Prix)", "" when the session names none. */
+export function trackText(session) {
+  if (!session.trackName) return "";
+  return session.trackConfig ? `${session.trackName} (${session.trackConfig})` : session.trackName;
+}
+
 export function deltaText(seconds) {
   if (!Number.isFinite(seconds)) return "—";
   return `${seconds >= 0 ? "+" : "−"}${Math.abs(seconds).toFixed(3)}`;
