@@ -103,6 +103,20 @@ async def test_downsampling_gives_the_points_asked_for(
         assert series["t"][0] == columns["t"][0] and series["t"][-1] == columns["t"][-1]
 
 
+async def test_two_points_are_the_first_and_last_sample_not_a_500(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    # Issue 17, item 2: the query allowed points=2 and the LTTB library panicked below 3 (a 500, text/plain).
+    team, session_id, columns = driving_session
+    response = await client.get(
+        f"/api/sessions/{session_id}/telemetry?points=2&channels=speed", headers=team.driver.headers
+    )
+    assert response.status_code == 200, response.text
+    series = response.json()["series"]["speed"]
+    assert series["t"] == [columns["t"][0], columns["t"][-1]]
+    assert series["v"] == pytest.approx([columns["speed"][0], columns["speed"][-1]], rel=2e-5)
+
+
 async def test_lap_compared_with_itself_has_no_delta_and_with_another_the_lap_time_difference(
     client: httpx.AsyncClient, driving_session: Driving
 ) -> None:
