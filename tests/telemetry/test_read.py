@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import Team, assert_error
+from tests.telemetry.conftest import new_session
 
 Driving = tuple[Team, str, dict[str, list[float]]]
 
@@ -84,6 +85,33 @@ async def test_csv_has_a_header_and_one_row_per_sample(
         columns["t"][9],
         columns["gear"][9],
     )
+
+
+async def test_csv_text_cells_never_start_a_formula_and_numbers_stay_numbers(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    # Issue 17, item 6: channel names beginning with +, - or @ became header cells a spreadsheet evaluates.
+    formula = "@SUM(1+1)*cmd|' /C calc'"
+    driver = str(team.driver.driver_id)
+    session = await new_session(client, team.engineer, driver)
+    rows = [{"t": i / 60, formula: 1.0, "+1": -2.5, "-cmd": -i, "speed": 200.0} for i in range(3)]
+    stored = await client.post(
+        "/api/telemetry",
+        json={"driverId": driver, "sessionId": session, "samples": rows},
+        headers=team.engineer.headers,
+    )
+    assert stored.status_code == 201, stored.text
+    response = await client.get(
+        f"/api/sessions/{session}/telemetry?format=csv", headers=team.engineer.headers
+    )
+    assert response.status_code == 200
+    table = list(csv.reader(io.StringIO(response.text)))
+    assert table[0][0] == "t"
+    assert sorted(table[0][1:]) == sorted(["'" + formula, "'+1", "'-cmd", "speed"])
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in table[0])
+    columns = {name: [row[i] for row in table[1:]] for i, name in enumerate(table[0])}
+    assert columns["'+1"] == ["-2.5"] * 3 and columns["'-cmd"] == ["0", "-1", "-2"]
+    assert columns["'" + formula] == ["1"] * 3 and columns["speed"] == ["200"] * 3
 
 
 async def test_downsampling_gives_the_points_asked_for(
