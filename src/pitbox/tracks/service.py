@@ -1,4 +1,5 @@
-"""Tracks are shared reference data: everyone reads them; admins, managers and engineers write them."""
+"""Tracks are one shared catalogue (a circuit is the same for every team): everyone reads them; whoever may
+create sessions may add one; only admins change or delete one, since every team's sector times hang on it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from pitbox.auth.principal import Principal
 from pitbox.errors import Conflict, NotFound
 from pitbox.tracks import store
 from pitbox.tracks.models import TrackCreate, TrackUpdate
-
-WRITERS = ("admin", "manager", "engineer")
 
 
 def track_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -37,8 +36,8 @@ class TrackService:
         self._access = access
 
     async def create(self, principal: Principal, body: TrackCreate) -> dict[str, Any]:
-        """A new track."""
-        self._access.require_user(principal, *WRITERS)
+        """A new track (users, and API keys that may create sessions)."""
+        self._access.require_scope(principal, "sessions:write")
         try:
             row = await store.insert_track(
                 self._pool, body.name, body.country, body.length_m, body.sector_splits, body.corners
@@ -59,8 +58,8 @@ class TrackService:
         return track_json(row)
 
     async def update(self, principal: Principal, track_id: uuid.UUID, body: TrackUpdate) -> dict[str, Any]:
-        """Change a track."""
-        self._access.require_user(principal, *WRITERS)
+        """Change a track (admins only: every team's sessions on it would change)."""
+        self._access.require_user(principal, "admin")
         fields = body.model_dump(exclude_unset=True)
         try:
             row = await store.update_track(self._pool, track_id, fields)
