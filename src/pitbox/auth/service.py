@@ -117,18 +117,25 @@ class AuthService:
         key_id: uuid.UUID | None = None,
         user_id: uuid.UUID | None = None,
         token_id: str | None = None,
+        all_keys: bool = False,
     ) -> None:
-        """Stop trusting cached credentials of an API key, a user or one token (after a revocation or a change):
-        here at once, and on the other instances as soon as the announcement reaches them."""
-        self._forget_here(key_id, user_id, token_id)
+        """Stop trusting cached credentials of an API key, a user, one token or every API key (after a
+        revocation or a change): here at once, and on the other instances as soon as the announcement reaches
+        them."""
+        self._forget_here(key_id, user_id, token_id, all_keys)
         if self._announce is not None:
             self._announce(
                 {
                     "keyId": str(key_id) if key_id else None,
                     "userId": str(user_id) if user_id else None,
                     "tokenId": token_id,
+                    **({"allKeys": "true"} if all_keys else {}),
                 }
             )
+
+    def forget_key_principals(self) -> None:
+        """Check every API key afresh at its next use: a team change may have ended a key creator's rights."""
+        self.forget_principals(all_keys=True)
 
     def forget_announced(self, data_json: bytes) -> None:
         """A revocation announced by an instance (this one included): forget those credentials here too."""
@@ -138,6 +145,7 @@ class AuthService:
             uuid.UUID(key_id) if isinstance(key_id, str) else None,
             uuid.UUID(user_id) if isinstance(user_id, str) else None,
             token_id if isinstance(token_id, str) else None,
+            message.get("allKeys") == "true",
         )
 
     @property
@@ -145,11 +153,18 @@ class AuthService:
         """Revocations applied to this instance's credential cache so far (its own and announced ones)."""
         return self._forgotten
 
-    def _forget_here(self, key_id: uuid.UUID | None, user_id: uuid.UUID | None, token_id: str | None) -> None:
+    def _forget_here(
+        self,
+        key_id: uuid.UUID | None,
+        user_id: uuid.UUID | None,
+        token_id: str | None,
+        all_keys: bool = False,
+    ) -> None:
         stale = [
             digest
             for digest, (_, principal) in self._principals.items()
-            if (key_id is not None and principal.key_id == key_id)
+            if (all_keys and principal.kind == "api_key")
+            or (key_id is not None and principal.key_id == key_id)
             or (user_id is not None and principal.user_id == user_id)
             or (token_id is not None and principal.token_id == token_id)
         ]
@@ -251,6 +266,11 @@ class AuthService:
             raise Unauthorized("invalid API key", code="invalid_api_key")
         if row["revoked_at"] is not None:
             raise Unauthorized("API key revoked", code="invalid_api_key")
+        if row["bound_to_creator"] and not await self._access.key_creator_entitled(row["id"]):
+            # A key ends with its creator's rights: removed from the team, no longer managing the driver.
+            raise Unauthorized(
+                "the user who made this API key no longer has the rights to", code="invalid_api_key"
+            )
         await store.touch_key(self._pool, row["id"])
         return Principal(
             kind="api_key",
