@@ -100,8 +100,10 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(
         10,
         ge=1,
-        description="Failed login attempts per account and per IP a minute (all instances together with "
-        "REDIS_URL, each instance alone without).",
+        description="Failed logins a minute from one source address (all accounts together); also the failures "
+        "an account takes before its back-off starts (one more try after 60 s, then twice as long after each "
+        "failure, 15 min at most; a device or address that signed into the account before has a back-off of "
+        "its own). All instances together with REDIS_URL, each instance alone without.",
     )
     metrics_token: str | None = Field(
         None,

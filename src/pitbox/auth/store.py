@@ -38,6 +38,37 @@ async def user_by_email(conn: Queryable, email: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE email = $1", email)  # noqa: S608
 
 
+async def user_for_login(
+    conn: Queryable, email: str, sources: list[str], known_days: int
+) -> asyncpg.Record | None:
+    """The user with this email, with `known_source`: the first of `sources` (hashes) they signed in from
+    successfully within `known_days` days, or None."""
+    return await conn.fetchrow(
+        f"SELECT {USER_COLUMNS}, (SELECT s.source FROM login_sources s "  # noqa: S608 - column list is a constant
+        "  WHERE s.user_id = users.id AND s.source = ANY($2::text[]) "
+        "  AND s.last_success_at > now() - make_interval(days => $3) "
+        "  ORDER BY array_position($2::text[], s.source) LIMIT 1) AS known_source FROM users WHERE email = $1",
+        email,
+        sources,
+        known_days,
+    )
+
+
+async def remember_login_sources(
+    conn: Queryable, user_id: uuid.UUID, sources: list[str], known_days: int
+) -> None:
+    """Record that the user signed in from these sources (hashes) now; sources unused for `known_days` go."""
+    await conn.execute(
+        """WITH stale AS (DELETE FROM login_sources WHERE user_id = $1
+                            AND last_success_at < now() - make_interval(days => $3))
+           INSERT INTO login_sources (user_id, source) SELECT $1, unnest($2::text[])
+           ON CONFLICT (user_id, source) DO UPDATE SET last_success_at = now()""",
+        user_id,
+        sources,
+        known_days,
+    )
+
+
 async def user_by_id(conn: Queryable, user_id: uuid.UUID) -> asyncpg.Record | None:
     """The user with this id."""
     return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)  # noqa: S608
