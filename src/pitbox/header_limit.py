@@ -44,6 +44,17 @@ def _refusal(limit: int) -> bytes:
     return head.encode("ascii") + body
 
 
+def _end_of_head(tail: bytes, data: bytes) -> int:
+    """Where in `data` the blank line that ends a head ends (it may begin in `tail`, the end of the previous
+    read), or -1."""
+    if tail:
+        joint = (tail + data[:3]).find(b"\r\n\r\n")
+        if joint >= 0:
+            return joint + 4 - len(tail)
+    found = data.find(b"\r\n\r\n")
+    return found + 4 if found >= 0 else -1
+
+
 class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, refusing a request whose head is longer than `max_header_bytes` (431).
 
@@ -63,15 +74,14 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         """Measure the head arriving in `data`; refuse it past the bound, else parse as uvicorn does."""
         if self._in_head:
-            seen = self._tail + data
-            end = seen.find(b"\r\n\r\n")
-            if end >= 0:
-                if self._head_bytes + end + 4 - len(self._tail) > self.max_header_bytes:
+            head_end = _end_of_head(self._tail, data)  # in `data`; the read is not copied
+            if head_end >= 0:
+                if self._head_bytes + head_end > self.max_header_bytes:
                     self._refuse()
                     return
             else:
                 self._head_bytes += len(data)
-                self._tail = seen[-3:]
+                self._tail = (self._tail + data)[-3:] if len(data) < 3 else data[-3:]
         super().data_received(data)
         if self._in_head and self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
             self._refuse()
