@@ -62,16 +62,27 @@ async def run(rounds: int, requests: int) -> None:
     servers = {}
     for name, protocol in (("httptools", "httptools"), ("bounded", HeaderLimitedHttpToolsProtocol)):
         port = _free_port()
-        config = uvicorn.Config(app, port=port, http=protocol, log_config=None, access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app, port=port, http=protocol, log_config=None, access_log=False, lifespan="off"
+        )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:
+            if task.done():
+                task.result()  # it failed to start: raise why
             await asyncio.sleep(0.01)
         servers[name] = (port, server, task)
-    head = b"Host: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\nAuthorization: Bearer " + b"t" * 200 + b"\r\n"
+    head = (
+        b"Host: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\nAuthorization: Bearer "
+        + b"t" * 200
+        + b"\r\n"
+    )
     kinds = {
         "GET": b"GET /health HTTP/1.1\r\n" + head + b"\r\n",
-        "POST 48 KiB": b"POST /api/telemetry HTTP/1.1\r\n" + head + b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY,
+        "POST 48 KiB": b"POST /api/telemetry HTTP/1.1\r\n"
+        + head
+        + b"Content-Length: %d\r\n\r\n" % len(BODY)
+        + BODY,
     }
     print(f"{'request':<14}{'httptools req/s':>17}{'bounded req/s':>15}{'ratio':>8}   (limit {LIMIT_RATIO})")
     for kind, request in kinds.items():
@@ -88,7 +99,9 @@ async def run(rounds: int, requests: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 2,000 requests instead of 7 of 5,000")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 rounds of 2,000 requests instead of 7 of 5,000"
+    )
     args = parser.parse_args()
     asyncio.run(run(3 if args.quick else 7, 2_000 if args.quick else 5_000))
 
