@@ -10,7 +10,8 @@ RUN useradd --create-home --uid 10001 pitbox && mkdir -p /data && chown pitbox /
 COPY --from=build /install /usr/local
 USER pitbox
 WORKDIR /home/pitbox
-ENV PORT=8080 DATA_DIR=/data PYTHONUNBUFFERED=1
+# A container answers on every interface (HOST); `pitbox serve` elsewhere binds loopback unless told.
+ENV HOST=0.0.0.0 PORT=8080 DATA_DIR=/data PYTHONUNBUFFERED=1
 EXPOSE 8080
 VOLUME ["/data"]
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \

@@ -23,7 +23,7 @@ trap cleanup EXIT INT TERM
 upstreams=""
 for i in $(seq 1 "$count"); do
     port=$((8080 + i))
-    DATA_DIR="./data-instance-$i" PORT="$port" HOST=127.0.0.1 .venv/bin/pitbox serve &
+    DATA_DIR="./data-instance-$i" PORT="$port" HOST=127.0.0.1 TRUSTED_PROXIES=127.0.0.1 .venv/bin/pitbox serve &
     pids+=($!)
     upstreams="$upstreams    server 127.0.0.1:$port;\n"
 done

@@ -17,6 +17,7 @@ from pitbox.api import auth as auth_routes
 from pitbox.api import coaching as coaching_routes
 from pitbox.api import drivers as driver_routes
 from pitbox.api import health as health_routes
+from pitbox.api import invitations as invitation_routes
 from pitbox.api import keys as key_routes
 from pitbox.api import metrics as metrics_routes
 from pitbox.api import sessions as session_routes
@@ -42,11 +43,13 @@ from pitbox.realtime.hub import Hub, HubLimits
 from pitbox.realtime.publisher import REVOCATIONS_CHANNEL
 from pitbox.services import Services
 from pitbox.sessions.service import SessionService
+from pitbox.teams.invitations import InvitationService
 from pitbox.teams.service import TeamService
 from pitbox.telemetry.compaction import ChunkCompactor
 from pitbox.telemetry.service import TelemetryService
 from pitbox.tracks.service import TrackService
 from pitbox.video import LocalFrameStore, VideoService
+from pitbox.voice.clips import VoiceClips
 from pitbox.voice.service import VoiceService
 
 log = structlog.get_logger(__name__)
@@ -103,6 +106,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             cache_max_bytes=settings.voice_cache_max_bytes,
         )
         stack.push_async_callback(voice.close)
+        voice_clips = VoiceClips(pool, voice, access)
         hub = Hub(
             broker_for(settings.redis_url, settings.nats_url),
             HubLimits(recheck_seconds=settings.ws_recheck_s),
@@ -132,7 +136,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             access,
             hub,
             http=http,
-            voice=voice,
+            voice=voice_clips,
             observe_latency=lambda source, seconds: metrics.coaching_latency.labels(source).observe(seconds),
         )
         stack.push_async_callback(coaching.close)
@@ -158,9 +162,11 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             access=access,
             auth=auth,
             hub=hub,
-            teams=TeamService(pool, access),
+            teams=TeamService(pool, access, on_rights_changed=auth.forget_key_principals),
+            invitations=InvitationService(pool, access, on_rights_changed=auth.forget_key_principals),
             tracks=TrackService(pool, access),
             voice=voice,
+            voice_clips=voice_clips,
             sessions=sessions,
             telemetry=telemetry,
             compaction=compaction,
@@ -225,6 +231,7 @@ def create_app(settings: Settings) -> FastAPI:
         health_routes,
         auth_routes,
         team_routes,
+        invitation_routes,
         driver_routes,
         track_routes,
         key_routes,

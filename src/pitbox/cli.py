@@ -65,7 +65,10 @@ def _run_with_services(settings: Settings, work: Callable[[Any], Awaitable[T]]) 
 @app.command()
 def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: PORT or 8080).")] = None,
-    host: Annotated[str | None, typer.Option(help="Interface (default: HOST or 0.0.0.0).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface (default: HOST or 127.0.0.1; the container image sets HOST=0.0.0.0)."),
+    ] = None,
 ) -> None:
     """Run the HTTP and WebSocket server."""
     from pitbox.app import create_app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +24,16 @@ class Settings(BaseSettings):
     )
 
     port: int = Field(8080, ge=1, le=65535, description="HTTP and WebSocket port.")
-    host: str = Field("0.0.0.0", description="Interface to bind.")  # noqa: S104 - a server binds all by default
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface to bind. Loopback by default (a laptop); the container image sets 0.0.0.0.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed. Unset: none; the peer address is the client's (login limits and "
+        "/metrics' internal-network rule use it).",
+    )
     jwt_secret: str | None = Field(
         None,
         min_length=32,
@@ -90,8 +100,10 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(
         10,
         ge=1,
-        description="Failed login attempts per account and per IP a minute (all instances together with "
-        "REDIS_URL, each instance alone without).",
+        description="Failed logins a minute from one source address (all accounts together); also the failures "
+        "an account takes before its back-off starts (one more try after 60 s, then twice as long after each "
+        "failure, 15 min at most; a device or address that signed into the account before has a back-off of "
+        "its own). All instances together with REDIS_URL, each instance alone without.",
     )
     metrics_token: str | None = Field(
         None,
@@ -134,6 +146,23 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
 
     @field_validator("ws_recheck_s")

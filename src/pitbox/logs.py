@@ -16,6 +16,15 @@ _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _SECRET_KEYS = {"password", "token", "authorization", "api_key", "secret", "jwt_secret", "x-api-key"}
 
 
+class AlreadyLogged(Exception):  # noqa: N818 - a marker, not an error of its own
+    """Raised to make the server drop a connection after our own log line told the story: the server's report
+    of it (uvicorn's "Exception in ASGI application" with a traceback) would be a second line, so it is dropped."""
+
+
+def _not_already_logged(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], AlreadyLogged))
+
+
 def redact_text(text: str) -> str:
     """`text` with query-string secrets and bearer tokens replaced by `***`."""
     return _BEARER.sub(r"\1***", _SECRET_IN_TEXT.sub(r"\1***", text))
@@ -66,6 +75,7 @@ def configure_logging(level: int) -> None:
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    handler.addFilter(_not_already_logged)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

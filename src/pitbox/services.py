@@ -13,11 +13,13 @@ from pitbox.db.pool import Database
 from pitbox.metrics import Metrics
 from pitbox.realtime.hub import Hub
 from pitbox.sessions.service import SessionService
+from pitbox.teams.invitations import InvitationService
 from pitbox.teams.service import TeamService
 from pitbox.telemetry.compaction import ChunkCompactor
 from pitbox.telemetry.service import TelemetryService
 from pitbox.tracks.service import TrackService
 from pitbox.video.service import VideoService
+from pitbox.voice.clips import VoiceClips
 from pitbox.voice.service import VoiceService
 
 
@@ -32,8 +34,10 @@ class Services:
     auth: AuthService
     hub: Hub
     teams: TeamService
+    invitations: InvitationService
     tracks: TrackService
     voice: VoiceService
+    voice_clips: VoiceClips
     sessions: SessionService
     telemetry: TelemetryService
     compaction: ChunkCompactor

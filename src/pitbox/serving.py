@@ -6,13 +6,16 @@ from fastapi import FastAPI
 
 from pitbox.api.ws import HubFirstServer
 from pitbox.config import Settings
+from pitbox.header_limit import MAX_HEADER_BYTES, HeaderLimitedHttpToolsProtocol
 
 
 def make_server(app: FastAPI, settings: Settings) -> HubFirstServer:
-    """A server on HOST:PORT: uvloop and httptools; WebSocket frames not deflated (fan-out sends one encoded
-    frame to every subscriber, and per-message deflate would compress it again for each; websockets-sansio
-    without deflate is also what lets fan-out write that frame straight to each transport, realtime/transport.py);
-    on shutdown, the hub tells each socket 1001 after flushing it."""
+    """A server on HOST:PORT: uvloop and httptools, with each request's head bounded (header_limit.py: 431
+    past 64 KiB, before a header is held whole); X-Forwarded-For believed from TRUSTED_PROXIES only; WebSocket
+    frames not deflated (fan-out sends one encoded frame to every subscriber, and per-message deflate would
+    compress it again for each; websockets-sansio without deflate is also what lets fan-out write that frame
+    straight to each transport, realtime/transport.py); on shutdown, the hub tells each socket 1001 after
+    flushing it."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -20,13 +23,15 @@ def make_server(app: FastAPI, settings: Settings) -> HubFirstServer:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=HeaderLimitedHttpToolsProtocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # the same bound, should anyone switch to h11
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=1024 * 1024,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=10,
     )
     return HubFirstServer(config)

@@ -25,6 +25,23 @@ async def test_metrics_token_protects_the_endpoint(server: RunningServer, tmp_pa
         assert ok.status_code == 200 and "pitbox_http_requests_total" in ok.text
 
 
+async def test_forwarded_for_is_believed_only_from_a_configured_proxy(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    # Issue 17, item 8: X-Forwarded-For was believed from loopback by default.
+    # By default no proxy is trusted: a forged header changes nothing, the peer (loopback) is the client.
+    assert (await client.get("/metrics", headers={"X-Forwarded-For": "93.184.216.34"})).status_code == 200
+    settings = make_settings(
+        str(server.settings.database_url), server.settings.data_dir, trusted_proxies="127.0.0.1"
+    )
+    async with run_server(settings) as proxied, httpx.AsyncClient(base_url=proxied.url) as http:
+        # Behind a trusted proxy, the client is the last address the proxy appended: a public one is refused,
+        # even when the client itself sent an internal-looking address first.
+        for forwarded in ("93.184.216.34", "10.0.0.1, 93.184.216.34"):
+            assert_error(await http.get("/metrics", headers={"X-Forwarded-For": forwarded}), 404)
+        assert (await http.get("/metrics", headers={"X-Forwarded-For": "10.1.2.3"})).status_code == 200
+
+
 async def test_metrics_move_during_a_replay(
     client: httpx.AsyncClient, server: RunningServer, world: World
 ) -> None:

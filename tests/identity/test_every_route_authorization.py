@@ -3,12 +3,17 @@
 Another team's manager, engineer and driver, another driver's API key holding every scope, and a team-mate
 driver (for the driver's own data) must all get 404 — ids cannot be probed — and nothing may change.
 The table is checked against the OpenAPI schema, so a new route with an id cannot be forgotten.
+
+A second table walks the writes that link two objects (issue 17): an intruder links its own team, driver or
+session to the victim's user, driver, session or track. Each is refused (a member add becomes an invitation the
+victim never answered), and nothing of the victim's changes or becomes visible.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +25,9 @@ from PIL import Image
 from tests.conftest import Actor, Team, World
 from tests.telemetry.conftest import as_rows, post_batches, synthetic_laps
 
-# Routes whose id names shared or content-addressed things, not a team's: tracks are shared reference data;
-# voice audio is addressed by a hash of its text (knowing the key means knowing what it says).
-NOT_TEAM_SCOPED = {"/api/tracks/{track_id}", "/api/voice/audio/{key}"}
+# Routes whose id names shared things, not a team's: tracks are one catalogue every team reads; only admins
+# change them (LINK_TABLE checks that intruders cannot).
+NOT_TEAM_SCOPED = {"/api/tracks/{track_id}"}
 
 
 @dataclass
@@ -33,6 +38,9 @@ class Victim:
     frame_id: str
     feedback_id: str
     key_id: str
+    invitation_id: str
+    clip_key: str
+    track_id: str
 
 
 def _png() -> str:
@@ -69,12 +77,34 @@ async def _victim(client: httpx.AsyncClient, world: World, team: Team) -> Victim
     )
     assert feedback.status_code in (200, 201), feedback.text
     key = await world.services.auth.create_key(None, scopes=["telemetry:write"], driver_id=_uuid(driver))
-    return Victim(team, driver, session["id"], frame.json()["id"], feedback.json()["id"], str(key["id"]))
+    invited = await client.post(  # an id that is no user is invited like a user of another team would be
+        f"/api/teams/{team.id}/members",
+        json={"userId": str(uuid.uuid4()), "role": "engineer"},
+        headers=team.manager.headers,
+    )
+    assert invited.status_code == 202, invited.text
+    radio = await client.post(
+        f"/api/sessions/{session['id']}/pit-wall", json={"text": "Box, box."}, headers=h
+    )
+    assert radio.status_code == 201, radio.text
+    track = await client.post(
+        "/api/tracks", json={"name": f"Victim {session['id']}", "lengthM": 4000.0}, headers=h
+    )
+    assert track.status_code == 201, track.text
+    return Victim(
+        team,
+        driver,
+        session["id"],
+        frame.json()["id"],
+        feedback.json()["id"],
+        str(key["id"]),
+        invited.json()["id"],
+        radio.json()["audioUrl"].rpartition("/")[2],
+        track.json()["id"],
+    )
 
 
 def _uuid(value: str) -> Any:
-    import uuid
-
     return uuid.UUID(value)
 
 
@@ -126,6 +156,11 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/api/feedback/{feedback_id}/approve", "", None),
     ("POST", "/api/sessions/{session_id}/pit-wall", "", {"text": "Box this lap"}),
     ("PUT", "/api/sessions/{session_id}/coaching", "", {"approvalRequired": False}),
+    ("GET", "/api/teams/{team_id}/invitations", "", None),
+    ("DELETE", "/api/teams/{team_id}/invitations/{invitation_id}", "", None),
+    ("POST", "/api/me/invitations/{invitation_id}/accept", "", None),
+    ("POST", "/api/me/invitations/{invitation_id}/decline", "", None),
+    ("GET", "/api/voice/audio/{key}", "", None),
 ]
 
 
@@ -134,6 +169,8 @@ def _filled(value: Any, ids: dict[str, str]) -> Any:
         return value.format(**ids)
     if isinstance(value, dict):
         return {k: _filled(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, ids) for v in value]
     return value
 
 
@@ -146,6 +183,8 @@ def _cases(v: Victim, intruder_id: str) -> list[tuple[str, str, dict[str, Any] |
         "frame_id": v.frame_id,
         "feedback_id": v.feedback_id,
         "key_id": v.key_id,
+        "invitation_id": v.invitation_id,
+        "key": v.clip_key,
         "user_id": v.team.engineer.id,
         "lap": "1",
         "intruder_id": intruder_id,
@@ -172,6 +211,14 @@ async def _snapshot(client: httpx.AsyncClient, admin: Actor, v: Victim) -> list[
     snapshot = [(await client.get(p, headers=h)).json() for p in paths]
     keys = (await client.get("/api/keys", headers=h)).json()
     snapshot.append(sorted((k["id"], k["revokedAt"]) for k in keys))
+    snapshot.append((await client.get(f"/api/teams/{v.team.id}/invitations", headers=h)).json())
+    snapshot.append((await client.get(f"/api/tracks/{v.track_id}", headers=h)).json())
+    snapshot.append(
+        [
+            (await client.get(f"/api/drivers/{d.driver_id}", headers=h)).json()
+            for d in (v.team.driver, v.team.driver2)
+        ]
+    )
     return snapshot
 
 
@@ -238,8 +285,10 @@ async def test_intruders_get_404_everywhere_and_change_nothing(
             continue  # a driver is a member of their own team: reading its roster is allowed
         if intruder_kind == "team-mate driver" and path.startswith("/api/teams/"):
             expected = {403}  # a member who is not a manager sees the team but may not change it
-        elif intruder_kind == "other driver's key" and path.startswith("/api/keys/"):
-            expected = {403}  # keys never manage keys: refused before any id is looked at, so nothing leaks
+        elif intruder_kind == "other driver's key" and path.startswith(("/api/keys/", "/api/me/")):
+            expected = {
+                403
+            }  # keys never manage keys nor answer invitations: refused before any id is looked at
         else:
             expected = {404}
         response = await client.request(method, path, json=body, headers=headers)
@@ -247,3 +296,154 @@ async def test_intruders_get_404_everywhere_and_change_nothing(
             wrong.append((method, path, response.status_code, response.text[:120]))
     assert not wrong, wrong
     assert await _snapshot(client, admin, victim) == before
+
+
+# Writes that link an intruder's own team, driver or session ({own_…}) to the victim's objects, with the answer
+# each kind of intruder must get: 202 is an invitation the victim never answers, None skips a case the intruder
+# may legitimately do (an engineer of the victim's team reads its sessions as references).
+INTRUDERS = [
+    "other team manager",
+    "other team engineer",
+    "other team driver",
+    "other driver's key",
+    "dual role",
+]
+LINK_TABLE: list[tuple[str, str, dict[str, Any] | None, list[int | None]]] = [
+    (
+        "POST",
+        "/api/teams/{own_team}/members",
+        {"userId": "{victim_driver_user}", "role": "driver"},
+        [202, 403, 403, 404, 202],
+    ),
+    (
+        "POST",
+        "/api/teams/{own_team}/members",
+        {"userId": "{victim_manager}", "role": "engineer"},
+        [202, 403, 403, 404, 202],
+    ),
+    ("POST", "/api/teams/{own_team}/drivers", {"driverId": "{driver_id}"}, [404, 403, 403, 404, 403]),
+    ("PATCH", "/api/drivers/{own_driver}", {"userId": "{victim_driver2_user}"}, [404, 403, 403, 403, 404]),
+    (
+        "POST",
+        "/api/drivers",
+        {"name": "X", "teamId": "{own_team}", "userId": "{victim_driver2_user}"},
+        [404, 403, 403, 403, 404],
+    ),
+    ("PATCH", "/api/drivers/{driver_id}", {"userId": "{intruder_id}"}, [404, 404, 404, 404, 403]),
+    ("DELETE", "/api/drivers/{driver_id}", None, [404, 404, 404, 404, 403]),
+    (
+        "POST",
+        "/api/keys",
+        {"driverId": "{driver_id}", "scopes": ["telemetry:read"]},
+        [404, 404, 404, 403, 403],
+    ),
+    ("POST", "/api/keys", {"teamId": "{team_id}", "scopes": ["telemetry:read"]}, [404, 404, 404, 403, 403]),
+    (
+        "GET",
+        "/api/sessions/{own_session}/laps/1/compare?with={session_id}:1",
+        None,
+        [404, 404, 404, 404, None],
+    ),
+    (
+        "POST",
+        "/api/ai/feedback",
+        {
+            "driverId": "{own_driver}",
+            "sessionId": "{own_session}",
+            "telemetryData": {"lap": 1, "reference": {"sessionId": "{session_id}", "lap": 1}},
+        },
+        [404, 404, 404, 404, None],
+    ),
+    (
+        "PATCH",
+        "/api/tracks/{track_id}",
+        {"name": "Hijacked", "sectorSplits": [0.5]},
+        [403, 403, 403, 403, 403],
+    ),
+    ("DELETE", "/api/tracks/{track_id}", None, [403, 403, 403, 403, 403]),
+]
+
+
+@dataclass
+class Intruder:
+    headers: dict[str, str]
+    user_id: str
+    team_id: str
+    driver_id: str
+    session_id: str
+
+
+async def _intruder(
+    client: httpx.AsyncClient, world: World, victim: Team, other: Team, kind: str
+) -> Intruder:
+    """The intruder with a team, a driver and a session of its own."""
+    if kind == "dual role":  # an engineer of the victim's team who manages a team of their own
+        dual = await world.user("manager")
+        joined = await client.post(
+            f"/api/teams/{victim.id}/members",
+            json={"userId": dual.id, "role": "engineer"},
+            headers=victim.manager.headers,
+        )
+        assert joined.status_code == 201, joined.text
+        own_team = (await client.post("/api/teams", json={"name": "Dual"}, headers=dual.headers)).json()["id"]
+        driver = await client.post(
+            "/api/drivers", json={"name": "Dual's", "teamId": own_team}, headers=dual.headers
+        )
+        own_driver = driver.json()["id"]
+        headers, user_id, session_by = dual.headers, dual.id, dual.headers
+    else:
+        own_team, own_driver, session_by = other.id, str(other.driver.driver_id), other.engineer.headers
+        if kind == "other driver's key":
+            key = await world.api_key(
+                driver_id=own_driver,
+                scopes=["telemetry:read", "sessions:write", "sessions:read", "ai:write", "ai:read"],
+            )
+            headers, user_id = {"X-API-Key": key}, other.driver.id
+        else:
+            actor = {"other team manager": other.manager, "other team engineer": other.engineer}.get(
+                kind, other.driver
+            )
+            headers, user_id = actor.headers, actor.id
+    session = await client.post(
+        "/api/sessions", json={"driverId": own_driver, "name": "own"}, headers=session_by
+    )
+    assert session.status_code == 201, session.text
+    return Intruder(headers, user_id, own_team, own_driver, session.json()["id"])
+
+
+@pytest.mark.parametrize("intruder_kind", INTRUDERS)
+async def test_intruders_cannot_link_their_objects_to_ours(
+    client: httpx.AsyncClient, world: World, admin: Actor, team: Team, other_team: Team, intruder_kind: str
+) -> None:
+    victim = await _victim(client, world, team)
+    intruder = await _intruder(client, world, team, other_team, intruder_kind)
+    ids = {
+        "own_team": intruder.team_id,
+        "own_driver": intruder.driver_id,
+        "own_session": intruder.session_id,
+        "intruder_id": intruder.user_id,
+        "victim_driver_user": team.driver.id,
+        "victim_driver2_user": team.driver2.id,
+        "victim_manager": team.manager.id,
+        "team_id": team.id,
+        "driver_id": victim.driver_id,
+        "session_id": victim.session_id,
+        "track_id": victim.track_id,
+    }
+    before = await _snapshot(client, admin, victim)
+    wrong = []
+    for method, path, body, answers in LINK_TABLE:
+        expected = answers[INTRUDERS.index(intruder_kind)]
+        if expected is None:
+            continue
+        response = await client.request(
+            method, _filled(path, ids), json=_filled(body, ids), headers=intruder.headers
+        )
+        if response.status_code != expected:
+            wrong.append((method, path, response.status_code, response.text[:160]))
+    assert not wrong, wrong
+    assert await _snapshot(client, admin, victim) == before
+    if intruder_kind != "dual role":  # nothing of the victim's became visible
+        assert (
+            await client.get(f"/api/drivers/{victim.driver_id}", headers=intruder.headers)
+        ).status_code == 404

@@ -84,8 +84,39 @@ async def test_tracks_are_shared_and_validated(client: httpx.AsyncClient, team: 
     assert_error(await client.post("/api/tracks", json=body, headers=team.engineer.headers), 409)
     bad = {**body, "name": "Bad splits", "sectorSplits": [0.7, 0.2]}
     assert_error(await client.post("/api/tracks", json=bad, headers=team.engineer.headers), 422)
-    assert_error(
-        await client.post("/api/tracks", json={**body, "name": "D"}, headers=team.driver.headers), 403
+    # Whoever may create sessions may add a track (contract 3): a driver too.
+    by_driver = await client.post(
+        "/api/tracks", json={**body, "name": f"D {team.id}"}, headers=team.driver.headers
     )
+    assert by_driver.status_code == 201, by_driver.text
     assert_error(await client.delete(f"/api/tracks/{track_id}", headers=team.manager.headers), 403)
     assert (await client.delete(f"/api/tracks/{track_id}", headers=admin.headers)).status_code == 204
+
+
+async def test_another_team_cannot_change_a_track_that_our_sector_times_hang_on(
+    client: httpx.AsyncClient, world: World, team: Team, other_team: Team, admin: Actor
+) -> None:
+    # Issue 17, item 4: an engineer of team B renamed and re-split a track team A's sessions use.
+    body = {"name": f"Shared {team.id[:8]}", "lengthM": 5000.0, "sectorSplits": [0.3, 0.6]}
+    track = (await client.post("/api/tracks", json=body, headers=team.engineer.headers)).json()
+    session = await client.post(
+        "/api/sessions",
+        json={"driverId": team.driver.driver_id, "name": "A's run", "trackId": track["id"]},
+        headers=team.engineer.headers,
+    )
+    assert session.status_code == 201, session.text
+    hijack = {"name": "Renamed by B", "sectorSplits": [0.5]}
+    for intruder in (other_team.engineer, other_team.manager, team.manager):
+        response = await client.patch(f"/api/tracks/{track['id']}", json=hijack, headers=intruder.headers)
+        assert_error(response, 403, "role_required")
+        assert_error(await client.delete(f"/api/tracks/{track['id']}", headers=intruder.headers), 403)
+    key = await world.api_key(team_id=other_team.id, scopes=["sessions:write", "telemetry:write"])
+    assert_error(
+        await client.patch(f"/api/tracks/{track['id']}", json=hijack, headers={"X-API-Key": key}), 403
+    )
+    unchanged = (await client.get(f"/api/tracks/{track['id']}", headers=team.driver.headers)).json()
+    assert (unchanged["name"], unchanged["sectorSplits"]) == (body["name"], [0.3, 0.6])
+    fixed = await client.patch(
+        f"/api/tracks/{track['id']}", json={"sectorSplits": [0.25, 0.6]}, headers=admin.headers
+    )
+    assert fixed.status_code == 200 and fixed.json()["sectorSplits"] == [0.25, 0.6]

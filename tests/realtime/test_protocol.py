@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import httpx
 import orjson
 import pytest
 from websockets.asyncio.client import connect
@@ -40,6 +41,39 @@ async def test_subscriber_hears_published_messages_in_order_until_it_unsubscribe
         server.services.hub.publish(channel, {"lap": 3})
         await ws.send('{"type":"ping","id":"p1"}')
         assert await next_frame(ws) == {"type": "pong", "id": "p1"}  # the lap-3 message never came
+
+
+@pytest.mark.parametrize("written", ["braces", "urn", "upper case", "no hyphens"])
+async def test_a_uuid_written_any_way_subscribes_to_the_channel_data_is_published_on(
+    server: RunningServer, team: Team, written: str
+) -> None:
+    # Issue 17, item 8: `telemetry:{…}` subscribed under the literal text and never heard anything.
+    driver = uuid.UUID(str(team.driver.driver_id))
+    raw = {
+        "braces": f"{{{driver}}}",
+        "urn": driver.urn,
+        "upper case": str(driver).upper(),
+        "no hyphens": driver.hex,
+    }[written]
+    async with await signed_in(server, team.engineer.token) as ws:
+        answer = await subscribe(ws, f"telemetry:{raw}")
+        assert answer["type"] == "subscribed" and answer["channel"] == f"telemetry:{driver}", answer
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            created = await http.post(
+                "/api/sessions",
+                json={"driverId": str(driver), "name": "heard"},
+                headers=team.engineer.headers,
+            )
+        assert created.status_code == 201, created.text
+        heard = await expect(ws, "message")
+        assert heard["channel"] == f"telemetry:{driver}"
+        assert (
+            heard["data"]["type"] == "session_started"
+            and heard["data"]["session"]["id"] == created.json()["id"]
+        )
+        await ws.send(orjson.dumps({"type": "unsubscribe", "channel": f"telemetry:{raw}"}).decode())
+        assert (await next_frame(ws)) == {"type": "unsubscribed", "channel": f"telemetry:{driver}"}
+        assert server.services.hub.subscriber_count(f"telemetry:{driver}") == 0
 
 
 async def test_another_teams_driver_is_not_found_and_nothing_is_heard(

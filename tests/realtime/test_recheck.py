@@ -111,12 +111,16 @@ async def test_a_member_removed_from_a_team_loses_its_drivers_channel_and_keeps_
 ) -> None:
     engineer = team.engineer
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-        joined = await http.post(
+        invited = await http.post(
             f"/api/teams/{other_team.id}/members",
             json={"userId": engineer.id, "role": "engineer"},
             headers=other_team.manager.headers,
         )
-        assert joined.status_code == 201, joined.text
+        assert invited.status_code == 202, invited.text  # a member of another team joins by accepting
+        joined = await http.post(
+            f"/api/me/invitations/{invited.json()['id']}/accept", headers=engineer.headers
+        )
+        assert joined.status_code == 200, joined.text
         lost = f"telemetry:{team.driver.driver_id}"
         kept = f"telemetry:{other_team.driver.driver_id}"
         async with await signed_in(rechecking, engineer.token) as ws:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import Team, assert_error
+from tests.telemetry.conftest import new_session
 
 Driving = tuple[Team, str, dict[str, list[float]]]
 
@@ -86,6 +87,33 @@ async def test_csv_has_a_header_and_one_row_per_sample(
     )
 
 
+async def test_csv_text_cells_never_start_a_formula_and_numbers_stay_numbers(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    # Issue 17, item 6: channel names beginning with +, - or @ became header cells a spreadsheet evaluates.
+    formula = "@SUM(1+1)*cmd|' /C calc'"
+    driver = str(team.driver.driver_id)
+    session = await new_session(client, team.engineer, driver)
+    rows = [{"t": i / 60, formula: 1.0, "+1": -2.5, "-cmd": -i, "speed": 200.0} for i in range(3)]
+    stored = await client.post(
+        "/api/telemetry",
+        json={"driverId": driver, "sessionId": session, "samples": rows},
+        headers=team.engineer.headers,
+    )
+    assert stored.status_code == 201, stored.text
+    response = await client.get(
+        f"/api/sessions/{session}/telemetry?format=csv", headers=team.engineer.headers
+    )
+    assert response.status_code == 200
+    table = list(csv.reader(io.StringIO(response.text)))
+    assert table[0][0] == "t"
+    assert sorted(table[0][1:]) == sorted(["'" + formula, "'+1", "'-cmd", "speed"])
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in table[0])
+    columns = {name: [row[i] for row in table[1:]] for i, name in enumerate(table[0])}
+    assert columns["'+1"] == ["-2.5"] * 3 and columns["'-cmd"] == ["0", "-1", "-2"]
+    assert columns["'" + formula] == ["1"] * 3 and columns["speed"] == ["200"] * 3
+
+
 async def test_downsampling_gives_the_points_asked_for(
     client: httpx.AsyncClient, driving_session: Driving
 ) -> None:
@@ -101,6 +129,20 @@ async def test_downsampling_gives_the_points_asked_for(
         series = page["series"][name]
         assert len(series["t"]) == len(series["v"]) == 300
         assert series["t"][0] == columns["t"][0] and series["t"][-1] == columns["t"][-1]
+
+
+async def test_two_points_are_the_first_and_last_sample_not_a_500(
+    client: httpx.AsyncClient, driving_session: Driving
+) -> None:
+    # Issue 17, item 2: the query allowed points=2 and the LTTB library panicked below 3 (a 500, text/plain).
+    team, session_id, columns = driving_session
+    response = await client.get(
+        f"/api/sessions/{session_id}/telemetry?points=2&channels=speed", headers=team.driver.headers
+    )
+    assert response.status_code == 200, response.text
+    series = response.json()["series"]["speed"]
+    assert series["t"] == [columns["t"][0], columns["t"][-1]]
+    assert series["v"] == pytest.approx([columns["speed"][0], columns["speed"][-1]], rel=2e-5)
 
 
 async def test_lap_compared_with_itself_has_no_delta_and_with_another_the_lap_time_difference(

@@ -44,6 +44,60 @@ async def test_json_form_gives_a_url_that_serves_ranges(client: httpx.AsyncClien
     assert_error(await client.get(body["url"]), 401)
 
 
+async def test_clips_and_cache_hits_stay_within_the_team_that_made_them(
+    client: httpx.AsyncClient, world: World, team: Team, other_team: Team
+) -> None:
+    # Issue 17, item 7: team B learned from `X-Voice-Cached: true` and the same `X-Voice-Key` what team A had
+    # said, and any user fetched any clip by its key.
+    words = f"Box box, {team.driver.email.split('@')[0]}, box this lap."
+    said = await client.post("/api/voice/synthesize", json={"text": words}, headers=team.engineer.headers)
+    assert said.status_code == 200 and said.headers["x-voice-cached"] == "false"
+    a_key = said.headers["x-voice-key"]
+    # Within team A: a team-mate gets the same clip, from the cache, and may fetch it.
+    mate = await client.post("/api/voice/synthesize", json={"text": words}, headers=team.driver.headers)
+    assert (mate.headers["x-voice-cached"], mate.headers["x-voice-key"]) == ("true", a_key)
+    assert (
+        await client.get(f"/api/voice/audio/{a_key}", headers=team.manager.headers)
+    ).content == said.content
+    # Team B says the same words: nothing tells it A said them, and A's clip is not found for it.
+    guess = await client.post(
+        "/api/voice/synthesize", json={"text": words}, headers=other_team.engineer.headers
+    )
+    assert guess.status_code == 200 and guess.headers["x-voice-cached"] == "false"
+    b_key = guess.headers["x-voice-key"]
+    assert b_key != a_key and guess.content == said.content  # the bytes may be shared, the clip is not
+    team_b_key = await world.api_key(team_id=other_team.id, scopes=["voice:synthesize"])
+    for intruder in (other_team.engineer.headers, other_team.driver.headers, {"X-API-Key": team_b_key}):
+        assert_error(await client.get(f"/api/voice/audio/{a_key}", headers=intruder), 404)
+    assert_error(await client.get(f"/api/voice/audio/{b_key}", headers=team.engineer.headers), 404)
+    by_query = await client.get(f"/api/voice/audio/{a_key}?token={other_team.manager.token}")
+    assert_error(by_query, 404)
+    # One piece of audio on disk for the two clips.
+    pool = world.services.database.pool
+    assert await pool.fetchval("SELECT count(*) FROM voice_cache WHERE text = $1", words) == 1
+
+
+async def test_a_pit_wall_clip_is_heard_by_the_drivers_teams_only(
+    client: httpx.AsyncClient, team: Team, other_team: Team
+) -> None:
+    session = await client.post(
+        "/api/sessions",
+        json={"driverId": team.driver.driver_id, "name": "radio"},
+        headers=team.engineer.headers,
+    )
+    message = await client.post(
+        f"/api/sessions/{session.json()['id']}/pit-wall",
+        json={"text": "Box, box."},
+        headers=team.engineer.headers,
+    )
+    assert message.status_code == 201, message.text
+    url = message.json()["audioUrl"]
+    for reader in (team.driver, team.engineer, team.manager):
+        assert (await client.get(url, headers=reader.headers)).status_code == 200
+    for intruder in (team.driver2, other_team.engineer, other_team.manager):
+        assert_error(await client.get(url, headers=intruder.headers), 404)
+
+
 async def test_bad_voice_requests_get_422(client: httpx.AsyncClient, team: Team) -> None:
     h = team.engineer.headers
     for body in (

@@ -9,6 +9,10 @@ from fastapi import APIRouter, Request, Response
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, client_ip
 from pitbox.api.errors import error_responses
 from pitbox.auth.models import LoginRequest, PasswordChange, TokenResponse
+from pitbox.auth.service import KNOWN_SOURCE_DAYS
+
+#: The cookie that marks a device an account signed in from (OWASP's device cookie).
+DEVICE_COOKIE = "pitbox_device"
 
 router = APIRouter(prefix="/api", tags=["identity"])
 
@@ -20,9 +24,24 @@ router = APIRouter(prefix="/api", tags=["identity"])
     summary="Exchange email and password for a bearer token",
     responses=error_responses(401, 429),
 )
-async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
-    """Rate-limited per account and per IP; 401 for wrong credentials, 429 when over the limit."""
-    token, expires = await services.auth.login(body.email, body.password, client_ip(request))
+async def login(
+    body: LoginRequest, request: Request, response: Response, services: ServicesDep
+) -> TokenResponse:
+    """Throttled per source address and per account (back-off, not a lock); 401 for wrong credentials, 429 while
+    waiting. A successful login sets a device cookie: that device keeps signing in while someone elsewhere
+    guesses the account's password (docs/security.md)."""
+    token, expires, device = await services.auth.login(
+        body.email, body.password, client_ip(request), request.cookies.get(DEVICE_COOKIE)
+    )
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device,
+        max_age=KNOWN_SOURCE_DAYS * 86400,
+        path="/api/auth",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
     return TokenResponse(access_token=token, expires_at=expires)
 
 

@@ -144,7 +144,7 @@ def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map domain errors, framework errors and anything unexpected to the one shape (and document it)."""
+    """Map domain errors, framework errors and outages to the one shape (and document it)."""
     build_openapi = app.openapi
 
     def openapi_with_errors() -> dict[str, Any]:
@@ -198,10 +198,8 @@ def install_error_handlers(app: FastAPI) -> None:
             400, "client_disconnected", "the client closed the connection before the body ended"
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return error_response(500, "internal", "internal server error")
+    # Anything else (any exception, native BaseExceptions included) is answered and logged once by
+    # RequestLogMiddleware (api/middleware.py), which knows the request id.
 
 
 def _database_unavailable(exc: Exception) -> OrjsonResponse:

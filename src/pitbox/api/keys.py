@@ -41,5 +41,6 @@ def _camel(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": "createdAt",
         "last_used_at": "lastUsedAt",
         "revoked_at": "revokedAt",
+        "bound_to_creator": "boundToCreator",
     }
     return {names.get(k, k): v for k, v in row.items()}

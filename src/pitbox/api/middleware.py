@@ -1,7 +1,9 @@
-"""ASGI middleware: request ids and one log line per request, and the request body size limit."""
+"""ASGI middleware: request ids, one log line per request and an answer for anything unexpected, and the
+request body size limit."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -11,13 +13,30 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pitbox.api.errors import error_body
+from pitbox.logs import AlreadyLogged
 
 log = structlog.get_logger("pitbox.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+#: Exceptions that stop the server or the task rather than fail one request: they pass through untouched.
+_STOPPING = (KeyboardInterrupt, SystemExit, asyncio.CancelledError, GeneratorExit)
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+class ResponseAborted(AlreadyLogged):
+    """A request failed after its answer had started: uvicorn drops the connection (the client sees a cut
+    answer, never a complete-looking one). Already logged as the request's line, so uvicorn's own report of it
+    is not (logs.py)."""
 
 
 class RequestLogMiddleware:
-    """Gives each request an id (X-Request-ID, kept when the client sent a sane one) and logs it once."""
+    """Gives each request an id (X-Request-ID, kept when the client sent a sane one) and logs it once.
+
+    Every answer carries `X-Request-ID` and `X-Content-Type-Options: nosniff` (stored frames, audio and exports
+    are never sniffed into HTML). Anything a route raises that no handler took — any `BaseException`, native
+    ones such as pyo3's `PanicException` included, except those that stop the server or a task — is answered
+    here as a 500 in the one error shape with the request id, and logged once: the request's own line, at error
+    level, with the exception.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -30,27 +49,60 @@ class RequestLogMiddleware:
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         started = time.perf_counter()
         status = 500
+        answered = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                answered = True
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                if not any(name.lower() == _NOSNIFF[0] for name, _ in headers):
+                    headers.append(_NOSNIFF)
+                message["headers"] = headers
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        failure: BaseException | None = None
+        cut = False
         try:
             await self.app(scope, receive, send_with_id)
+        except _STOPPING:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every failure ends as the one shape and one log line
+            failure = exc
+            cut = answered
+            if not answered:
+                await _answer_unexpected(send_with_id, request_id)
         finally:
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+            if failure is None:
+                log.info("request", **fields)
+            else:
+                log.error("request", **fields, error=type(failure).__name__, exc_info=failure)
             structlog.contextvars.unbind_contextvars("request_id")
+        if cut:
+            raise ResponseAborted(type(failure).__name__) from None
+
+
+async def _answer_unexpected(send: Send, request_id: str) -> None:
+    body = orjson.dumps(error_body(500, "internal", "internal server error", {"requestId": request_id}))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:

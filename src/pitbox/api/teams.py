@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.responses import OrjsonResponse
 from pitbox.teams.models import MemberAdd, TeamCreate, TeamDriverAdd, TeamUpdate
 
 router = APIRouter(prefix="/api/teams", tags=["teams"])
@@ -48,11 +49,26 @@ async def list_members(
     return await services.teams.list_members(principal, team_id)
 
 
-@router.post("/{team_id}/members", status_code=201, summary="Add a member or change their role")
+@router.post(
+    "/{team_id}/members",
+    status_code=201,
+    response_model=None,
+    summary="Add a member or change their role; a user the caller may not add directly is invited (202)",
+    description="201 with the members when the user joined. A user who belongs to a team the caller does not "
+    "manage, or whose driver profile the caller may not link, is invited instead: 202 with the pending "
+    "invitation, which the user accepts or declines under /api/me/invitations (docs/security.md).",
+    responses={
+        201: {"description": "The user joined: the team's members", "content": {"application/json": {}}},
+        202: {"description": "The user was invited: the invitation", "content": {"application/json": {}}},
+    },
+)
 async def add_member(
     team_id: uuid.UUID, body: MemberAdd, principal: CurrentPrincipal, services: ServicesDep
-) -> list[dict[str, Any]]:
-    return await services.teams.add_member(principal, team_id, body.user_id, body.role)
+) -> OrjsonResponse:
+    added = await services.teams.add_member(principal, team_id, body.user_id, body.role)
+    if added.invitation is not None:
+        return OrjsonResponse(added.invitation, status_code=202)
+    return OrjsonResponse(added.members, status_code=201)
 
 
 @router.delete("/{team_id}/members/{user_id}", status_code=204, summary="Remove a member")

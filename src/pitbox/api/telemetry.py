@@ -12,7 +12,7 @@ from pitbox.api.deps import CurrentPrincipal, ServicesDep
 from pitbox.api.responses import OrjsonResponse
 from pitbox.errors import Invalid, UnsupportedMedia
 from pitbox.telemetry.parquet import MEDIA_TYPE as PARQUET_MEDIA_TYPE
-from pitbox.telemetry.query import parse_telemetry_query
+from pitbox.telemetry.query import FORMATS, MAX_LIMIT, MAX_POINTS, parse_telemetry_query
 
 router = APIRouter(tags=["telemetry"])
 
@@ -23,6 +23,40 @@ filter on a channel, OpenF1 style: `speed>=250&brake>0.5&gear=3`. JSON answers a
 streamed whole (a header row, one row per sample) and ignores `limit`; so is Parquet (nullable float64 columns,
 a row group per page of chunks), which needs the server's `parquet` extra (422 without it) and takes no
 `points`."""
+# The read route parses its query itself (any other term is a channel filter); its known parameters are
+# documented here so clients, the fuzz run and the bounds test see them and their limits.
+READ_PARAMETERS: dict[str, Any] = {
+    "parameters": [
+        {"name": "channels", "in": "query", "required": False, "schema": {"type": "string"}},
+        {
+            "name": "lap",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        },
+        {"name": "from", "in": "query", "required": False, "schema": {"type": "number"}},
+        {"name": "to", "in": "query", "required": False, "schema": {"type": "number"}},
+        {
+            "name": "points",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 2, "maximum": MAX_POINTS},
+        },
+        {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(FORMATS)},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        },
+        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+    ]
+}
 _SAMPLE = {
     "type": "object",
     "additionalProperties": {"type": ["number", "null"]},
@@ -77,6 +111,7 @@ async def ingest_telemetry(
     description=READ_DESCRIPTION,
     response_model=None,
     responses={200: {"content": {"application/json": {}, "text/csv": {}, PARQUET_MEDIA_TYPE: {}}}},
+    openapi_extra=READ_PARAMETERS,
 )
 async def read_telemetry(
     session_id: uuid.UUID, request: Request, principal: CurrentPrincipal, services: ServicesDep

@@ -32,14 +32,14 @@ async def get_track(
     return await services.tracks.get(principal, track_id)
 
 
-@router.patch("/{track_id}", summary="Change a track")
+@router.patch("/{track_id}", summary="Change a track (admins: the catalogue is shared by every team)")
 async def update_track(
     track_id: uuid.UUID, body: TrackUpdate, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
     return await services.tracks.update(principal, track_id, body)
 
 
-@router.delete("/{track_id}", status_code=204, summary="Delete a track")
+@router.delete("/{track_id}", status_code=204, summary="Delete a track (admins)")
 async def delete_track(track_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> Response:
     await services.tracks.delete(principal, track_id)
     return Response(status_code=204)

@@ -48,9 +48,10 @@ async def synthesize(
 ) -> Response:
     """The audio itself, or with `Accept: application/json` a JSON description with the audio's URL."""
     services.access.require_scope(principal, "voice:synthesize")
+    owner = services.access.owner_of_what_it_makes(principal)
     wanted = body.format or ("mp3" if "audio/mpeg" in accept else "wav" if "audio/wav" in accept else None)
-    result = await services.voice.synthesize(
-        body.text, body.voice_id, user_key=principal.rate_key, audio_format=wanted
+    result = await services.voice_clips.speak(
+        owner, body.text, body.voice_id, user_key=principal.rate_key, audio_format=wanted
     )
     headers = _voice_headers(result)
     if "application/json" in accept and "audio/" not in accept:
@@ -96,8 +97,10 @@ async def audio(
     services: ServicesDep,
     principal: Annotated[Principal, Depends(principal_from_header_or_query)],
 ) -> FileResponse:
-    """Serve cached audio; keys are content hashes, so the answer never changes and may be cached for long."""
-    clip = await services.voice.get_audio(key)
+    """Serve a clip to those who may read its owner (a clip made by a user: that user and their team-mates;
+    by an API key: its team or driver; for a driver's coaching: whoever reads the driver). A clip never
+    changes, so the answer may be cached for long."""
+    clip = await services.voice_clips.audio(principal, key)
     return FileResponse(
         clip.path,
         media_type=clip.content_type,

@@ -3,6 +3,11 @@
 Rules (ARCHITECTURE.md): an admin may do everything; a team's manager or engineer, that team's drivers and their
 sessions; a driver, themself. An API key acts for one driver or one team, within its scopes. What a caller may not
 see answers 404 (ids cannot be probed); what it sees but may not do answers 403.
+
+Links across teams need rights on both sides (docs/security.md, "Links across teams"): a user joins a team
+directly only when the caller manages every team the user belongs to (and may link the user's driver profile);
+otherwise by accepting an invitation. A driver profile is linked into a team, re-linked to a user or deleted only
+by a manager of every team that holds it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pitbox.auth.principal import Principal
 from pitbox.errors import Forbidden, Invalid, NotFound
 
 Mode = Literal["read", "write"]
+#: Who a stored thing such as a voice clip belongs to: a team, a driver or a user, by id.
+Owner = tuple[Literal["team", "driver", "user"], uuid.UUID]
 
 CHANNEL_KINDS = ("telemetry", "video", "ai", "session")
 
@@ -84,6 +91,118 @@ class Access:
         assert principal.user_id is not None
         if not await store.user_manages_driver(self._pool, principal.user_id, driver_id):
             raise Forbidden("only a manager of the driver's team may change the driver", code="role_required")
+
+    async def require_driver_control(self, principal: Principal, driver_id: uuid.UUID) -> None:
+        """The caller may change, re-link or delete the driver profile: an admin or a manager of every team that
+        holds it (a team holding the driver cannot have it taken or changed by another). NotFound when the
+        caller does not see the driver; Forbidden when it sees it without those rights."""
+        await self.require_driver(principal, driver_id)
+        self.require_user(principal)
+        if principal.is_admin:
+            return
+        assert principal.user_id is not None
+        if not await store.user_manages_every_team_of_driver(self._pool, principal.user_id, driver_id):
+            raise Forbidden(
+                "only a manager of every team that holds the driver may change it", code="role_required"
+            )
+
+    async def may_link_driver(self, principal: Principal, driver_id: uuid.UUID) -> bool:
+        """True when the caller may put the driver profile into another team (or join a team with it): an admin,
+        the driver themself, or a manager of every team that holds it."""
+        if principal.is_admin:
+            return True
+        if principal.kind != "user" or principal.user_id is None:
+            return False
+        if await store.driver_user(self._pool, driver_id) == principal.user_id:
+            return True
+        return await store.user_manages_every_team_of_driver(self._pool, principal.user_id, driver_id)
+
+    async def manages_user(self, principal: Principal, user_id: uuid.UUID) -> bool:
+        """True when the caller may link this user to something without the user's consent (add them to a team,
+        link a driver profile to them): an admin, or a manager of every team the user belongs to who may also
+        link the user's driver profile, if they have one. False for an id that is no user."""
+        if principal.kind != "user" or principal.user_id is None:
+            return False
+        if principal.is_admin:
+            return await store.user_by_id(self._pool, user_id) is not None
+        standing = await store.user_standing(self._pool, principal.user_id, user_id)
+        if standing is None or not standing["every_team_managed"]:
+            return False
+        return standing["driver_id"] is None or await self.may_link_driver(principal, standing["driver_id"])
+
+    async def may_add_member(
+        self, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID, role: str
+    ) -> bool:
+        """True when the caller (already checked to manage the team) may add the user to it, or change their role
+        in it, without the user's consent; otherwise the user is invited. A member's role changes within the
+        team freely, unless becoming a driver would bring in a driver profile the caller may not link."""
+        if principal.is_admin:
+            return await store.user_by_id(self._pool, user_id) is not None
+        _, current_role = await store.role_in_team(self._pool, user_id, team_id)
+        if current_role is None:
+            return await self.manages_user(principal, user_id)
+        if role != "driver":
+            return True
+        driver_id = await store.driver_of_user(self._pool, user_id)
+        return (
+            driver_id is None
+            or await store.driver_in_team(self._pool, driver_id, team_id)
+            or await self.may_link_driver(principal, driver_id)
+        )
+
+    async def require_driver_staff(self, principal: Principal, driver_id: uuid.UUID) -> None:
+        """The caller coaches the driver (approves feedback, talks on the pit wall, sets the approval gate): an
+        admin, or a manager or engineer of a team that holds the driver. Forbidden otherwise (call after a
+        check that the caller sees the driver)."""
+        self.require_user(principal)
+        if principal.is_admin:
+            return
+        assert principal.user_id is not None
+        if not await store.user_is_staff_of_driver(self._pool, principal.user_id, driver_id):
+            raise Forbidden("only the driver's team managers and engineers may do this", code="role_required")
+
+    @staticmethod
+    def owner_of_what_it_makes(principal: Principal) -> Owner:
+        """Whom what the caller makes (a voice clip) belongs to: a user to themself, an API key to its driver or
+        its team."""
+        if principal.kind == "user":
+            assert principal.user_id is not None
+            return ("user", principal.user_id)
+        if principal.key_driver_id is not None:
+            return ("driver", principal.key_driver_id)
+        assert principal.key_team_id is not None
+        return ("team", principal.key_team_id)
+
+    async def require_owner_reader(self, principal: Principal, owner: Owner) -> None:
+        """NotFound unless the caller may read what `owner` made: a team's things its members and keys; a
+        driver's whoever reads the driver; a user's that user and the members (and keys) of a team of theirs.
+        Admins read everything."""
+        kind, owner_id = owner
+        if principal.is_admin:
+            return
+        if kind == "driver":
+            await self.require_driver(principal, owner_id)
+            return
+        if principal.kind == "api_key":
+            allowed = principal.key_team_id is not None and (
+                owner_id == principal.key_team_id
+                if kind == "team"
+                else await store.user_in_team(self._pool, owner_id, principal.key_team_id)
+            )
+        else:
+            assert principal.user_id is not None
+            allowed = (
+                await store.user_in_team(self._pool, principal.user_id, owner_id)
+                if kind == "team"
+                else owner_id == principal.user_id
+                or await store.users_share_a_team(self._pool, principal.user_id, owner_id)
+            )
+        if not allowed:
+            raise NotFound("not found")
+
+    async def key_creator_entitled(self, key_id: uuid.UUID) -> bool:
+        """True when the user who made a key could still make it (a key ends with its creator's rights)."""
+        return await store.key_creator_entitled(self._pool, key_id)
 
     async def require_session(
         self, principal: Principal, session_id: uuid.UUID, mode: Mode = "read", scope: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 import uuid
 from collections import OrderedDict
@@ -30,6 +31,15 @@ PRINCIPAL_CACHE_S = 5.0
 PRINCIPAL_CACHE_SIZE = 10_000
 #: Shortest password accepted.
 MIN_PASSWORD = 8
+#: Days a source (a device token, an address) an account signed in from stays known to it.
+KNOWN_SOURCE_DAYS = 30
+#: Longest device token looked at (ours have 43 characters).
+MAX_DEVICE_TOKEN = 100
+
+
+def _source(kind: str, value: str) -> str:
+    """How a login source is kept: a SHA-256 of its kind and value (no address or token is stored)."""
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
 class AuthService:
@@ -64,21 +74,42 @@ class AuthService:
         """Release the shared rate limiter's connection (app shutdown)."""
         await self._login_limiter.close()
 
-    async def login(self, email: str, password: str, client_ip: str) -> tuple[str, datetime]:
-        """A token for valid credentials; Unauthorized otherwise; RateLimited after too many failures."""
+    async def login(
+        self, email: str, password: str, client_ip: str, device: str | None = None
+    ) -> tuple[str, datetime, str]:
+        """A token for valid credentials, with the device token to keep (a cookie); Unauthorized otherwise;
+        RateLimited while the source address or the account waits (OWASP: throttled per account and per
+        source, with back-off rather than a lock; a known source keeps signing in).
+
+        Failures are counted per source address (a sliding window: one address guessing many accounts) and per
+        account (an exponential back-off). A source that signed into this account before (this `device` token,
+        or this address, within KNOWN_SOURCE_DAYS) has a back-off of its own instead of the account's, so
+        guesses from elsewhere never keep the account's owner out.
+        """
         email = email.strip().lower()
-        keys = (f"email:{email}", f"ip:{client_ip}")
+        device = device if device and len(device) <= MAX_DEVICE_TOKEN else None
+        sources = [_source("device", device)] if device else []
+        sources.append(_source("addr", client_ip))
+        user = await store.user_for_login(self._pool, email, sources, KNOWN_SOURCE_DAYS)
+        known = user["known_source"] if user is not None else None
+        window = (f"ip:{client_ip}",)
+        backoff = (f"account:{email}",) if known is None else (f"account:{email}|{known}",)
         # Counted before the password is checked (logins in flight together cannot all pass), taken back when
-        # it is right: failures are what the limit counts, and a success forgives the account's earlier ones.
-        wait, ticket = await self._login_limiter.attempt(keys)
+        # it is right: failures are what the limits count, and a success clears the back-off it went through.
+        wait, ticket = await self._login_limiter.attempt(window, backoff_keys=backoff)
         if wait > 0:
             raise RateLimited("too many login attempts; try again later", retry_after=wait)
-        user = await store.user_by_email(self._pool, email)
         ok = self._passwords.verify(user["password_hash"] if user else None, password)
         if not ok or user is None or user["disabled"]:
             raise Unauthorized("wrong email or password", code="invalid_credentials")
-        await self._login_limiter.succeeded(keys, ticket, forgive=keys[:1])
-        return self.tokens.issue(str(user["id"]), self._token_ttl)
+        await self._login_limiter.succeeded(window, ticket, forgive=backoff)
+        if device is None or _source("device", device) != known:
+            device = secrets.token_urlsafe(32)  # a device token is one we made, never one a client chose
+        await store.remember_login_sources(
+            self._pool, user["id"], [_source("device", device), _source("addr", client_ip)], KNOWN_SOURCE_DAYS
+        )
+        token, expires = self.tokens.issue(str(user["id"]), self._token_ttl)
+        return token, expires, device
 
     async def authenticate(self, credential: str) -> Principal:
         """The Principal behind a bearer token or API key; Unauthorized for anything else.
@@ -117,18 +148,25 @@ class AuthService:
         key_id: uuid.UUID | None = None,
         user_id: uuid.UUID | None = None,
         token_id: str | None = None,
+        all_keys: bool = False,
     ) -> None:
-        """Stop trusting cached credentials of an API key, a user or one token (after a revocation or a change):
-        here at once, and on the other instances as soon as the announcement reaches them."""
-        self._forget_here(key_id, user_id, token_id)
+        """Stop trusting cached credentials of an API key, a user, one token or every API key (after a
+        revocation or a change): here at once, and on the other instances as soon as the announcement reaches
+        them."""
+        self._forget_here(key_id, user_id, token_id, all_keys)
         if self._announce is not None:
             self._announce(
                 {
                     "keyId": str(key_id) if key_id else None,
                     "userId": str(user_id) if user_id else None,
                     "tokenId": token_id,
+                    **({"allKeys": "true"} if all_keys else {}),
                 }
             )
+
+    def forget_key_principals(self) -> None:
+        """Check every API key afresh at its next use: a team change may have ended a key creator's rights."""
+        self.forget_principals(all_keys=True)
 
     def forget_announced(self, data_json: bytes) -> None:
         """A revocation announced by an instance (this one included): forget those credentials here too."""
@@ -138,6 +176,7 @@ class AuthService:
             uuid.UUID(key_id) if isinstance(key_id, str) else None,
             uuid.UUID(user_id) if isinstance(user_id, str) else None,
             token_id if isinstance(token_id, str) else None,
+            message.get("allKeys") == "true",
         )
 
     @property
@@ -145,11 +184,18 @@ class AuthService:
         """Revocations applied to this instance's credential cache so far (its own and announced ones)."""
         return self._forgotten
 
-    def _forget_here(self, key_id: uuid.UUID | None, user_id: uuid.UUID | None, token_id: str | None) -> None:
+    def _forget_here(
+        self,
+        key_id: uuid.UUID | None,
+        user_id: uuid.UUID | None,
+        token_id: str | None,
+        all_keys: bool = False,
+    ) -> None:
         stale = [
             digest
             for digest, (_, principal) in self._principals.items()
-            if (key_id is not None and principal.key_id == key_id)
+            if (all_keys and principal.kind == "api_key")
+            or (key_id is not None and principal.key_id == key_id)
             or (user_id is not None and principal.user_id == user_id)
             or (token_id is not None and principal.token_id == token_id)
         ]
@@ -179,21 +225,21 @@ class AuthService:
 
     async def change_password(self, principal: Principal, current: str, new: str) -> tuple[str, datetime]:
         """Set a new password after checking the current one; every older token of the user stops working and
-        a fresh token is returned. Wrong current passwords count against the account's failed-login limit."""
+        a fresh token is returned. Wrong current passwords are throttled with the same back-off as logins."""
         user_id, token_id, expires_at = self._signed_in_token(principal)
         _check_password(new, "newPassword")
         user = await store.user_by_id(self._pool, user_id)
         if user is None or user["password_hash"] is None:
             raise Conflict("this account has no password here (it signs in elsewhere)", code="no_password")
-        # Counted per account, with its failed logins: guessing needs that account's token, so unlike logins
-        # there is no spraying across accounts from one address to limit.
-        account = (f"email:{user['email']}",)
-        wait, ticket = await self._login_limiter.attempt(account)
+        # Counted per account: guessing needs that account's token, so unlike logins there is no spraying across
+        # accounts from one address to limit.
+        account = (f"password:{user_id}",)
+        wait, ticket = await self._login_limiter.attempt((), backoff_keys=account)
         if wait > 0:
             raise RateLimited("too many wrong passwords; try again later", retry_after=wait)
         if not self._passwords.verify(user["password_hash"], current):
             raise Forbidden("the current password is wrong", code="wrong_password")
-        await self._login_limiter.succeeded(account, ticket)
+        await self._login_limiter.succeeded((), ticket, forgive=account)
         valid_after = _token_cut_off()
         async with self._pool.acquire() as conn, conn.transaction():
             await store.set_tokens_valid_after(conn, user_id, valid_after, self._passwords.hash(new))
@@ -251,6 +297,11 @@ class AuthService:
             raise Unauthorized("invalid API key", code="invalid_api_key")
         if row["revoked_at"] is not None:
             raise Unauthorized("API key revoked", code="invalid_api_key")
+        if row["bound_to_creator"] and not await self._access.key_creator_entitled(row["id"]):
+            # A key ends with its creator's rights: removed from the team, no longer managing the driver.
+            raise Unauthorized(
+                "the user who made this API key no longer has the rights to", code="invalid_api_key"
+            )
         await store.touch_key(self._pool, row["id"])
         return Principal(
             kind="api_key",

@@ -12,7 +12,8 @@ from pitbox.db.types import Queryable
 
 USER_COLUMNS = "id, email, display_name, role, password_hash, disabled, created_at"
 KEY_COLUMNS = (
-    "id, name, prefix, secret_hash, driver_id, team_id, scopes, created_at, last_used_at, revoked_at"
+    "id, name, prefix, secret_hash, driver_id, team_id, scopes, created_at, last_used_at, revoked_at, "
+    "bound_to_creator"
 )
 
 
@@ -35,6 +36,37 @@ async def insert_user(
 async def user_by_email(conn: Queryable, email: str) -> asyncpg.Record | None:
     """The user with this (lower-cased) email."""
     return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE email = $1", email)  # noqa: S608
+
+
+async def user_for_login(
+    conn: Queryable, email: str, sources: list[str], known_days: int
+) -> asyncpg.Record | None:
+    """The user with this email, with `known_source`: the first of `sources` (hashes) they signed in from
+    successfully within `known_days` days, or None."""
+    return await conn.fetchrow(
+        f"SELECT {USER_COLUMNS}, (SELECT s.source FROM login_sources s "  # noqa: S608 - column list is a constant
+        "  WHERE s.user_id = users.id AND s.source = ANY($2::text[]) "
+        "  AND s.last_success_at > now() - make_interval(days => $3) "
+        "  ORDER BY array_position($2::text[], s.source) LIMIT 1) AS known_source FROM users WHERE email = $1",
+        email,
+        sources,
+        known_days,
+    )
+
+
+async def remember_login_sources(
+    conn: Queryable, user_id: uuid.UUID, sources: list[str], known_days: int
+) -> None:
+    """Record that the user signed in from these sources (hashes) now; sources unused for `known_days` go."""
+    await conn.execute(
+        """WITH stale AS (DELETE FROM login_sources WHERE user_id = $1
+                            AND last_success_at < now() - make_interval(days => $3))
+           INSERT INTO login_sources (user_id, source) SELECT $1, unnest($2::text[])
+           ON CONFLICT (user_id, source) DO UPDATE SET last_success_at = now()""",
+        user_id,
+        sources,
+        known_days,
+    )
 
 
 async def user_by_id(conn: Queryable, user_id: uuid.UUID) -> asyncpg.Record | None:
@@ -114,10 +146,10 @@ async def insert_key(
     scopes: list[str],
     created_by: uuid.UUID | None,
 ) -> asyncpg.Record:
-    """Insert an API key row."""
+    """Insert an API key row; one made by a user works only while that user keeps the rights to make it."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "INSERT INTO api_keys (name, prefix, secret_hash, driver_id, team_id, scopes, created_by) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}",  # noqa: S608
+        "INSERT INTO api_keys (name, prefix, secret_hash, driver_id, team_id, scopes, created_by, bound_to_creator) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7::uuid, $7::uuid IS NOT NULL) RETURNING {KEY_COLUMNS}",  # noqa: S608
         name,
         prefix,
         secret_hash,
@@ -203,6 +235,93 @@ async def user_manages_driver(conn: Queryable, user_id: uuid.UUID, driver_id: uu
             "WHERE td.driver_id = $1 AND m.user_id = $2 AND m.role = 'manager')",
             driver_id,
             user_id,
+        )
+    )
+
+
+async def user_manages_every_team_of_driver(
+    conn: Queryable, user_id: uuid.UUID, driver_id: uuid.UUID
+) -> bool:
+    """True when the driver belongs to at least one team and the user is a manager of every one of them."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM team_drivers WHERE driver_id = $1) AND NOT EXISTS ("
+            "  SELECT 1 FROM team_drivers td WHERE td.driver_id = $1 AND NOT EXISTS ("
+            "    SELECT 1 FROM team_members m WHERE m.team_id = td.team_id AND m.user_id = $2 AND m.role = 'manager'))",
+            driver_id,
+            user_id,
+        )
+    )
+
+
+async def user_is_staff_of_driver(conn: Queryable, user_id: uuid.UUID, driver_id: uuid.UUID) -> bool:
+    """True when the user is a manager or engineer of a team that holds the driver."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM team_drivers td JOIN team_members m ON m.team_id = td.team_id "
+            "WHERE td.driver_id = $1 AND m.user_id = $2 AND m.role IN ('manager', 'engineer'))",
+            driver_id,
+            user_id,
+        )
+    )
+
+
+async def user_standing(conn: Queryable, manager_id: uuid.UUID, user_id: uuid.UUID) -> asyncpg.Record | None:
+    """For a user, as seen by `manager_id`: `driver_id` (their driver profile or None), `own_driver` (the
+    profile is the manager's own) and `every_team_managed` (each team the user belongs to is one `manager_id`
+    manages; true for a user in no team). None when there is no such user."""
+    return await conn.fetchrow(
+        "SELECT d.id AS driver_id, NOT EXISTS ("
+        "  SELECT 1 FROM team_members m WHERE m.user_id = u.id AND NOT EXISTS ("
+        "    SELECT 1 FROM team_members c WHERE c.team_id = m.team_id AND c.user_id = $1 AND c.role = 'manager')"
+        ") AS every_team_managed FROM users u LEFT JOIN drivers d ON d.user_id = u.id WHERE u.id = $2",
+        manager_id,
+        user_id,
+    )
+
+
+async def driver_user(conn: Queryable, driver_id: uuid.UUID) -> uuid.UUID | None:
+    """The user a driver profile is linked to, if any."""
+    value: uuid.UUID | None = await conn.fetchval("SELECT user_id FROM drivers WHERE id = $1", driver_id)
+    return value
+
+
+async def key_creator_entitled(conn: Queryable, key_id: uuid.UUID) -> bool:
+    """True when the user who made the key could make it now: not disabled, and an admin, or for a team key a
+    manager of the team, or for a driver key the driver themself or a manager of a team that holds the driver."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (
+                 SELECT 1 FROM api_keys k JOIN users u ON u.id = k.created_by
+                 WHERE k.id = $1 AND NOT u.disabled AND (
+                   u.role = 'admin'
+                   OR EXISTS (SELECT 1 FROM team_members m
+                              WHERE m.team_id = k.team_id AND m.user_id = u.id AND m.role = 'manager')
+                   OR EXISTS (SELECT 1 FROM drivers d WHERE d.id = k.driver_id AND d.user_id = u.id)
+                   OR EXISTS (SELECT 1 FROM team_drivers td JOIN team_members m ON m.team_id = td.team_id
+                              WHERE td.driver_id = k.driver_id AND m.user_id = u.id AND m.role = 'manager')))""",
+            key_id,
+        )
+    )
+
+
+async def user_in_team(conn: Queryable, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
+    """True when the user is a member of the team (any role)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM team_members WHERE user_id = $1 AND team_id = $2)", user_id, team_id
+        )
+    )
+
+
+async def users_share_a_team(conn: Queryable, user_id: uuid.UUID, other_id: uuid.UUID) -> bool:
+    """True when both users are members of one team."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM team_members a JOIN team_members b ON b.team_id = a.team_id "
+            "WHERE a.user_id = $1 AND b.user_id = $2)",
+            user_id,
+            other_id,
         )
     )
 

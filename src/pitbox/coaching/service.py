@@ -34,7 +34,7 @@ from pitbox.errors import Conflict, Invalid, NotFound
 from pitbox.realtime.publisher import Publisher, ai_channel
 from pitbox.telemetry.compare import compare_laps
 from pitbox.tracks.service import same_length
-from pitbox.voice.service import VoiceService
+from pitbox.voice.clips import VoiceClips
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +85,7 @@ class CoachingService:
         access: Access,
         publisher: Publisher,
         *,
-        voice: VoiceService | None = None,
+        voice: VoiceClips | None = None,
         agent: AgentClient | None = None,
         gradient: GradientClient | None = None,
         queue_size: int = 64,
@@ -441,7 +441,7 @@ class CoachingService:
     async def _speak(self, feedback: dict[str, Any], text: str) -> None:
         assert self._voice is not None
         try:
-            result = await self._voice.synthesize(text)
+            result = await self._voice.speak(("driver", uuid.UUID(feedback["driverId"])), text)
         except Exception as exc:  # noqa: BLE001 - a voice failure leaves the written feedback standing
             log.warning("coaching_speech_failed", feedback_id=feedback["id"], error=repr(exc))
             return
@@ -462,15 +462,17 @@ class CoachingService:
         return [feedback_json(row) for row in await store.feedback_of_session(self._pool, session_id, limit)]
 
     async def approve(self, principal: Principal, feedback_id: uuid.UUID) -> dict[str, Any]:
-        """An engineer releases a pending feedback to the driver: it is published now."""
+        """A manager or engineer of a team that holds the driver releases a pending feedback: it is published now."""
         row = await store.feedback_by_id(self._pool, feedback_id)
         if row is None:
             raise NotFound("feedback not found")
         try:
-            await self._access.require_session(principal, row["session_id"], "write", scope="ai:write")
+            driver_id = await self._access.require_session(
+                principal, row["session_id"], "write", scope="ai:write"
+            )
         except NotFound:
             raise NotFound("feedback not found") from None
-        self._access.require_user(principal, "manager", "engineer")
+        await self._access.require_driver_staff(principal, driver_id)
         updated = await store.set_feedback_status(self._pool, feedback_id, "published", "pending_approval")
         if updated is None:
             raise Conflict(f"feedback is {row['status']}, not pending approval", code="not_pending")
@@ -482,8 +484,8 @@ class CoachingService:
         self, principal: Principal, session_id: uuid.UUID, approval_required: bool
     ) -> dict[str, Any]:
         """Switch the approval gate of a session (its team's managers and engineers)."""
-        await self._access.require_session(principal, session_id, "write", scope="ai:write")
-        self._access.require_user(principal, "manager", "engineer")
+        driver_id = await self._access.require_session(principal, session_id, "write", scope="ai:write")
+        await self._access.require_driver_staff(principal, driver_id)
         await store.set_session_approval(self._pool, session_id, approval_required)
         return {"sessionId": str(session_id), "approvalRequired": approval_required}
 
@@ -491,13 +493,15 @@ class CoachingService:
         """A message from the pit wall: spoken to the driver, stored, and published on `ai:<driverId>`."""
         started = time.perf_counter()
         driver_id = await self._access.require_session(principal, session_id, "write", scope="ai:write")
-        self._access.require_user(principal, "manager", "engineer")
+        await self._access.require_driver_staff(principal, driver_id)
         message = " ".join(text.split())
         if not message or len(message) > MAX_PIT_WALL_CHARS:
             raise Invalid(f"text must be 1 to {MAX_PIT_WALL_CHARS} characters", details=[{"field": "text"}])
         audio_key = None
         if self._voice is not None:
-            audio_key = (await self._voice.synthesize(message, user_key=principal.rate_key)).key
+            audio_key = (
+                await self._voice.speak(("driver", driver_id), message, user_key=principal.rate_key)
+            ).key
         row = await store.insert_feedback(
             self._pool,
             session_id=session_id,

@@ -13,7 +13,7 @@ from pitbox.coaching.gradient import GradientClient
 from pitbox.coaching.service import CoachingService
 from pitbox.config import Settings
 from pitbox.realtime.publisher import Publisher
-from pitbox.voice.service import VoiceService
+from pitbox.voice.clips import VoiceClips
 
 
 def build_coaching_service(
@@ -23,7 +23,7 @@ def build_coaching_service(
     publisher: Publisher,
     *,
     http: httpx.AsyncClient,
-    voice: VoiceService | None,
+    voice: VoiceClips | None,
     observe_latency: Callable[[str, float], None] | None = None,
 ) -> CoachingService:
     """The coaching service for these settings (AI_AGENT_URL, GRADIENT_AI_API_KEY and friends)."""

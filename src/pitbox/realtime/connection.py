@@ -30,6 +30,7 @@ from pitbox.realtime.frames import (
 )
 from pitbox.realtime.hub import Hub
 from pitbox.realtime.outbox import Outbox
+from pitbox.realtime.publisher import canonical_channel
 from pitbox.realtime.transport import FrameTransport
 
 log = structlog.get_logger(__name__)
@@ -363,7 +364,8 @@ class ClientConnection:
 
 
 def _channel_of(frame: dict[str, Any]) -> str:
+    """The frame's channel in its canonical form (a UUID written any way becomes the form published under)."""
     channel = frame.get("channel")
     if not isinstance(channel, str) or not channel or len(channel) > MAX_CHANNEL_NAME:
         raise BadRequest("'channel' must be a non-empty string", code="malformed")
-    return channel
+    return canonical_channel(channel)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Protocol
 
 
@@ -40,3 +41,19 @@ def ai_channel(driver_id: object) -> str:
 def session_channel(session_id: object) -> str:
     """`session:<sessionId>`."""
     return f"session:{session_id}"
+
+
+def canonical_channel(name: str) -> str:
+    """`kind:<id>` with the id in the one form messages are published under, when it is a UUID in any form
+    `uuid.UUID` reads (`{…}`, `urn:uuid:…`, upper case, no hyphens); other names are returned as given.
+
+    Subscriptions are matched by exact name, so `telemetry:{ABC…}` would otherwise wait on a channel nobody
+    publishes to.
+    """
+    kind, sep, raw_id = name.partition(":")
+    if not sep:
+        return name
+    try:
+        return f"{kind}:{uuid.UUID(raw_id)}"
+    except ValueError:
+        return name

@@ -149,3 +149,87 @@ async def update_driver(
 async def delete_driver(conn: Conn, driver_id: uuid.UUID) -> bool:
     """Delete a driver and everything recorded for them."""
     return bool(await conn.fetchval("DELETE FROM drivers WHERE id = $1 RETURNING true", driver_id))
+
+
+async def join_team(conn: Conn, team_id: uuid.UUID, user_id: uuid.UUID, role: str) -> None:
+    """Make the user a member with this role; a driver member's profile joins the team too."""
+    await upsert_member(conn, team_id, user_id, role)
+    if role == "driver":
+        driver_id = await conn.fetchval("SELECT id FROM drivers WHERE user_id = $1", user_id)
+        if driver_id is not None:
+            await add_driver_to_team(conn, team_id, driver_id)
+
+
+async def driver_has_sessions(conn: Conn, driver_id: uuid.UUID) -> bool:
+    """True when any session was recorded for the driver."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM sessions WHERE driver_id = $1)", driver_id))
+
+
+INVITATION_SELECT = (
+    "SELECT i.id, i.team_id, t.name AS team_name, i.user_id, i.role, i.invited_by, i.created_at, i.expires_at "
+    "FROM team_invitations i JOIN teams t ON t.id = i.team_id "
+)
+
+
+async def upsert_invitation(
+    conn: Conn, team_id: uuid.UUID, user_id: uuid.UUID, role: str, invited_by: uuid.UUID, ttl_s: float
+) -> asyncpg.Record:
+    """Invite a user to a team (again: a new role and expiry); the team's expired invitations are dropped."""
+    await conn.execute("DELETE FROM team_invitations WHERE team_id = $1 AND expires_at <= now()", team_id)
+    invitation_id = await conn.fetchval(
+        "INSERT INTO team_invitations (team_id, user_id, role, invited_by, expires_at) "
+        "VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) "
+        "ON CONFLICT (team_id, user_id) DO UPDATE SET role = EXCLUDED.role, invited_by = EXCLUDED.invited_by, "
+        "created_at = now(), expires_at = EXCLUDED.expires_at RETURNING id",
+        team_id,
+        user_id,
+        role,
+        invited_by,
+        ttl_s,
+    )
+    row: asyncpg.Record | None = await conn.fetchrow(INVITATION_SELECT + "WHERE i.id = $1", invitation_id)
+    assert row is not None
+    return row
+
+
+async def invitations_of_team(conn: Conn, team_id: uuid.UUID) -> list[asyncpg.Record]:
+    """A team's pending invitations, newest first."""
+    return list(
+        await conn.fetch(
+            INVITATION_SELECT
+            + "WHERE i.team_id = $1 AND i.expires_at > now() ORDER BY i.created_at DESC, i.id",
+            team_id,
+        )
+    )
+
+
+async def invitations_of_user(conn: Conn, user_id: uuid.UUID) -> list[asyncpg.Record]:
+    """A user's pending invitations, newest first."""
+    return list(
+        await conn.fetch(
+            INVITATION_SELECT
+            + "WHERE i.user_id = $1 AND i.expires_at > now() ORDER BY i.created_at DESC, i.id",
+            user_id,
+        )
+    )
+
+
+async def take_invitation(conn: Conn, invitation_id: uuid.UUID, user_id: uuid.UUID) -> asyncpg.Record | None:
+    """Remove a pending invitation of this user and return its team and role (None when there is none)."""
+    return await conn.fetchrow(
+        "DELETE FROM team_invitations WHERE id = $1 AND user_id = $2 AND expires_at > now() "
+        "RETURNING team_id, role",
+        invitation_id,
+        user_id,
+    )
+
+
+async def withdraw_invitation(conn: Conn, team_id: uuid.UUID, invitation_id: uuid.UUID) -> bool:
+    """Remove a team's invitation; False when it has none with this id."""
+    return bool(
+        await conn.fetchval(
+            "DELETE FROM team_invitations WHERE id = $1 AND team_id = $2 RETURNING true",
+            invitation_id,
+            team_id,
+        )
+    )

@@ -49,10 +49,14 @@ def _lttb(x: FloatArray, y: FloatArray, points: int, x_gaps: npt.NDArray[np.bool
     if not gaps:  # the common case: no index array of every sample needed
         if x.size <= points:
             return np.arange(x.size, dtype=np.intp)
+        if points == 2:  # LTTB keeps the first and the last; the library asserts n_out >= 3 (a Rust panic)
+            return np.array([0, x.size - 1], dtype=np.intp)
         return np.asarray(downsampler.downsample(x, y, n_out=points), dtype=np.intp)
     present = np.flatnonzero(~np.logical_or.reduce(gaps))
     if present.size <= points:
         return present
+    if points == 2:
+        return present[[0, -1]]
     kept = downsampler.downsample(
         np.ascontiguousarray(x[present]), np.ascontiguousarray(y[present]), n_out=points
     )

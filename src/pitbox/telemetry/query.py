@@ -201,9 +201,23 @@ def display_column(name: str, values: FloatArray) -> npt.NDArray[Any]:
     return values
 
 
+#: A spreadsheet reads a text cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text_cell(text: str) -> str:
+    """A text cell no spreadsheet evaluates: a leading formula character is escaped with `'` (the cell reads as
+    text), and the cell is quoted when it holds a comma, a quote or a line break."""
+    if text.startswith(FORMULA_START):
+        text = "'" + text
+    if any(c in text for c in ',"\r\n'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def csv_header(names: Sequence[str]) -> bytes:
-    """The CSV header row (channel names never hold commas or quotes: ingest refuses them)."""
-    return (",".join(names) + "\n").encode()
+    """The CSV header row: the channel names, the only text cells of an export (the rows are numbers)."""
+    return (",".join(map(csv_text_cell, names)) + "\n").encode()
 
 
 def csv_rows(names: Sequence[str], columns: Sequence[FloatArray]) -> bytes:

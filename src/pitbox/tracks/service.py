@@ -1,4 +1,5 @@
-"""Tracks are shared reference data: everyone reads them; admins, managers and engineers write them.
+"""Tracks are one shared catalogue (a circuit is the same for every team): everyone reads them; whoever may
+create sessions may add one; only admins change or delete one, since every team's sector times hang on it.
 
 A track is one layout of a circuit: name, configuration and length. Sessions made from data name their track
 (`match_or_create`): the one with the same name and configuration whose length is within `SAME_LENGTH` of the
@@ -20,10 +21,8 @@ from pitbox.errors import Conflict, NotFound
 from pitbox.tracks import store
 from pitbox.tracks.models import TrackCreate, TrackUpdate
 
-WRITERS = ("admin", "manager", "engineer")
 #: Two lengths within this fraction of each other are one circuit; beyond it, two.
 SAME_LENGTH = 0.01
-
 
 def track_json(row: asyncpg.Record) -> dict[str, Any]:
     """A track as the API shows it."""
@@ -82,8 +81,9 @@ class TrackService:
         self._access = access
 
     async def create(self, principal: Principal, body: TrackCreate) -> dict[str, Any]:
-        """A new track; 409 when one of this name and configuration with the same length exists."""
-        self._access.require_user(principal, *WRITERS)
+        """A new track (users, and API keys that may create sessions); 409 when one of this name and
+        configuration with the same length exists."""
+        self._access.require_scope(principal, "sessions:write")
         async with self._pool.acquire() as conn, conn.transaction():
             await store.lock_track_name(conn, body.name, body.configuration)
             await _refuse_clash(conn, body.name, body.configuration, body.length_m)
@@ -110,8 +110,9 @@ class TrackService:
         return track_json(row)
 
     async def update(self, principal: Principal, track_id: uuid.UUID, body: TrackUpdate) -> dict[str, Any]:
-        """Change a track; 409 when it would become another track's twin."""
-        self._access.require_user(principal, *WRITERS)
+        """Change a track (admins only: every team's sessions on it would change); 409 when it would become
+        another track's twin."""
+        self._access.require_user(principal, "admin")
         fields = body.model_dump(exclude_unset=True)
         for required in ("name", "configuration"):  # null means "leave as is": the columns hold no null
             if fields.get(required, "") is None:

@@ -1,11 +1,14 @@
-"""SQL on voice_cache: look up and count a use, record new audio, evict least-recently-used rows."""
+"""SQL on voice_cache (look up and count a use, record new audio, evict least-recently-used rows) and on
+voice_clips (each owner's key to cached audio)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import asyncpg
 
+from pitbox.auth.access import Owner
 from pitbox.voice.models import CacheEntry
 
 
@@ -110,3 +113,69 @@ class VoiceCacheStore:
             keep_key,
         )
         return [str(row["path"]) for row in rows]
+
+
+#: The voice_clips column that names each kind of owner (never from input: keys of this mapping only).
+_OWNER_COLUMNS = {"team": "team_id", "driver": "driver_id", "user": "user_id"}
+
+
+#: For each kind of owner ($2), a clip of the audio $1 within its circle, its own first.
+_CIRCLE = {
+    "user": """SELECT key FROM voice_clips WHERE cache_key = $1 AND (
+                 user_id = $2
+                 OR user_id IN (SELECT b.user_id FROM team_members a JOIN team_members b ON b.team_id = a.team_id
+                                WHERE a.user_id = $2)
+                 OR team_id IN (SELECT team_id FROM team_members WHERE user_id = $2))
+               ORDER BY user_id = $2 DESC NULLS LAST, created_at, key LIMIT 1""",
+    "team": """SELECT key FROM voice_clips WHERE cache_key = $1 AND (
+                 team_id = $2 OR user_id IN (SELECT user_id FROM team_members WHERE team_id = $2))
+               ORDER BY team_id = $2 DESC NULLS LAST, created_at, key LIMIT 1""",
+    "driver": "SELECT key FROM voice_clips WHERE cache_key = $1 AND driver_id = $2",
+}
+
+
+class VoiceClipStore:
+    """The voice_clips table: each owner's own key to a piece of cached audio."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def clip_for(self, cache_key: str, owner: Owner) -> tuple[str, bool] | None:
+        """A clip of this audio within the owner's circle and whether it was there before (else a new clip of
+        the owner's); None when the audio left the cache meanwhile.
+
+        The circle is what the owner may read (`Access.require_owner_reader`): a user's own clips, their
+        team-mates' and their teams'; a team's own and its members'; a driver's own.
+        """
+        kind, owner_id = owner
+        column = _OWNER_COLUMNS[kind]
+        existing: str | None = await self._pool.fetchval(_CIRCLE[kind], cache_key, owner_id)
+        if existing is not None:
+            return existing, True
+        try:
+            made: str | None = await self._pool.fetchval(
+                f"INSERT INTO voice_clips (key, cache_key, {column}) "  # noqa: S608 - a column name of ours
+                "SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM voice_cache WHERE key = $2) "
+                "ON CONFLICT DO NOTHING RETURNING key",
+                secrets.token_hex(32),
+                cache_key,
+                owner_id,
+            )
+        except asyncpg.ForeignKeyViolationError:  # evicted between the check and the insert
+            return None
+        if made is not None:
+            return made, False
+        raced: str | None = await self._pool.fetchval(_CIRCLE[kind], cache_key, owner_id)
+        return None if raced is None else (raced, False)
+
+    async def clip(self, key: str) -> tuple[str, Owner] | None:
+        """(cache key, owner) of a clip, or None."""
+        row = await self._pool.fetchrow(
+            "SELECT cache_key, team_id, driver_id, user_id FROM voice_clips WHERE key = $1", key
+        )
+        if row is None:
+            return None
+        for kind, column in _OWNER_COLUMNS.items():
+            if row[column] is not None:
+                return row["cache_key"], (kind, row[column])  # type: ignore[return-value]
+        return None
