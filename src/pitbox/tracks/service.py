@@ -24,6 +24,7 @@ from pitbox.tracks.models import TrackCreate, TrackUpdate
 #: Two lengths within this fraction of each other are one circuit; beyond it, two.
 SAME_LENGTH = 0.01
 
+
 def track_json(row: asyncpg.Record) -> dict[str, Any]:
     """A track as the API shows it."""
     return {
