@@ -286,4 +286,14 @@ CREATE TABLE revoked_tokens (
 CREATE INDEX revoked_tokens_expires_idx ON revoked_tokens (expires_at);
 CREATE INDEX revoked_tokens_user_idx ON revoked_tokens (user_id);
 INSERT INTO schema_migrations (version, name) VALUES (6, 'token_revocation');
+
+-- migration 0008_telemetry_clock
+-- Version 8: the clock of a chunk's samples (docs/telemetry.md, The sample clock): `timestamp` (their t comes
+-- from a timestamp, counted from the session's start), `server` (from the time the server stored them),
+-- `mixed` (more than one clock in the chunk); NULL is `sample`, their own t, as for every chunk before this
+-- version (t was required then), so no row is rewritten and the usual chunk pays nothing for it. The batch
+-- keeps it too, for the ack a retry gets back.
+ALTER TABLE telemetry_data ADD COLUMN clock text CHECK (clock IN ('timestamp', 'server', 'mixed'));
+ALTER TABLE telemetry_batches ADD COLUMN clock text CHECK (clock IN ('timestamp', 'server', 'mixed'));
+INSERT INTO schema_migrations (version, name) VALUES (8, 'telemetry_clock');
 COMMIT;
