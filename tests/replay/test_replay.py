@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pitbox.client import PitboxClient
 from pitbox.recordings import open_recording
 from pitbox.replay import replay_recording
 from pitbox.telemetry.laps import detect_laps
-from tests.conftest import RunningServer, Team, free_port, shared_data
+from tests.conftest import RunningServer, Team, free_port, pitbox_cli, shared_data
 
 LANGLEY = "iracing_ibt/robrobertsce/skmodified_langley 2015-05-28 14-46-23.ibt"
 
@@ -112,3 +113,31 @@ def test_synthetic_demo_recording_has_laps(name: str) -> None:
     recording = synthetic_recording(laps=3)
     laps = detect_laps(recording.channels)
     assert len([lap for lap in laps if lap.valid]) >= 1
+
+
+async def test_replay_command_prints_its_result_as_json_and_progress_on_stderr(
+    server: RunningServer, team: Team, tmp_path: Path
+) -> None:
+    recording = tmp_path / "stint.csv"
+    recording.write_text("t,speed\n" + "".join(f"{i / 60:.4f},{150 + i % 7}\n" for i in range(120)))
+    replayed = await pitbox_cli(
+        server,
+        "replay",
+        str(recording),
+        "--driver",
+        team.driver.driver_id or "",
+        "--session",
+        "from a CSV",
+        "--speed",
+        "max",
+        "--server",
+        server.url,
+        "--token",
+        team.driver.token,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    result = json.loads(replayed.stdout)
+    assert result["samples"] == 120 and result["seconds"] >= 0
+    assert "replaying 120 samples" in replayed.stderr
+    async with PitboxClient(server.url, token=team.driver.token) as pitbox:
+        assert (await pitbox.telemetry(result["sessionId"], channels="speed"))["count"] == 120
