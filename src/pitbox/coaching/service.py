@@ -397,7 +397,8 @@ class CoachingService:
         *,
         source: str = "analyst",
     ) -> dict[str, Any]:
-        """Store (not publish) a feedback without items that says why there is none."""
+        """Store and publish a feedback without items that says why there is none (the answer to a request:
+        nothing is spoken, but a driver app listening on `ai:<driverId>` shows it)."""
         summary = f"No coaching for this lap: {reason}." if lap is not None else f"No lap to coach: {reason}."
         row = await store.insert_feedback(
             self._pool,
@@ -412,7 +413,9 @@ class CoachingService:
             latency_ms=int((time.perf_counter() - started) * 1000),
             created_by=created_by,
         )
-        return feedback_json(row)
+        feedback = feedback_json(row)
+        self._push(feedback)
+        return feedback
 
     async def _phrase(
         self,
