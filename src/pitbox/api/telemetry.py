@@ -23,8 +23,13 @@ filter on a channel, OpenF1 style: `speed>=250&brake>0.5&gear=3`. JSON answers a
 streamed whole (a header row, one row per sample) and ignores `limit`; so is Parquet (nullable float64 columns,
 a row group per page of chunks), which needs the server's `parquet` extra (422 without it) and takes no
 `points`."""
+_TIMESTAMP = {
+    "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "epoch ms"}],
+    "description": "The clock of samples without `t`: ISO 8601 or epoch milliseconds (docs/telemetry.md).",
+}
 _SAMPLE = {
     "type": "object",
+    "properties": {"timestamp": _TIMESTAMP},
     "additionalProperties": {"type": ["number", "null"]},
     "example": {"t": 1.5, "speed": 201.4},
 }
@@ -36,12 +41,15 @@ INGEST_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["driverId", "sessionId"],
-                    "description": "Exactly one of `data`, `samples` or `columns` (docs/telemetry.md).",
+                    "description": "Exactly one of `data`, `samples` or `columns` (docs/telemetry.md). A "
+                    "sample's time is its `t`, else a `timestamp` (its own, else the body's), else when the "
+                    "server stores it; the ack's `clock` says which.",
                     "properties": {
                         "driverId": {"type": "string", "format": "uuid"},
                         "sessionId": {"type": "string", "format": "uuid"},
                         "batchId": {"type": "string", "maxLength": 197},
                         "seq": {"type": "integer"},
+                        "timestamp": _TIMESTAMP,
                         "data": _SAMPLE,
                         "samples": {"type": "array", "items": _SAMPLE, "maxItems": 10_000},
                         "columns": {"type": "object", "additionalProperties": {"type": "array"}},
