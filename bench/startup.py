@@ -31,7 +31,12 @@ def time_to_healthy(data_dir: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
     env.update({"DATA_DIR": str(data_dir), "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning"})
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pitbox", "serve"], env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(  # its logs (stderr) are not this bench's output
+        [sys.executable, "-m", "pitbox", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             if proc.poll() is not None:

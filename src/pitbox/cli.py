@@ -1,14 +1,20 @@
-"""The `pitbox` command: serve, database, users, tokens and API keys."""
+"""The `pitbox` command: serve, database, users, tokens and API keys.
+
+Every command writes only its result on stdout (a record as JSON, the bare token of `token create`, the SQL of
+`db init-sql`); logs, progress and error messages go to stderr. Exit status: 0 on success, 1 when the operation
+fails (refused by the rules, the database unreachable), 2 for a usage error (a bad option, argument or setting).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import orjson
 import typer
 
@@ -31,35 +37,50 @@ app.add_typer(config_app, name="config")
 
 T = TypeVar("T")
 
+#: Exit statuses: the operation failed; the command was used wrongly (click's own status for usage errors).
+FAILED = 1
+USAGE = 2
+
 
 def _settings(**overrides: Any) -> Settings:
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:
         typer.echo(f"pitbox: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
     configure_logging(settings.log_level_number)
     return settings
 
 
 def _print_json(value: Any) -> None:
+    """A command's result: JSON on stdout, and nothing else there."""
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a refusal or an unreachable database is a message on stderr and status 1."""
+    from pitbox.errors import PitboxError
+
+    try:
+        return asyncio.run(main)
+    except PitboxError as exc:
+        typer.echo(f"pitbox: {exc.message}", err=True)
+        raise typer.Exit(FAILED) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        typer.echo(f"pitbox: the database could not be used: {exc}", err=True)
+        raise typer.Exit(FAILED) from None
 
 
 def _run_with_services(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(services)` with the app's services (database opened and migrated), mapping our errors."""
     from pitbox.app import build_services
-    from pitbox.errors import PitboxError
 
     async def main() -> T:
         async with build_services(settings) as services:
             return await work(services)
 
-    try:
-        return asyncio.run(main())
-    except PitboxError as exc:
-        typer.echo(f"pitbox: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+    return _run(main())
 
 
 @app.command()
@@ -81,7 +102,7 @@ def serve(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending migrations (also done at start-up)."""
+    """Apply pending migrations (also done at start-up); prints {"applied": [versions]}."""
     from pitbox.db import migrate
     from pitbox.db.pool import open_database
 
@@ -94,8 +115,7 @@ def db_upgrade() -> None:
         ):
             return await migrate.upgrade(conn)
 
-    applied = asyncio.run(main())
-    typer.echo(f"applied {applied}" if applied else "schema is up to date")
+    _print_json({"applied": _run(main())})
 
 
 @db_app.command("init-sql")
@@ -116,7 +136,7 @@ def config_docs() -> None:
     Path("docs").mkdir(exist_ok=True)
     Path("docs/configuration.md").write_text(configuration_markdown(), encoding="utf-8")
     Path(".env.example").write_text(env_example(), encoding="utf-8")
-    typer.echo("wrote docs/configuration.md and .env.example")
+    _print_json({"written": ["docs/configuration.md", ".env.example"]})
 
 
 @users_app.command("create")
@@ -159,7 +179,7 @@ def token_create(
     user: Annotated[str, typer.Option(help="Email or id of the user.")],
     ttl: Annotated[str, typer.Option(help="Lifetime such as 30m, 1h, 7d.")] = "1h",
 ) -> None:
-    """Print a JWT for a user."""
+    """Print a JWT for a user (the bare token, for `$(pitbox token create …)`)."""
     lifetime = parse_duration(ttl)
     settings = _settings()
 
@@ -168,7 +188,8 @@ def token_create(
         token, _ = services.auth.issue_token(row["id"], lifetime)
         return str(token)
 
-    typer.echo(_run_with_services(settings, work))
+    token = _run_with_services(settings, work)
+    sys.stdout.write(token + "\n")
 
 
 @keys_app.command("create")
@@ -207,10 +228,12 @@ def replay(
     ] = None,
     car: Annotated[str | None, typer.Option(help="Car, when the recording names none.")] = None,
 ) -> None:
-    """Stream a recorded session to a running server, as a relay agent would, with a progress bar.
+    """Stream a recorded session to a running server, as a relay agent would, with a progress bar (on stderr);
+    prints {"sessionId", "samples", "seconds"}.
 
     The session carries the track (name, layout, lap length measured from the data) and the car the recording
     names; --track, --track-config and --car fill in what it does not."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from pitbox.client import PitboxClient, PitboxError
@@ -221,18 +244,18 @@ def replay(
     pace = None if speed == "max" else _positive_float(speed, "--speed")
     if token is None:
         typer.echo("pitbox: give --token or set PITBOX_TOKEN", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     try:
         recording = open_recording(file)
     except DomainError as exc:
         typer.echo(f"pitbox: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(FAILED) from None
 
     async def main() -> None:
         async with PitboxClient(server, token=token) as client:
             fields = session_fields(recording, track=track, track_config=track_config, car=car)
             created = await client.create_session(driver, session, **fields)
-            with Progress(transient=False) as progress:
+            with Progress(transient=False, console=Console(stderr=True)) as progress:
                 task = progress.add_task(
                     f"replaying {recording.n_samples} samples", total=recording.n_samples
                 )
@@ -245,13 +268,22 @@ def replay(
                     batch_size=batch_size,
                     on_batch=lambda n: progress.advance(task, n),
                 )
-            typer.echo(f"session {result.session_id}: {result.samples} samples in {result.seconds:.1f} s")
+            _print_json(
+                {
+                    "sessionId": result.session_id,
+                    "samples": result.samples,
+                    "seconds": round(result.seconds, 3),
+                }
+            )
 
     try:
         asyncio.run(main())
     except PitboxError as exc:
         typer.echo(f"pitbox: server answered {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(FAILED) from None
+    except OSError as exc:
+        typer.echo(f"pitbox: {server} could not be reached: {exc}", err=True)
+        raise typer.Exit(FAILED) from None
 
 
 @app.command()
@@ -265,7 +297,9 @@ def demo(
         str, typer.Option(help="Data directory of the demo (kept apart from a real one).")
     ] = "./data-demo",
 ) -> None:
-    """Start the server with embedded defaults, a demo team and login, and replay a recording in a loop."""
+    """Start the server with embedded defaults, a demo team and login, and replay a recording in a loop.
+
+    Its result, on stdout, is what to open and how to sign in (the URL, the login, the driver and a token)."""
     from pathlib import Path
 
     from pitbox.demo import DemoWorld, load_demo_recording, run_demo
@@ -291,11 +325,11 @@ def prune(
         typer.Option("--video-older-than", help="Delete video frames stored longer ago than this: 7d, 12h."),
     ],
 ) -> None:
-    """Delete old data: video frames (rows and image files together)."""
-    age = parse_duration(video_older_than)
+    """Delete old data: video frames (rows and image files together); prints {"deletedVideoFrames": n}."""
+    age = parse_duration(video_older_than, "--video-older-than")
     settings = _settings()
     deleted = _run_with_services(settings, lambda s: s.video.prune_older_than(age))
-    typer.echo(f"deleted {deleted} video frames")
+    _print_json({"deletedVideoFrames": deleted})
 
 
 def _positive_float(text: str, flag: str) -> float:
@@ -305,7 +339,7 @@ def _positive_float(text: str, flag: str) -> float:
         value = 0.0
     if not value > 0:
         typer.echo(f"pitbox: {flag} must be a positive number or max, got {text!r}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     return value
 
 
@@ -316,16 +350,16 @@ def _uuid_option(value: str | None, flag: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         typer.echo(f"pitbox: {flag} must be an id (uuid), got {value!r}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
 
 
-def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `1h`, `7d` as a timedelta; exits with a clear message otherwise."""
+def parse_duration(text: str, flag: str = "--ttl") -> timedelta:
+    """`30s`, `15m`, `1h`, `7d` as a timedelta; exits with a clear message (a usage error) otherwise."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = text[:-1], text[-1:]
     if unit not in units or not number.isdigit() or int(number) == 0:
-        typer.echo(f"pitbox: --ttl must look like 30m, 1h or 7d, got {text!r}", err=True)
-        raise typer.Exit(2)
+        typer.echo(f"pitbox: {flag} must look like 30m, 1h or 7d, got {text!r}", err=True)
+        raise typer.Exit(USAGE)
     return timedelta(seconds=int(number) * units[unit])
 
 

@@ -119,6 +119,13 @@ class PitboxClient:
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; the decoded JSON answer, or PitboxError for an error answer."""
+        response = await self._send(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One API call's response; PitboxError for an error answer."""
         headers = {**self._headers(), **kwargs.pop("headers", {})}
         response = await self._http.request(method, path, headers=headers, **kwargs)
         if response.status_code >= 400:
@@ -127,9 +134,7 @@ class PitboxClient:
                 raise PitboxError(response.status_code, error["code"], error["message"])
             except (ValueError, KeyError, TypeError):
                 raise PitboxError(response.status_code, "http_error", response.text[:200]) from None
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response
 
     async def login(self, email: str, password: str) -> str:
         """Log in; the token is kept for later calls and returned."""
@@ -150,9 +155,27 @@ class PitboxClient:
         )
         return result
 
-    async def sessions(self, driver_id: str) -> Any:
-        """The driver's sessions, newest first."""
-        return await self.request("GET", f"/api/sessions/{driver_id}")
+    async def sessions(self, driver_id: str, *, limit: int | None = None, **filters: Any) -> list[JSON]:
+        """The driver's sessions, newest first: every page, or the first `limit` sessions. `filters` are the
+        listing's query parameters (`car`, `track`, `status`, `from`, `to`, `bestLapBelow`)."""
+        found: list[JSON] = []
+        async for page in self.session_pages(driver_id, **filters):
+            found += page
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
+
+    async def session_pages(
+        self, driver_id: str, *, page_size: int = 200, **filters: Any
+    ) -> AsyncIterator[list[JSON]]:
+        """The driver's sessions a page at a time, newest first, following each answer's `Link: rel="next"`."""
+        url: str | None = f"/api/sessions/{driver_id}"
+        params: dict[str, Any] | None = {"limit": page_size, **filters}
+        while url is not None:
+            response = await self._send("GET", url, params=params)
+            page: list[JSON] = response.json()
+            yield page
+            url, params = response.links.get("next", {}).get("url"), None  # the next URL keeps the query
 
     async def send_batch(
         self, driver_id: str, session_id: str, samples: Sequence[JSON], *, batch_id: str | None = None

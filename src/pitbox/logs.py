@@ -51,7 +51,11 @@ def _render_positional_args(_: Any, __: str, event: MutableMapping[str, Any]) ->
 
 
 def configure_logging(level: int) -> None:
-    """Send every log line, ours and the libraries', to stdout as one JSON object with secrets redacted."""
+    """Send every log line, ours and the libraries', to stderr as one JSON object with secrets redacted.
+
+    stderr, not stdout: a command's stdout holds only its result (a record's JSON, a token), so that
+    `pitbox users create … | jq .driverId` reads nothing else, whatever the command logged on the way.
+    """
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -73,7 +77,7 @@ def configure_logging(level: int) -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     handler.addFilter(_not_already_logged)
     root = logging.getLogger()

@@ -124,6 +124,34 @@ async def test_a_lap_is_coached_against_the_best_lap_on_its_track_and_car_in_any
     )
     assert_error(missing, 404, "lap_not_found")
 
+    # SPEC.md's telemetry object names no stored lap: the session's last completed lap is coached, also when
+    # the object says which lap the car is on now.
+    laps = (await client.get(f"/api/sessions/{second}/laps", headers=team.driver.headers)).json()
+    last = max(laps, key=lambda lap: lap["tEnd"])
+    for telemetry in ({"speed": 120.5, "rpm": 7500}, {"speed": 98.0, "gear": 3, "lap": last["lap"] + 1}):
+        response = await client.post(
+            "/api/ai/feedback", json=feedback_body(team, second, telemetry), headers=team.driver.headers
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["lap"] == last["lap"]
+        assert f"{last['lapTime']:.3f} s" in response.json()["summary"]
+
+
+async def test_a_telemetry_object_before_any_completed_lap_gets_a_note_saying_so(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    session_id = await new_session(client, team)
+    telemetry = {"speed": 120.5, "rpm": 7500, "gear": 4, "throttle": 0.75, "brake": 0.0, "steering": -0.1}
+    response = await client.post(
+        "/api/ai/feedback", json=feedback_body(team, session_id, telemetry), headers=team.driver.headers
+    )
+    assert response.status_code == 201, response.text
+    feedback = response.json()
+    assert feedback["items"] == [] and feedback["lap"] is None
+    assert feedback["summary"] == "No lap to coach: no lap of this session is completed yet."
+    listed = (await client.get(f"/api/sessions/{session_id}/feedback", headers=team.driver.headers)).json()
+    assert [item["id"] for item in listed] == [feedback["id"]]
+
 
 async def test_live_coaching_calls_a_new_best_a_new_best_and_only_the_best_your_best(
     quiet: httpx.AsyncClient, quiet_server: RunningServer, team: Team, langley: RealLaps
@@ -318,7 +346,9 @@ async def test_an_api_key_without_ai_write_may_read_but_not_ask(
     [
         ({"sessionId": "S", "telemetryData": {"lap": 1}}, "driverId"),
         ({"driverId": "D", "sessionId": "S"}, "telemetryData"),
-        ({"driverId": "D", "sessionId": "S", "telemetryData": {"speed": [1, 2]}}, "telemetryData"),
+        ({"driverId": "D", "sessionId": "S", "telemetryData": {"lap": "three"}}, "telemetryData.lap"),
+        ({"driverId": "D", "sessionId": "S", "telemetryData": {"lap": 2.5}}, "telemetryData.lap"),
+        ({"driverId": "D", "sessionId": "S", "telemetryData": [120.5, 7500]}, "telemetryData"),
         (
             {
                 "driverId": "D",

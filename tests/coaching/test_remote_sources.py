@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -21,10 +22,11 @@ from pitbox.auth.principal import Principal
 from pitbox.coaching.agent import AgentClient, CircuitBreaker
 from pitbox.coaching.gradient import GradientClient
 from pitbox.coaching.service import CoachingService
-from tests.conftest import RunningServer, Team, free_port
+from pitbox.recordings import open_recording
+from tests.conftest import RunningServer, Team, free_port, shared_data
 
-from .conftest import RealLaps
-from .test_feedback_api import columns_json, new_session
+from .conftest import COACHED_CHANNELS, LANGLEY, RealLaps
+from .test_feedback_api import columns_json, ingest, new_session
 
 
 @dataclass
@@ -51,6 +53,11 @@ async def agent_endpoint(request: Request) -> Response:
         return JSONResponse({"error": "busy"}, status_code=503)
     if mode == "ask" and "telemetry" not in body:
         return JSONResponse({"needTelemetry": ["speed", "throttle"]})
+    if body["analysis"] is None:  # a telemetry object and no lap yet: coach from the object alone
+        speed = body["telemetryData"].get("speed")
+        return JSONResponse(
+            {"summary": f"Agent: {speed} km/h noted.", "items": [{"text": "Agent: build tyre temperature."}]}
+        )
     worst = body["analysis"]["items"][0]
     points = len(body["telemetry"]["distance"]) if "telemetry" in body else 0
     return JSONResponse(
@@ -178,6 +185,39 @@ async def test_agent_answer_is_used_and_can_ask_for_telemetry(
     assert first["version"] == 1 and first["analysis"]["items"] and "telemetry" not in first
     assert set(second["telemetry"]["lap"]) == {"speed", "throttle"}
     assert feedback["items"][0]["evidence"]["corner"] == feedback["items"][0]["corner"]
+
+
+async def test_a_telemetry_object_is_passed_on_to_the_agent(
+    server: RunningServer, client: httpx.AsyncClient, team: Team, stub: Stub
+) -> None:
+    session_id = await new_session(client, team)
+    principal = Principal(kind="user", user_id=uuid.UUID(team.manager.id), role="manager")
+    driver_id, session = uuid.UUID(team.driver.driver_id or ""), uuid.UUID(session_id)
+    telemetry = {"speed": 120.5, "rpm": 7500, "gear": 4, "throttle": 0.75, "brake": 0.0, "steering": -0.1}
+    async with httpx.AsyncClient() as http:
+        agent = AgentClient(http, f"{stub.url}/agent", timeout_s=2.0)
+        coaching = await coaching_with(server, http, agent=agent)
+        feedback = await coaching.request_feedback(principal, driver_id, session, telemetry)
+        assert stub.state.requests[-1]["telemetryData"] == telemetry
+        assert stub.state.requests[-1]["lap"] is None and stub.state.requests[-1]["analysis"] is None
+        assert feedback["source"] == "agent" and feedback["summary"] == "Agent: 120.5 km/h noted."
+        assert [item["text"] for item in feedback["items"]] == ["Agent: build tyre temperature."]
+
+        stub.state.mode = "garbage"  # the agent fails: the note that there is no lap yet stands
+        feedback = await coaching.request_feedback(principal, driver_id, session, telemetry)
+        assert feedback["source"] == "analyst (agent failed: bad_answer: not JSON)"
+        assert feedback["items"] == [] and feedback["summary"].startswith("No lap to coach")
+
+        stub.state.mode = "ok"  # once a lap is completed the agent gets its analysis and the object
+        recording = open_recording(shared_data(LANGLEY.format("14-46-23")))
+        columns = {name: np.asarray(recording.channels[name], dtype=np.float64) for name in COACHED_CHANNELS}
+        await ingest(client, team.driver, session_id, columns)
+        laps = (await client.get(f"/api/sessions/{session_id}/laps", headers=team.driver.headers)).json()
+        feedback = await coaching.request_feedback(principal, driver_id, session, telemetry)
+    sent = stub.state.requests[-1]
+    assert sent["telemetryData"] == telemetry and sent["analysis"]["items"]
+    assert sent["lap"] == feedback["lap"] == max(laps, key=lambda lap: lap["tEnd"])["lap"]
+    assert feedback["source"] == "agent"
 
 
 async def test_agent_down_slow_or_garbage_falls_back_to_the_analyst(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -41,8 +43,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> httpx.Response:
 
 
 def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update({"DATA_DIR": str(data_dir), "LOG_LEVEL": "warning"})
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}  # info: logs too
+    env.update({"DATA_DIR": str(data_dir)})
     result = subprocess.run(
         [sys.executable, "-m", "pitbox", *args],
         env=env,
@@ -64,8 +66,8 @@ def test_embedded_database_keeps_data_across_restarts(tmp_path: Path) -> None:
     try:
         health = _wait_healthy(url, proc).json()
         assert health["components"]["database"] == {"status": "ok", "embedded": True}
-        # The operator's CLI joins the same embedded server while it runs.
-        _cli(
+        # The operator's CLI joins the same embedded server while it runs; its stdout is the user's JSON alone.
+        created = _cli(
             data_dir,
             "users",
             "create",
@@ -75,6 +77,7 @@ def test_embedded_database_keeps_data_across_restarts(tmp_path: Path) -> None:
             "--password-stdin",
             stdin="correct horse battery\n",
         )
+        assert json.loads(created)["email"] == "boss@pitbox.test"
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn shuts down cleanly, then exits as interrupted (130)
         assert proc.wait(timeout=60) in (0, 130)
@@ -93,3 +96,25 @@ def test_embedded_database_keeps_data_across_restarts(tmp_path: Path) -> None:
         proc.terminate()  # SIGTERM, as a container runtime stops it
         assert proc.wait(timeout=60) in (0, -15)
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "embedded PostgreSQL still running"
+
+
+def test_cli_prints_only_its_result_on_a_fresh_data_dir(tmp_path: Path) -> None:
+    # As README shows it: the command starts the embedded database itself, logs on stderr, JSON on stdout.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET", "LOG_LEVEL")}
+    env["DATA_DIR"] = str(tmp_path / "data")
+    pitbox = shlex.join([sys.executable, "-m", "pitbox"])
+    reader = shlex.join([sys.executable, "-c", "import json,sys; print(json.load(sys.stdin)['driverId'])"])
+    pipeline = (
+        f"set -o pipefail; {pitbox} users create driver@pitbox.test --role driver --password-stdin "
+        f"<<< 'pit-lane-speed-60' 2> {shlex.quote(str(tmp_path / 'log'))} | {reader}"
+    )
+    result = subprocess.run(
+        ["bash", "-c", pipeline], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr + (tmp_path / "log").read_text()
+    assert len(result.stdout.strip()) == 36  # the driver's id
+    logged = [json.loads(line)["event"] for line in (tmp_path / "log").read_text().splitlines()]
+    assert "embedded_postgres_started" in logged and "migration_applied" in logged
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists(), (
+        "embedded PostgreSQL still running"
+    )

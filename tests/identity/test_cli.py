@@ -1,4 +1,8 @@
-"""Operators bootstrap with the CLI: users, tokens and API keys, printed for scripts."""
+"""Operators bootstrap with the CLI: users, tokens and API keys, printed for scripts.
+
+stdout holds only a command's result (JSON, or the bare token), logs go to stderr; the exit status is 0 on
+success, 1 when the operation fails, 2 for a usage error.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ async def test_cli_creates_a_driver_a_token_and_a_key(
 
     token = await pitbox_cli(server, "token", "create", "--user", user["email"], "--ttl", "15m")
     assert token.returncode == 0, token.stderr
+    assert token.stdout.count("\n") == 1 and token.stdout.count(".") == 2  # the bare JWT, one line
     me = await client.get("/api/me", headers={"Authorization": f"Bearer {token.stdout.strip()}"})
     assert me.json()["driverId"] == user["driverId"]
 
@@ -54,6 +59,18 @@ async def test_cli_refuses_bad_input_with_a_clear_message(server: RunningServer)
         server, "keys", "create", "--team", "not-a-uuid", "--scope", "telemetry:write"
     )
     assert bad_scope.returncode == 2
+    unknown_option = await pitbox_cli(server, "users", "create", "x@pitbox.test", "--rank", "driver")
+    assert unknown_option.returncode == 2 and "--rank" in unknown_option.stderr
+    no_database = await pitbox_cli(
+        server,
+        "users",
+        "disable",
+        "x@pitbox.test",
+        env={"DATABASE_URL": "postgresql://pitbox@127.0.0.1:1/none"},
+    )
+    assert no_database.returncode == 1 and "database could not be used" in no_database.stderr
+    for refused in (bad_role, bad_ttl, unknown, bad_scope, unknown_option, no_database):
+        assert refused.stdout == "", refused.stdout
 
 
 async def test_cli_disables_and_enables_a_user(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def test_demo_shows_live_telemetry_on_the_socket(tmp_path: Path) -> None:
         async def demo_session() -> dict[str, object]:
             async with PitboxClient(f"http://127.0.0.1:{port}", token=token) as pitbox:
                 listed = await pitbox.sessions(driver)
-                session: dict[str, object] = listed["sessions"][0]
+                session: dict[str, object] = listed[0]
                 return session
 
         session = asyncio.run(demo_session())  # the recording's track and car, as the dashboard shows them
@@ -180,7 +181,7 @@ async def test_replayed_sessions_carry_the_track_and_car_the_recording_names(
     )
     assert ac.returncode == 0, ac.stderr
     listed = await client.get(f"/api/sessions/{driver}", headers=team.engineer.headers)
-    sessions = {session["name"]: session for session in listed.json()["sessions"]}
+    sessions = {session["name"]: session for session in listed.json()}
     langley = sessions["pit exit"]
     assert (langley["trackName"], langley["trackConfig"], langley["car"], langley["sim"]) == (
         "Langley Speedway",
@@ -191,3 +192,31 @@ async def test_replayed_sessions_carry_the_track_and_car_the_recording_names(
     assert langley["trackLengthM"] == pytest.approx(langley_m, abs=0.5)
     assert (sessions["monza"]["trackName"], sessions["monza"]["car"]) == ("Monza", "Audi R8 LMS")
     assert sessions["monza"]["trackLengthM"] == pytest.approx(5793.0, rel=0.01)  # Monza's published length
+
+
+async def test_replay_command_prints_its_result_as_json_and_progress_on_stderr(
+    server: RunningServer, team: Team, tmp_path: Path
+) -> None:
+    recording = tmp_path / "stint.csv"
+    recording.write_text("t,speed\n" + "".join(f"{i / 60:.4f},{150 + i % 7}\n" for i in range(120)))
+    replayed = await pitbox_cli(
+        server,
+        "replay",
+        str(recording),
+        "--driver",
+        team.driver.driver_id or "",
+        "--session",
+        "from a CSV",
+        "--speed",
+        "max",
+        "--server",
+        server.url,
+        "--token",
+        team.driver.token,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    result = json.loads(replayed.stdout)
+    assert result["samples"] == 120 and result["seconds"] >= 0
+    assert "replaying 120 samples" in replayed.stderr
+    async with PitboxClient(server.url, token=team.driver.token) as pitbox:
+        assert (await pitbox.telemetry(result["sessionId"], channels="speed"))["count"] == 120

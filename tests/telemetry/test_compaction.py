@@ -381,3 +381,36 @@ async def test_migration_keeps_the_acks_of_batches_stored_before_it(
             assert await pool.fetchval("SELECT compact_from_chunk FROM sessions WHERE id = $1", session) == 0
     finally:
         await drop_database(pg_server_url, url)
+
+
+async def test_merged_chunks_keep_their_samples_clock(compacting: Compacting) -> None:
+    headers = compacting.team.driver.headers
+    rows = [{"speed": 100.0 + i, "gear": 3.0} for i in range(RELAY_BATCH * 3)]
+    sessions = {}
+    for clocks in (("server", "server", "server"), ("sample", "server", "timestamp")):
+        session = await compacting.client.post(
+            "/api/sessions", json={"driverId": compacting.driver_id, "name": "clocks"}, headers=headers
+        )
+        session_id, started = session.json()["id"], session.json()["startedAt"]
+        for seq, clock in enumerate(clocks):
+            samples = rows[seq * RELAY_BATCH : (seq + 1) * RELAY_BATCH]
+            body: dict[str, Any] = {"driverId": compacting.driver_id, "sessionId": session_id, "seq": seq}
+            if clock == "sample":
+                samples = [{**row, "t": index / 60} for index, row in enumerate(samples)]
+            elif clock == "timestamp":
+                body["timestamp"] = started  # the session's start: t = 0 (the batches before are later)
+            response = await compacting.client.post(
+                "/api/telemetry", json={**body, "samples": samples}, headers=headers
+            )
+            assert response.status_code == 201 and response.json()["clock"] == clock, response.text
+        sessions[session_id] = clocks
+    for session_id, clocks in sessions.items():
+        before = await read_all(compacting, session_id)
+        await end_session(compacting, session_id)
+        assert await compacting.compactor.compact_session(uuid.UUID(session_id)) == 1
+        clock = await compacting.server.services.database.pool.fetchval(
+            "SELECT clock FROM telemetry_data WHERE session_id = $1", uuid.UUID(session_id)
+        )
+        assert clock == ("server" if set(clocks) == {"server"} else "mixed")
+        assert await read_all(compacting, session_id) == before
+        assert before["columns"]["speed"] == [row["speed"] for row in rows]

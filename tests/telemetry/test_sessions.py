@@ -7,23 +7,52 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from pitbox.client import PitboxClient
 from tests.conftest import RunningServer, Team, assert_error
 from tests.telemetry.conftest import new_session
 
 
 async def test_created_session_is_listed_newest_first_in_pages(client: httpx.AsyncClient, team: Team) -> None:
-    ids = [await new_session(client, team.driver, car=f"car {i}", type="race") for i in range(5)]
-    url = f"/api/sessions/{team.driver.driver_id}"
+    ids = [
+        await new_session(client, team.driver, car="GT3 Cup", name=f"race {i}", type="race") for i in range(5)
+    ]
+    await new_session(client, team.driver, car="Kart", type="race")  # filtered out on every page
+    url: str | None = f"/api/sessions/{team.driver.driver_id}?limit=2&car=gt3+cup"
     seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get(url, params=params, headers=team.engineer.headers)).json()
-        seen += [session["id"] for session in page["sessions"]]
-        cursor = page["nextCursor"]
-        if cursor is None:
-            break
-    assert seen == list(reversed(ids))
+    pages = 0
+    while url is not None:
+        response = await client.get(url, headers=team.engineer.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert isinstance(page, list) and len(page) <= 2
+        seen += [session["id"] for session in page]
+        pages += 1
+        # RFC 8288, as GitHub pages: the next page's URL in `Link`, the query kept, none after the last page.
+        url = response.links.get("next", {}).get("url")
+        if url is not None:
+            assert response.headers["link"].endswith('>; rel="next"')
+            assert "limit=2" in url and "car=gt3+cup" in url and "cursor=" in url
+    assert seen == list(reversed(ids)) and pages == 3
+
+
+async def test_the_python_client_follows_the_pages(server: RunningServer, team: Team) -> None:
+    async with PitboxClient(server.url, token=team.driver.token) as pitbox:
+        ids = [
+            (await pitbox.create_session(team.driver.driver_id or "", f"s{i}", car="F4"))["id"]
+            for i in range(3)
+        ]
+        pages = [
+            page async for page in pitbox.session_pages(team.driver.driver_id or "", page_size=2, car="F4")
+        ]
+        assert [len(page) for page in pages] == [2, 1]
+        listed = await pitbox.sessions(team.driver.driver_id or "", car="F4")
+        assert [session["id"] for session in listed] == list(reversed(ids))
+        assert len(await pitbox.sessions(team.driver.driver_id or "", limit=1)) == 1
+
+
+async def test_a_bad_cursor_is_refused(client: httpx.AsyncClient, team: Team) -> None:
+    url = f"/api/sessions/{team.driver.driver_id}?cursor=not-a-cursor"
+    assert_error(await client.get(url, headers=team.driver.headers), 422, "bad_cursor")
 
 
 async def test_sessions_are_filtered_by_car_track_date_and_best_lap(
@@ -37,7 +66,7 @@ async def test_sessions_are_filtered_by_car_track_date_and_best_lap(
     async def ids(**params: object) -> list[str]:
         response = await client.get(url, params=params, headers=headers)
         assert response.status_code == 200, response.text
-        return [session["id"] for session in response.json()["sessions"]]
+        return [session["id"] for session in response.json()]
 
     assert await ids(car="gt3") == [session_id]
     assert await ids(bestLapBelow=20.5) == [session_id]

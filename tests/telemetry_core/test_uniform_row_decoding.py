@@ -64,6 +64,13 @@ def assert_same(left: IngestBatch | PitboxError, right: IngestBatch | PitboxErro
     assert list(left.columns) == list(right.columns)
     for name, values in left.columns.items():
         np.testing.assert_array_equal(values, right.columns[name])
+    assert (left.pending is None) == (right.pending is None)
+    if left.pending is not None and right.pending is not None:
+        assert (left.pending.body_stamp, left.pending.shape) == (
+            right.pending.body_stamp,
+            right.pending.shape,
+        )
+        assert (left.pending.stamps is None) == (right.pending.stamps is None)
 
 
 USUAL = [
@@ -73,6 +80,7 @@ USUAL = [
     body(samples=[{"t": 0.0, "a b": 1}, {"t": 1, "a b": -2.5e-300}]),  # ints, spaces, tiny numbers
     body(samples=[{"t": 0.0, "x": 1.0, "x ": 2.0}]),
     body(samples=[{"t": float(i)} for i in range(10_000)]),
+    body(samples=[{"speed": 100.0 + i, "gear": 3} for i in range(4)]),  # no clock: the server's time
 ]
 
 REFUSED_OR_OTHER = [
@@ -120,6 +128,12 @@ REFUSED_OR_OTHER = [
     body(x=1.0).replace(b'"x": 1.0', b'"x": 1e400'),
     body(x="\u00e9").replace(b'"x": "\\u00e9"', b'"x": "\xff"'),
     body(x=1.0),  # a field the general path ignores
+    body(rows(timestamp=1_689_597_296_000)),  # the sample's clock, not a channel
+    body(samples=[{"timestamp": 1_689_597_296_000 + i, "speed": 1.0} for i in range(3)]),
+    body(samples=[{"speed": 1.0}, {"speed": 2.0, "timestamp": "2023-07-17T12:34:56Z"}]),
+    body(samples=[{"timestamp": "not a date", "speed": 1.0}]),
+    body(timestamp="2023-07-17T12:34:56Z"),
+    body(timestamp="2023-07-17T12:34:56Z", samples=[{"speed": 1.0}]),
     body()[:-5],
     b'[{"samples": [{"t": 1}]}]',
 ]

@@ -57,8 +57,13 @@ READ_PARAMETERS: dict[str, Any] = {
         {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
     ]
 }
+_TIMESTAMP = {
+    "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "epoch ms"}],
+    "description": "The clock of samples without `t`: ISO 8601 or epoch milliseconds (docs/telemetry.md).",
+}
 _SAMPLE = {
     "type": "object",
+    "properties": {"timestamp": _TIMESTAMP},
     "additionalProperties": {"type": ["number", "null"]},
     "example": {"t": 1.5, "speed": 201.4},
 }
@@ -70,12 +75,15 @@ INGEST_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["driverId", "sessionId"],
-                    "description": "Exactly one of `data`, `samples` or `columns` (docs/telemetry.md).",
+                    "description": "Exactly one of `data`, `samples` or `columns` (docs/telemetry.md). A "
+                    "sample's time is its `t`, else a `timestamp` (its own, else the body's), else when the "
+                    "server stores it; the ack's `clock` says which.",
                     "properties": {
                         "driverId": {"type": "string", "format": "uuid"},
                         "sessionId": {"type": "string", "format": "uuid"},
                         "batchId": {"type": "string", "maxLength": 197},
                         "seq": {"type": "integer"},
+                        "timestamp": _TIMESTAMP,
                         "data": _SAMPLE,
                         "samples": {"type": "array", "items": _SAMPLE, "maxItems": 10_000},
                         "columns": {"type": "object", "additionalProperties": {"type": "array"}},

@@ -17,8 +17,10 @@ class FeedbackRequest(CamelModel):
     session_id: uuid.UUID = Field(alias="sessionId")
     telemetry_data: dict[str, Any] = Field(
         alias="telemetryData",
-        description='{"lap": N} for a stored lap, or the lap inline as {"columns": {...}} or {"samples": [...]}; '
-        'optional "reference": {"sessionId", "lap"} or inline samples (default: the driver\'s best lap).',
+        description='{"lap": N} for a stored lap, the lap inline as {"columns": {...}} or {"samples": [...]}, or '
+        'any telemetry object (SPEC.md\'s, such as {"speed": 120.5, "rpm": 7500}): the session\'s last completed '
+        "lap is coached, and before the first the stored feedback says so; an AI agent gets the object as sent. "
+        'Optional "reference": {"sessionId", "lap"} or inline samples (default: the driver\'s best lap).',
     )
 
 

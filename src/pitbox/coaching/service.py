@@ -40,6 +40,11 @@ log = structlog.get_logger(__name__)
 
 MAX_PIT_WALL_CHARS = 500
 AGENT_TELEMETRY_STEP_M = 10.0
+MAX_LAP_NUMBER = 1_000_000
+#: Fields of POST /api/ai/feedback's `telemetryData` that are the request's own, not a telemetry sample's.
+REQUEST_FIELDS = frozenset({"lap", "lapNumber", "lapTime", "valid", "reference"})
+#: What an agent that asks for telemetry gets when there is no lap yet: nothing on no grid.
+NO_LAP_TELEMETRY: dict[str, Any] = {"distance": [], "delta": [], "lap": {}, "reference": {}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +194,12 @@ class CoachingService:
     ) -> dict[str, Any]:
         """POST /api/ai/feedback: coach the lap described by `telemetry` and answer the stored feedback.
 
-        `telemetry` is {"lap": N} (a stored lap of the session) or inline `columns`/`samples`; an optional
-        `reference` is {"sessionId", "lap"} or inline samples, else the driver's best lap on the same track
-        and car is used. A reference on another track (another track id, or a lap length more than 1 % off)
-        is refused: 422 `reference_other_track`.
+        `telemetry` is {"lap": N} (a stored lap of the session), inline `columns`/`samples`, or any other
+        telemetry object (SPEC.md's): then the session's last completed lap is coached, and with none yet the
+        feedback says so. An optional `reference` is {"sessionId", "lap"} or inline samples, else the driver's
+        best lap on the same track and car is used. A reference on another track (another track id, or a lap
+        length more than 1 % off) is refused: 422 `reference_other_track`. An AI agent is handed the telemetry
+        object as sent (`telemetryData`), inline lap data excepted.
         """
         started = time.perf_counter()
         session_driver = await self._access.require_session(principal, session_id, "write", scope="ai:write")
@@ -205,31 +212,92 @@ class CoachingService:
         requested: _Requested | None = None
         if raw_reference is not None:
             requested = await self._requested_reference(principal, raw_reference)
+        inline = "columns" in telemetry or "samples" in telemetry
+        passed_on = None if inline else telemetry
+        created_by = principal.user_id if principal.kind == "user" else None
         lap = await self._requested_lap(session_id, telemetry)
+        if lap is None:
+            return await self._no_lap_yet(session, telemetry, started, created_by)
         reference: _Reference | None
         if requested is not None:
             _refuse_other_track(session, lap, requested)
             reference = requested.reference
         else:
             reference = await self._default_reference(session, lap)
-        created_by = principal.user_id if principal.kind == "user" else None
         if reference is None:
             return await self._store_silent(session, lap, "no reference lap yet", started, created_by)
-        feedback = await self._coach(session, lap, reference, started, created_by, live=False)
+        feedback = await self._coach(
+            session, lap, reference, started, created_by, live=False, telemetry_data=passed_on
+        )
         assert feedback is not None  # only live coaching stays silent
         return feedback
 
-    async def _requested_lap(self, session_id: uuid.UUID, telemetry: Mapping[str, Any]) -> LapData:
+    async def _requested_lap(self, session_id: uuid.UUID, telemetry: Mapping[str, Any]) -> LapData | None:
+        """The lap to coach: inline, the stored lap `lap` names, or for a telemetry object that names no
+        stored lap the session's last completed one (None before the first)."""
         if "columns" in telemetry or "samples" in telemetry:
             return inline_lap(telemetry, "telemetryData")
         number = telemetry.get("lap")
-        if isinstance(number, int) and not isinstance(number, bool):
-            return await self._laps.lap(session_id, number)
-        raise Invalid(
-            "telemetryData needs a `lap` number or the lap's `columns` or `samples`",
-            code="missing_field",
-            details=[{"field": "telemetryData"}],
-        )
+        if number is not None:
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, int | float)
+                or not 0 <= number <= MAX_LAP_NUMBER
+                or number != int(number)
+            ):
+                raise Invalid(
+                    "telemetryData.lap must be a lap number",
+                    code="invalid_lap",
+                    details=[{"field": "telemetryData.lap"}],
+                )
+            # {"lap": N} asks for lap N; a sample that also says which lap it is on (SPEC's telemetry object)
+            # may name the lap being driven: then its last completed lap is coached.
+            asked_for = not set(telemetry) - REQUEST_FIELDS
+            if asked_for or await store.lap_record(self._pool, session_id, int(number)) is not None:
+                return await self._laps.lap(session_id, int(number))
+        last = await store.last_completed_lap(self._pool, session_id)
+        return None if last is None else await self._laps.lap(session_id, last)
+
+    async def _no_lap_yet(
+        self,
+        session: asyncpg.Record,
+        telemetry: Mapping[str, Any],
+        started: float,
+        created_by: uuid.UUID | None,
+    ) -> dict[str, Any]:
+        """Feedback for a telemetry object before any lap is completed: the AI agent's answer to the object
+        when one is configured and answers, else a stored note saying there is no lap to coach yet."""
+        reason = "no lap of this session is completed yet"
+        if self._agent is None:
+            return await self._store_silent(session, None, reason, started, created_by)
+        request = {
+            "version": 1,
+            "driverId": str(session["driver_id"]),
+            "sessionId": str(session["id"]),
+            "lap": None,
+            "analysis": None,
+            "availableChannels": [],
+            "telemetryData": dict(telemetry),
+        }
+        try:
+            answer = await self._agent.coach(request, lambda _: NO_LAP_TELEMETRY)
+        except AgentFailure as failure:
+            self.counters["agent_fallbacks"] += 1
+            source = f"analyst (agent failed: {failure.reason})"
+            return await self._store_silent(session, None, reason, started, created_by, source=source)
+        items = [
+            {
+                "kind": "strength" if (item.time_lost or 0.0) < 0 else "improvement",
+                "corner": item.corner,
+                "text": item.text,
+                "timeLost": round(item.time_lost or 0.0, 3),
+                "confidence": round(item.confidence if item.confidence is not None else 0.5, 2),
+                "evidence": {"source": "agent"},
+            }
+            for item in answer.items
+        ]
+        phrased = _Phrased("agent", answer.summary or f"No lap to coach: {reason}.", items)
+        return await self._store_phrased(session, None, phrased, started, created_by)
 
     async def _requested_reference(self, principal: Principal, raw: Any) -> _Requested:
         if not isinstance(raw, Mapping):
@@ -298,6 +366,7 @@ class CoachingService:
         created_by: uuid.UUID | None,
         *,
         live: bool,
+        telemetry_data: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         track_length = session["track_length_m"]
         corners = _stored_corners(session["track_corners"])
@@ -325,13 +394,24 @@ class CoachingService:
             await store.remember_track_corners(
                 self._pool, session["track_id"], [result.corner.to_json() for result in analysis.corners]
             )
-        phrased = await self._phrase(session, analysis, lap, reference.lap)
+        phrased = await self._phrase(session, analysis, lap, reference.lap, telemetry_data)
+        return await self._store_phrased(session, lap.number, phrased, started, created_by)
+
+    async def _store_phrased(
+        self,
+        session: asyncpg.Record,
+        lap_number: int | None,
+        phrased: _Phrased,
+        started: float,
+        created_by: uuid.UUID | None,
+    ) -> dict[str, Any]:
+        """Store a feedback and publish it (or hold it for approval)."""
         status = "pending_approval" if session["approval_required"] else "published"
         row = await store.insert_feedback(
             self._pool,
             session_id=session["id"],
             driver_id=session["driver_id"],
-            lap_number=lap.number,
+            lap_number=lap_number,
             kind="analysis",
             source=phrased.source,
             status=status,
@@ -349,25 +429,42 @@ class CoachingService:
         return feedback
 
     async def _store_silent(
-        self, session: asyncpg.Record, lap: LapData, reason: str, started: float, created_by: uuid.UUID | None
+        self,
+        session: asyncpg.Record,
+        lap: LapData | None,
+        reason: str,
+        started: float,
+        created_by: uuid.UUID | None,
+        *,
+        source: str = "analyst",
     ) -> dict[str, Any]:
+        """Store and publish a feedback without items that says why there is none (the answer to a request:
+        nothing is spoken, but a driver app listening on `ai:<driverId>` shows it)."""
+        summary = f"No coaching for this lap: {reason}." if lap is not None else f"No lap to coach: {reason}."
         row = await store.insert_feedback(
             self._pool,
             session_id=session["id"],
             driver_id=session["driver_id"],
-            lap_number=lap.number,
+            lap_number=None if lap is None else lap.number,
             kind="analysis",
-            source="analyst",
+            source=source,
             status="published",
-            summary=f"No coaching for this lap: {reason}.",
+            summary=summary,
             items=[],
             latency_ms=int((time.perf_counter() - started) * 1000),
             created_by=created_by,
         )
-        return feedback_json(row)
+        feedback = feedback_json(row)
+        self._push(feedback)
+        return feedback
 
     async def _phrase(
-        self, session: asyncpg.Record, analysis: Analysis, lap: LapData, reference: LapData
+        self,
+        session: asyncpg.Record,
+        analysis: Analysis,
+        lap: LapData,
+        reference: LapData,
+        telemetry_data: Mapping[str, Any] | None = None,
     ) -> _Phrased:
         """The agent's words, else GradientAI's, else the analyst's; `source` names who spoke and who failed."""
         builtin = [item.to_json() for item in analysis.items]
@@ -383,6 +480,8 @@ class CoachingService:
                 "analysis": analysis.to_json(),
                 "availableChannels": sorted(set(lap.columns) & set(reference.columns)),
             }
+            if telemetry_data is not None:  # the request's telemetry object, passed on as the original engine
+                request["telemetryData"] = dict(telemetry_data)
             try:
                 answer = await self._agent.coach(
                     request, lambda channels: agent_telemetry(lap, reference, channels, analysis.track_length)

@@ -119,6 +119,14 @@ async def lap_record(pool: Queryable, session_id: uuid.UUID, lap_number: int) ->
     return row
 
 
+async def last_completed_lap(pool: Queryable, session_id: uuid.UUID) -> int | None:
+    """The number of the session's most recently completed lap (valid or not); None before the first."""
+    number: int | None = await pool.fetchval(
+        "SELECT lap_number FROM laps WHERE session_id = $1 ORDER BY t_end DESC LIMIT 1", session_id
+    )
+    return number
+
+
 async def best_reference_lap(
     pool: Queryable,
     driver_id: uuid.UUID,

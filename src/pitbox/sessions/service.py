@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,6 +64,14 @@ def session_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class SessionPage:
+    """A page of a driver's sessions (as the API shows them), newest first, and where the next page starts."""
+
+    sessions: list[dict[str, Any]]
+    next_cursor: str | None
+
+
 class SessionService:
     """The rules of sessions; every method checks access through `Access` first."""
 
@@ -110,7 +119,7 @@ class SessionService:
         where: SessionFilter,
         cursor: str | None,
         limit: int,
-    ) -> dict[str, Any]:
+    ) -> SessionPage:
         """A page of the driver's sessions, newest first, with the cursor of the next page (or None)."""
         await self._access.require_driver(principal, driver_id, scope="sessions:read")
         if not 1 <= limit <= MAX_PAGE:
@@ -124,7 +133,7 @@ class SessionService:
         next_cursor = (
             SessionCursor(page[-1]["started_at"], page[-1]["id"]).encode() if len(rows) > limit else None
         )
-        return {"sessions": [session_json(row) for row in page], "nextCursor": next_cursor}
+        return SessionPage([session_json(row) for row in page], next_cursor)
 
     async def summary(self, principal: Principal, session_id: uuid.UUID) -> dict[str, Any]:
         """One session with its stats, its laps and its best lap."""

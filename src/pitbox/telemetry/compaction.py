@@ -125,7 +125,13 @@ def merged_chunk(codec: ChunkCodec, rows: Sequence[asyncpg.Record]) -> store.Mer
         channels=channels,
         payload=payload,
         received_at=max(row["received_at"] for row in rows),
+        clock=_merged_clock({row["clock"] for row in rows}),
     )
+
+
+def _merged_clock(clocks: set[str | None]) -> str | None:
+    """The clock of chunks merged into one: theirs when they share it, else mixed (None is `sample`)."""
+    return clocks.pop() if len(clocks) == 1 else "mixed"
 
 
 def encode_unchanged(

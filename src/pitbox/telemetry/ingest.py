@@ -3,7 +3,11 @@
 Three shapes carry samples: the SPEC's single sample `{"driverId","sessionId","data":{…}}`, a batch of rows
 `{…, "samples":[{…},…]}` and a batch of columns `{…, "columns":{"t":[…],"speed":[…]}}`. A batch names itself
 with `batchId` (any string) or `seq` (an integer); without either, its content is its name, so an identical
-retry is still stored once. Every error is a 422 that names the offending field (`samples[12].speed`).
+retry is still stored once (unless a sample has no clock at all: then only the server's time tells two such
+bodies apart, and each is stored). Every error is a 422 that names the offending field (`samples[12].speed`).
+
+A sample's clock is its `t`, else a `timestamp` (its own, else the body's), else the time the server stores
+it (`clock.py`). `timestamp` is that clock, never a channel.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, NoReturn
 
@@ -22,6 +26,7 @@ import orjson
 
 from pitbox.errors import BadRequest, Invalid, PayloadTooLarge
 from pitbox.telemetry.channels import ALIASES, to_canonical_channels
+from pitbox.telemetry.clock import epoch_seconds, timestamps
 from pitbox.telemetry.codec import rows_to_columns
 from pitbox.telemetry.models import (
     MAX_BATCH_KEY,
@@ -32,6 +37,7 @@ from pitbox.telemetry.models import (
     MAX_T,
     FloatArray,
     IngestBatch,
+    PendingClock,
 )
 from pitbox.telemetry.uniform_rows import UniformRows
 
@@ -39,6 +45,8 @@ MAX_LAP = 1_000_000
 _NUMERIC = frozenset({int, float, bool, type(None)})
 # Channel names end up in CSV headers and in query filters (`speed>=250`): keep those characters out.
 _CHANNEL_NAME = re.compile(r'^[^\x00-\x1f,"=<>!&;]{1,' + str(MAX_CHANNEL_NAME) + "}$")
+#: The sample's clock when it has no `t` (ISO 8601 or epoch ms): read by `clock.py`, never stored as a channel.
+TIMESTAMP = "timestamp"
 
 
 def invalid(field: str, message: str, code: str = "invalid_telemetry") -> NoReturn:
@@ -60,7 +68,7 @@ def parse_body(body: bytes, uniform_rows: UniformRows) -> IngestBatch:
     driver_id, session_id = _uuid(message, "driverId"), _uuid(message, "sessionId")
     # Typed decoding refuses numbers beyond float64 (the general path then names them): every value is finite.
     _check_names(uniform.columns, lambda name, index: f"{_sample_label(index)}.{name}")
-    return _checked_batch(message, driver_id, session_id, uniform.columns, _sample_label, None)
+    return _checked_batch(message, driver_id, session_id, uniform.columns, "samples", None, None)
 
 
 def decode_body(body: bytes) -> Any:
@@ -87,6 +95,21 @@ def _check_size(body: bytes) -> None:
 
 def _sample_label(index: int) -> str:
     return f"samples[{index}]"
+
+
+def _data_label(_: int) -> str:
+    return "data"
+
+
+def _column_t_label(index: int) -> str:
+    return f"columns.t[{index}]"
+
+
+_LABELS: dict[str, Callable[[int], str]] = {
+    "data": _data_label,
+    "samples": _sample_label,
+    "columns": _column_t_label,
+}
 
 
 def _non_finite_path(value: Any, path: str) -> str | None:
@@ -119,12 +142,12 @@ def parse_batch(message: Any) -> IngestBatch:
     if shape == "data":
         if not isinstance(payload, dict):
             invalid("data", "must be an object of channel: number")
-        columns, label = _columns_of_rows([payload], lambda _: "data")
+        columns, stamps = _columns_of_rows([payload], _data_label)
     elif shape == "samples":
-        columns, label = _columns_of_rows(payload, _sample_label)
+        columns, stamps = _columns_of_rows(payload, _sample_label)
     else:
-        columns, label = _columns_of_columns(payload)
-    return _checked_batch(message, driver_id, session_id, columns, label, payload)
+        columns, stamps = _columns_of_columns(payload)
+    return _checked_batch(message, driver_id, session_id, columns, shape, stamps, payload)
 
 
 def _checked_batch(
@@ -132,19 +155,25 @@ def _checked_batch(
     driver_id: uuid.UUID,
     session_id: uuid.UUID,
     columns: dict[str, FloatArray],
-    label: Callable[[int], str],
+    shape: str,
+    stamps: FloatArray | None,
     payload: Any,
 ) -> IngestBatch:
-    """The checks after the shape's own: source names, time, lap counter, batch key (`payload` is hashed for a
-    key-less batch)."""
+    """The checks after the shape's own: source names, clock, lap counter, batch key (`payload` is hashed for
+    a key-less batch). `stamps` are the samples' own timestamps (epoch seconds, NaN where none)."""
     columns = _canonical(message, columns)
-    _check_time(columns, label)
+    label = _LABELS[shape]
+    body_stamp = None if message.get(TIMESTAMP) is None else epoch_seconds(message[TIMESTAMP], TIMESTAMP)
+    pending = _check_time(columns, label, shape, stamps, body_stamp)
+    if pending is not None and "t" not in columns:
+        columns = {"t": np.full(next(iter(columns.values())).size, np.nan), **columns}
     _check_lap_counter(columns, label)
     return IngestBatch(
         driver_id=driver_id,
         session_id=session_id,
-        batch_key=_batch_key(message, payload),
+        batch_key=_batch_key(message, payload, pending, columns),
         columns=columns,
+        pending=pending,
     )
 
 
@@ -162,20 +191,23 @@ def _uuid(message: dict[str, Any], field: str) -> uuid.UUID:
 
 def _columns_of_rows(
     rows: Any, label: Callable[[int], str]
-) -> tuple[dict[str, FloatArray], Callable[[int], str]]:
+) -> tuple[dict[str, FloatArray], FloatArray | None]:
+    """The rows' columns and their own timestamps (None when no row has one)."""
     if not isinstance(rows, list):
         invalid("samples", "must be a list of samples")
     if not rows:
         invalid("samples", "must hold at least one sample")
     if len(rows) > MAX_SAMPLES:
         invalid("samples", f"at most {MAX_SAMPLES} samples per batch", code="too_many_samples")
-    columns = _uniform_rows_to_columns(rows)
+    # A row with a timestamp the first lacks has a different length: the careful path takes it.
+    columns = None if type(rows[0]) is dict and TIMESTAMP in rows[0] else _uniform_rows_to_columns(rows)
+    stamps = None
     if columns is None:
-        columns = _mixed_rows_to_columns(rows, label)
+        columns, stamps = _mixed_rows_to_columns(rows, label)
     if len(columns) > MAX_CHANNELS:
         invalid("samples", f"at most {MAX_CHANNELS} channels per batch", code="too_many_channels")
     _check_values(columns, lambda name, index: f"{label(index)}.{name}")
-    return columns, label
+    return columns, stamps
 
 
 def _uniform_rows_to_columns(rows: list[Any]) -> dict[str, FloatArray] | None:
@@ -204,26 +236,43 @@ def _uniform_rows_to_columns(rows: list[Any]) -> dict[str, FloatArray] | None:
     return {name: columns[index] for index, name in enumerate(names)}
 
 
-def _mixed_rows_to_columns(rows: list[Any], label: Callable[[int], str]) -> dict[str, FloatArray]:
-    """The careful path: rows with missing values or different channels, or a wrong value to name."""
+def _mixed_rows_to_columns(
+    rows: list[Any], label: Callable[[int], str]
+) -> tuple[dict[str, FloatArray], FloatArray | None]:
+    """The careful path: rows with missing values or different channels, timestamps, or a wrong value to name."""
+    stamped = False
     for index, row in enumerate(rows):
         if type(row) is not dict:
             invalid(label(index), "must be an object of channel: number")
         if len(row) > MAX_CHANNELS:
             invalid(label(index), f"at most {MAX_CHANNELS} channels per sample", code="too_many_channels")
         if not _NUMERIC.issuperset(map(type, row.values())):
-            name = next(key for key, value in row.items() if type(value) not in _NUMERIC)
-            invalid(f"{label(index)}.{name}", "must be a number or null")
+            wrong = [key for key, value in row.items() if type(value) not in _NUMERIC and key != TIMESTAMP]
+            if wrong:
+                invalid(f"{label(index)}.{wrong[0]}", "must be a number or null")
+        stamped = stamped or TIMESTAMP in row
+    if not stamped:
+        return _rows_to_columns(rows), None
+    stamps = timestamps([row.get(TIMESTAMP) for row in rows], lambda index: f"{label(index)}.{TIMESTAMP}")
+    bare = [{name: value for name, value in row.items() if name != TIMESTAMP} for row in rows]
+    return _rows_to_columns(bare), stamps
+
+
+def _rows_to_columns(rows: Sequence[dict[str, Any]]) -> dict[str, FloatArray]:
+    if not any(rows):  # samples without any channel: a clock is all they get
+        return {"t": np.full(len(rows), np.nan)}
     return rows_to_columns(rows)
 
 
-def _columns_of_columns(raw: Any) -> tuple[dict[str, FloatArray], Callable[[int], str]]:
+def _columns_of_columns(raw: Any) -> tuple[dict[str, FloatArray], FloatArray | None]:
+    """The columns and the samples' own timestamps (`columns.timestamp`; None without it)."""
     if not isinstance(raw, dict) or not raw:
         invalid("columns", "must be an object of channel: [numbers]")
     if len(raw) > MAX_CHANNELS:
         invalid("columns", f"at most {MAX_CHANNELS} channels per batch", code="too_many_channels")
     length: int | None = None
     columns: dict[str, FloatArray] = {}
+    stamps = None
     for name, values in raw.items():
         if not isinstance(values, list):
             invalid(f"columns.{name}", "must be a list of numbers")
@@ -233,12 +282,17 @@ def _columns_of_columns(raw: Any) -> tuple[dict[str, FloatArray], Callable[[int]
                 invalid(f"columns.{name}", f"must hold 1 to {MAX_SAMPLES} samples", code="too_many_samples")
         elif len(values) != length:
             invalid(f"columns.{name}", f"has {len(values)} values where the first channel has {length}")
+        if name == TIMESTAMP:
+            stamps = timestamps(values, lambda index: f"columns.{TIMESTAMP}[{index}]")
+            continue
         if not _NUMERIC.issuperset(map(type, values)):
             index = next(i for i, value in enumerate(values) if type(value) not in _NUMERIC)
             invalid(f"columns.{name}[{index}]", "must be a number or null")
         columns[name] = np.array(values, dtype=np.float64)
     _check_values(columns, lambda name, index: f"columns.{name}[{index}]")
-    return columns, lambda index: f"columns.t[{index}]"
+    if not columns:  # only timestamps: a clock is all the samples get
+        columns["t"] = np.full(length or 0, np.nan)
+    return columns, stamps
 
 
 def _check_values(columns: dict[str, FloatArray], field: Callable[[str, int], str]) -> None:
@@ -272,22 +326,35 @@ def _canonical(message: dict[str, Any], columns: dict[str, FloatArray]) -> dict[
     }
 
 
-def _check_time(columns: dict[str, FloatArray], label: Callable[[int], str]) -> None:
+def _check_time(
+    columns: dict[str, FloatArray],
+    label: Callable[[int], str],
+    shape: str,
+    stamps: FloatArray | None,
+    body_stamp: float | None,
+) -> PendingClock | None:
+    """Check the samples' own `t`; None when every sample has one (the batch's clock is complete), else what
+    the server needs to give the others theirs (their timestamps are checked against the session there)."""
     t = columns.get("t")
-    if t is None:
-        field = "columns.t" if label(0).startswith("columns.") else f"{label(0)}.t"
-        invalid(field, "is required (seconds since the session started)")
-    missing = np.flatnonzero(np.isnan(t))
-    if missing.size:
-        invalid(_t_field(label, int(missing[0])), "is required (seconds since the session started)")
-    absurd = np.flatnonzero((t < 0) | (t > MAX_T))
-    if absurd.size:
-        invalid(
-            _t_field(label, int(absurd[0])), f"must be between 0 and {MAX_T:.0f} seconds", code="absurd_time"
-        )
-    backwards = np.flatnonzero(np.diff(t) < 0)
-    if backwards.size:
-        invalid(_t_field(label, int(backwards[0]) + 1), "goes backwards within the batch", code="absurd_time")
+    missing = None if t is None else np.isnan(t)
+    if t is not None:
+        absurd = np.flatnonzero((t < 0) | (t > MAX_T))  # NaN compares False: only the values given
+        if absurd.size:
+            invalid(
+                _t_field(label, int(absurd[0])),
+                f"must be between 0 and {MAX_T:.0f} seconds",
+                code="absurd_time",
+            )
+        assert missing is not None
+        if not missing.any():
+            backwards = np.flatnonzero(np.diff(t) < 0)
+            if backwards.size:
+                index = int(backwards[0]) + 1
+                invalid(_t_field(label, index), "goes backwards within the batch", code="absurd_time")
+            return None
+    if stamps is not None and missing is not None:
+        stamps = np.where(missing, stamps, np.nan)
+    return PendingClock(stamps, body_stamp, shape)
 
 
 def _check_lap_counter(columns: dict[str, FloatArray], label: Callable[[int], str]) -> None:
@@ -306,7 +373,9 @@ def _t_field(label: Callable[[int], str], index: int) -> str:
     return where if where.startswith("columns.") else f"{where}.t"
 
 
-def _batch_key(message: dict[str, Any], payload: Any) -> str:
+def _batch_key(
+    message: dict[str, Any], payload: Any, pending: PendingClock | None, columns: dict[str, FloatArray]
+) -> str:
     batch_id = message.get("batchId")
     if batch_id is not None:
         if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= MAX_BATCH_KEY - 3:
@@ -317,5 +386,18 @@ def _batch_key(message: dict[str, Any], payload: Any) -> str:
         if type(seq) is not int or not 0 <= seq < 2**63:
             invalid("seq", "must be a non-negative integer")
         return f"seq:{seq}"
-    digest = hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=20).hexdigest()
+    content = payload
+    if pending is not None:
+        if pending.body_stamp is None and _has_unclocked_sample(pending, columns["t"]):
+            # Only the time it arrives tells this body from the same one sent again later: each is a sample.
+            return f"rcv:{uuid.uuid4().hex}"
+        content = [payload, message.get(TIMESTAMP)]
+    digest = hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=20).hexdigest()
     return f"sha:{digest}"
+
+
+def _has_unclocked_sample(pending: PendingClock, t: FloatArray) -> bool:
+    """Some sample has neither `t` nor a timestamp of its own (nor does the body)."""
+    if pending.stamps is None:
+        return True
+    return bool((np.isnan(t) & np.isnan(pending.stamps)).any())

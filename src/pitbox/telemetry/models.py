@@ -23,13 +23,31 @@ MAX_T: Final = 31 * 86_400.0
 
 
 @dataclass(frozen=True)
+class PendingClock:
+    """What a batch with samples lacking `t` needs to get their clock from its session (`clock.resolve_clock`):
+    each sample's own `timestamp` and the body's, in epoch seconds, and the body's shape (to name fields)."""
+
+    stamps: (
+        FloatArray | None
+    )  # per sample, NaN where it has no timestamp of its own (None: no sample has one)
+    body_stamp: float | None
+    shape: str  # "data", "samples" or "columns"
+
+
+@dataclass(frozen=True)
 class IngestBatch:
-    """A validated batch: canonical float64 columns of equal length, `t` present and non-decreasing."""
+    """A validated batch: canonical float64 columns of equal length, `t` present and non-decreasing.
+
+    While `pending` is set, `t` is NaN for the samples whose clock comes from the session (a timestamp, or the
+    time the server stores it); `clock.resolve_clock` fills it in and says which clock was used (`clock`).
+    """
 
     driver_id: uuid.UUID
     session_id: uuid.UUID
     batch_key: str
     columns: dict[str, FloatArray]
+    pending: PendingClock | None = None
+    clock: str = "sample"  # sample, timestamp, server or mixed (`clock.Clock`)
 
     @property
     def count(self) -> int:

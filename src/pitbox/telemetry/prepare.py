@@ -55,10 +55,11 @@ _WORKER_ENTRY = "from pitbox.telemetry.prepare import serve_worker; serve_worker
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """A checked batch with its encoded chunk."""
+    """A checked batch with its encoded chunk; None when some sample's clock comes from the session (its `t`
+    is only known once the session row is locked: the server encodes that batch itself)."""
 
     batch: IngestBatch
-    payload: bytes
+    payload: bytes | None
     names: list[str]  # the channels in payload order (what `ChunkCodec.decode` needs back)
 
 
@@ -73,6 +74,8 @@ def prepare_body(body: bytes, codec: ChunkCodec, uniform_rows: UniformRows) -> P
 
 
 def _encoded(batch: IngestBatch, codec: ChunkCodec) -> PreparedBatch:
+    if batch.pending is not None:
+        return PreparedBatch(batch, None, [])
     payload, names = codec.encode(batch.columns)
     return PreparedBatch(batch, payload, names)
 

@@ -29,6 +29,7 @@ from pitbox.errors import Conflict, Invalid, NotFound
 from pitbox.realtime.publisher import Publisher, session_channel, telemetry_channel
 from pitbox.sessions import store as session_store
 from pitbox.telemetry import store
+from pitbox.telemetry.clock import resolve_clock
 from pitbox.telemetry.codec import ChunkCodec, CodecThreads
 from pitbox.telemetry.compare import compare_laps, lap_samples
 from pitbox.telemetry.downsample import downsample_columns
@@ -186,35 +187,37 @@ class TelemetryService:
         The batch is committed before this returns; a batch whose key was stored before is not stored again
         and gets the first ack back with `duplicate: true`.
         """
-        batch, payload, names = prepared.batch, prepared.payload, prepared.names
+        batch = prepared.batch
         await self._access.require_driver(principal, batch.driver_id, "write", scope="telemetry:write")
         lock = self._locks.get(batch.session_id)
         if lock is None:
             lock = self._locks[batch.session_id] = asyncio.Lock()
         async with lock:
             try:
-                ack, laps = await self._commit(batch, payload, names)
+                ack, laps, stored = await self._commit(prepared)
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name not in TAKEN_BY_ANOTHER_SERVER:
                     raise
                 # Another server stored this batch, or a chunk under the number this one took, while this one
                 # waited for the session's lock (the lock's statement saw the chunks and batches as they were
                 # before it waited): asked again, the batch is a retry, or gets the next number.
-                ack, laps = await self._commit(batch, payload, names)
+                ack, laps, stored = await self._commit(prepared)
         if ack["duplicate"]:
             self.counters["duplicates_total"] += 1
         else:
             self.counters["samples_total"] += int(ack["samples"])
             self.counters["batches_total"] += 1
-            self._publish(prepared, ack, laps)
+            self._publish(stored, ack, laps)
             if self._on_lap_completed is not None:
                 for lap in laps:
                     self._on_lap_completed(batch.session_id, batch.driver_id, lap.number)
         return ack
 
-    async def _commit(
-        self, batch: IngestBatch, payload: bytes, names: list[str]
-    ) -> tuple[dict[str, Any], list[Lap]]:
+    async def _commit(self, prepared: PreparedBatch) -> tuple[dict[str, Any], list[Lap], IngestBatch]:
+        """Store the batch in one transaction: the ack, the laps it completed and the batch as stored (its
+        clock resolved against the session when it was not the samples' own)."""
+        batch, payload, names = prepared.batch, prepared.payload, prepared.names
+        fed = False
         ack: dict[str, Any] = {
             "sessionId": str(batch.session_id),
             "driverId": str(batch.driver_id),
@@ -234,14 +237,24 @@ class TelemetryService:
                         tStart=session["t_start"],
                         tEnd=session["t_end"],
                         lapsCompleted=list(session["laps_completed"] or ()),
+                        clock=session["clock"] or "sample",
                         duplicate=True,
                     )
-                    return ack, []
+                    return ack, [], batch
                 if session["status"] != "active":
                     raise Conflict("the session has ended; start a new one", code="session_ended")
+                if batch.pending is not None or payload is None:
+                    batch = resolve_clock(
+                        batch,
+                        started_at=session["started_at"],
+                        received_at=session["received_at"],
+                        last_t=session["t_last"],
+                    )
+                    payload, names = self._codec.encode(batch.columns)
                 chunk_no = int(session["next_chunk_no"])
                 splits = tuple(session["sector_splits"] or ()) or DEFAULT_SPLITS
                 progress = await self._progress_of(conn, batch.session_id, chunk_no, splits)
+                fed = True
                 laps, distance = progress.feed(batch.columns)
                 laps = [lap for lap in laps if lap.lap_time > 0]
                 if laps:
@@ -258,10 +271,13 @@ class TelemetryService:
                     names,
                     payload,
                     store.BatchStats(batch.count, list(batch.columns), distance, laps),
+                    batch.clock,
                 )
         except BaseException:
-            # The detector may have seen samples that were not committed: rebuild it from the database.
-            self._progress.pop(batch.session_id, None)
+            if (
+                fed
+            ):  # the detector may have seen samples that were not committed: rebuild it from the database
+                self._progress.pop(batch.session_id, None)
             raise
         progress.next_chunk = chunk_no + 1
         ack.update(
@@ -270,9 +286,10 @@ class TelemetryService:
             tStart=batch.t_start,
             tEnd=batch.t_end,
             lapsCompleted=[lap.number for lap in laps],
+            clock=batch.clock,
             duplicate=False,
         )
-        return ack, laps
+        return ack, laps, batch
 
     async def _progress_of(
         self, conn: Connection, session_id: uuid.UUID, chunk_no: int, splits: tuple[float, ...]
@@ -296,8 +313,7 @@ class TelemetryService:
         self._progress.move_to_end(session_id)
         return progress
 
-    def _publish(self, prepared: PreparedBatch, ack: dict[str, Any], laps: list[Lap]) -> None:
-        batch = prepared.batch
+    def _publish(self, batch: IngestBatch, ack: dict[str, Any], laps: list[Lap]) -> None:
         event = {
             "type": "telemetry",
             "sessionId": ack["sessionId"],
@@ -306,6 +322,7 @@ class TelemetryService:
             "count": ack["samples"],
             "tStart": ack["tStart"],
             "tEnd": ack["tEnd"],
+            "clock": ack["clock"],
             # Column-wise whatever shape came in, encoded once for both channels (numpy arrays encode fast).
             "columns": orjson.Fragment(orjson.dumps(batch.columns, option=orjson.OPT_SERIALIZE_NUMPY)),
         }

@@ -38,9 +38,11 @@ async def lock_session_for_ingest(
 ) -> asyncpg.Record | None:
     """Lock the session row for this batch (batches of a session commit one at a time, in order).
 
-    Returns its status, its track (`track_id`, `track_length_m`) and the track's sector splits, the number its next chunk gets (`next_chunk_no`) and, when
-    a batch with this key was stored before, what its ack said: `chunk_no`, `sample_count`, `t_start`,
-    `t_end`, `laps_completed`; None when the session is not this driver's.
+    Returns its status, its track (`track_id`, `track_length_m`) and the track's sector splits, the number its
+    next chunk gets (`next_chunk_no`), what a batch's clock needs (`started_at`, `t_last`, and `received_at`:
+    now, by the database's clock, which also stamped `started_at`) and, when a batch with this key was stored
+    before, what its ack said: `chunk_no`, `sample_count`, `t_start`, `t_end`, `laps_completed`, `clock`; None
+    when the session is not this driver's.
 
     `next_chunk_no` is read from the locked row, so it is current even when another transaction held the
     lock. Servers from before migration 0005 (a rolling deploy) store chunks without moving it on: the number
@@ -51,7 +53,8 @@ async def lock_session_for_ingest(
         """SELECT s.status, s.track_id, tr.length_m AS track_length_m, tr.sector_splits,
                   greatest(s.next_chunk_no, (SELECT coalesce(max(d.chunk_no) + 1, 0) FROM telemetry_data d
                                              WHERE d.session_id = s.id)) AS next_chunk_no,
-                  b.chunk_no, b.sample_count, b.t_start, b.t_end, b.laps_completed
+                  s.started_at, s.t_last, statement_timestamp() AS received_at,
+                  b.chunk_no, b.sample_count, b.t_start, b.t_end, b.laps_completed, b.clock
            FROM sessions s
            LEFT JOIN tracks tr ON tr.id = s.track_id
            LEFT JOIN telemetry_batches b ON b.session_id = s.id AND b.batch_key = $3
@@ -75,20 +78,22 @@ async def insert_chunk(
     channels: Sequence[str],
     payload: bytes,
     stats: BatchStats,
+    clock: str = "sample",
 ) -> None:
     """Store one encoded chunk and its batch key, and fold it into the session's statistics, in one statement.
 
-    The session is marked for compaction from this chunk on, unless it already is from an earlier one.
+    The session is marked for compaction from this chunk on, unless it already is from an earlier one. The
+    chunk and the batch keep their samples' `clock` (NULL for `sample`, as every chunk before migration 0008).
     """
     await conn.execute(
         """WITH chunk AS (
                INSERT INTO telemetry_data (session_id, chunk_no, driver_id, t_start, t_end, lap_first, lap_last,
-                   sample_count, channels, payload)
-               VALUES ($1, $2, $3, $5, $6, $7, $8, $9, $10, $11)),
+                   sample_count, channels, payload, clock)
+               VALUES ($1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $17)),
            batch AS (
                INSERT INTO telemetry_batches (session_id, chunk_no, sample_count, t_start, t_end, batch_key,
-                   laps_completed)
-               VALUES ($1, $2, $9, $5, $6, $4, $16))
+                   laps_completed, clock)
+               VALUES ($1, $2, $9, $5, $6, $4, $16, $17))
            UPDATE sessions SET
                sample_count = sample_count + $9,
                t_first = least(t_first, $5),
@@ -118,6 +123,7 @@ async def insert_chunk(
         len(stats.laps),
         min((lap.lap_time for lap in stats.laps if lap.valid), default=None),
         [lap.number for lap in stats.laps] or None,
+        None if clock == "sample" else clock,
     )
 
 
@@ -207,6 +213,7 @@ class MergedChunk:
     channels: Sequence[str]
     payload: bytes
     received_at: datetime  # of the newest replaced chunk
+    clock: str | None = None  # of the replaced chunks when they agree, else "mixed" (None: `sample`)
 
     @property
     def sample_count(self) -> int:
@@ -265,7 +272,7 @@ async def chunks_between(
     """The chunks covering chunk numbers `first` to `last` (each wholly inside), in order, with everything."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT chunk_no, driver_id, t_start, t_end, lap_first, lap_last, sample_count, channels, payload,
-               part_sizes, received_at
+               part_sizes, received_at, clock
            FROM telemetry_data WHERE session_id = $1 AND chunk_no BETWEEN $2 AND $3
            ORDER BY chunk_no""",
         session_id,
@@ -295,8 +302,8 @@ async def replace_chunks(
     await conn.execute(
         """WITH next AS (UPDATE sessions SET compact_from_chunk = $13 WHERE id = $1)
            INSERT INTO telemetry_data (session_id, chunk_no, driver_id, t_start, t_end, lap_first, lap_last,
-               sample_count, channels, payload, received_at, part_sizes)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+               sample_count, channels, payload, received_at, part_sizes, clock)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14)""",
         session_id,
         last,
         merged.driver_id,
@@ -310,6 +317,7 @@ async def replace_chunks(
         merged.received_at,
         list(merged.part_sizes),
         compact_from,
+        merged.clock,
     )
 
 

@@ -6,8 +6,9 @@ and kept), decodes the same body straight into structs and checks every value is
 values then go into one matrix in one numpy call. Together that takes about 60% as long (bench/ingest_parts.py).
 
 Anything else is not this path's business: a row with a missing or extra channel, a null, a bool, a string,
-the `data` or `columns` shapes, any other top-level field, no `seq` or `batchId`, a number beyond float64,
-text that is not UTF-8, deep nesting. `UniformRows.decode` answers None for those and the general path
+a `timestamp` (the sample's clock, not a channel), the `data` or `columns` shapes, any other top-level field
+(the body's `timestamp` too), no `seq` or `batchId`, a number beyond float64, text that is not UTF-8, deep
+nesting. `UniformRows.decode` answers None for those and the general path
 (`ingest.parse_batch`) reads the body and names what is wrong, so both paths accept and refuse the same
 bodies (tests/telemetry_core/test_uniform_row_decoding.py holds them to it).
 """
@@ -104,7 +105,7 @@ def _first_sample_names(body: bytes) -> tuple[str, ...] | None:
     if not 0 < len(first) <= MAX_CHANNELS:
         return None
     for name, value in first.items():
-        if type(value) not in (int, float) or _UNNAMEABLE.search(name):
+        if type(value) not in (int, float) or _UNNAMEABLE.search(name) or name == "timestamp":
             return None
     return tuple(first)
 

@@ -163,8 +163,8 @@ class Dashboard {
     live.changed = true;
     this.sessions.showDriver(live.driver);
     try {
-      const page = await this.api.get(`/api/sessions/${id}?limit=20`);
-      const current = live.sessionId || (page.sessions[0] && page.sessions[0].id);
+      const newest = await this.api.get(`/api/sessions/${id}?limit=1`); // an array, newest first
+      const current = live.sessionId || (newest[0] && newest[0].id);
       if (current && this.selected === id) await this.loadLiveSession(current);
     } catch (error) {
       toast(error.message);

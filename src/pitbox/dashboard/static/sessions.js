@@ -72,8 +72,9 @@ export class SessionsView {
     this.driver = driver;
     if (changed) this.closeSession();
     try {
-      const page = await this.api.get(`/api/sessions/${driver.id}?limit=50`);
-      if (this.driver.id === driver.id) this.renderSessions(page.sessions);
+      // The 50 newest (an array, newest first; older pages are behind the Link header, not shown here).
+      const sessions = await this.api.get(`/api/sessions/${driver.id}?limit=50`);
+      if (this.driver.id === driver.id) this.renderSessions(sessions);
     } catch (error) {
       this.onError(error);
     }
