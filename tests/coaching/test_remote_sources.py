@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -22,10 +21,9 @@ from pitbox.auth.principal import Principal
 from pitbox.coaching.agent import AgentClient, CircuitBreaker
 from pitbox.coaching.gradient import GradientClient
 from pitbox.coaching.service import CoachingService
-from pitbox.recordings import open_recording
-from tests.conftest import RunningServer, Team, free_port, shared_data
+from tests.conftest import RunningServer, Team, free_port
 
-from .conftest import COACHED_CHANNELS, LANGLEY, RealLaps
+from .conftest import LANGLEY, RealLaps
 from .test_feedback_api import columns_json, ingest, new_session
 
 
@@ -209,9 +207,7 @@ async def test_a_telemetry_object_is_passed_on_to_the_agent(
         assert feedback["items"] == [] and feedback["summary"].startswith("No lap to coach")
 
         stub.state.mode = "ok"  # once a lap is completed the agent gets its analysis and the object
-        recording = open_recording(shared_data(LANGLEY.format("14-46-23")))
-        columns = {name: np.asarray(recording.channels[name], dtype=np.float64) for name in COACHED_CHANNELS}
-        await ingest(client, team.driver, session_id, columns)
+        await ingest(client, team.driver, session_id, LANGLEY.format("14-46-23"))
         laps = (await client.get(f"/api/sessions/{session_id}/laps", headers=team.driver.headers)).json()
         feedback = await coaching.request_feedback(principal, driver_id, session, telemetry)
     sent = stub.state.requests[-1]
