@@ -56,7 +56,8 @@ async def agent_endpoint(request: Request) -> Response:
         return JSONResponse(
             {"summary": f"Agent: {speed} km/h noted.", "items": [{"text": "Agent: build tyre temperature."}]}
         )
-    worst = body["analysis"]["items"][0]
+    items = body["analysis"]["items"]  # a new best may have nothing to improve
+    worst = items[0] if items else {"corner": "the whole lap"}
     points = len(body["telemetry"]["distance"]) if "telemetry" in body else 0
     return JSONResponse(
         {
@@ -211,7 +212,7 @@ async def test_a_telemetry_object_is_passed_on_to_the_agent(
         laps = (await client.get(f"/api/sessions/{session_id}/laps", headers=team.driver.headers)).json()
         feedback = await coaching.request_feedback(principal, driver_id, session, telemetry)
     sent = stub.state.requests[-1]
-    assert sent["telemetryData"] == telemetry and sent["analysis"]["items"]
+    assert sent["telemetryData"] == telemetry and sent["analysis"]["lap"] == sent["lap"]
     assert sent["lap"] == feedback["lap"] == max(laps, key=lambda lap: lap["tEnd"])["lap"]
     assert feedback["source"] == "agent"
 
