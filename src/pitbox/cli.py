@@ -196,14 +196,24 @@ def replay(
         str | None, typer.Option(help="A JWT or API key (default: PITBOX_TOKEN).", envvar="PITBOX_TOKEN")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Samples per batch.")] = 60,
+    track: Annotated[
+        str | None, typer.Option(help="Track name, when the recording names none (an Assetto Corsa capture).")
+    ] = None,
+    track_config: Annotated[
+        str | None, typer.Option(help="Track layout, when the recording names none.")
+    ] = None,
+    car: Annotated[str | None, typer.Option(help="Car, when the recording names none.")] = None,
 ) -> None:
-    """Stream a recorded session to a running server, as a relay agent would, with a progress bar."""
+    """Stream a recorded session to a running server, as a relay agent would, with a progress bar.
+
+    The session carries the track (name, layout, lap length measured from the data) and the car the recording
+    names; --track, --track-config and --car fill in what it does not."""
     from rich.progress import Progress
 
     from pitbox.client import PitboxClient, PitboxError
     from pitbox.errors import PitboxError as DomainError
     from pitbox.recordings import open_recording
-    from pitbox.replay import replay_recording
+    from pitbox.replay import replay_recording, session_fields
 
     pace = None if speed == "max" else _positive_float(speed, "--speed")
     if token is None:
@@ -217,7 +227,8 @@ def replay(
 
     async def main() -> None:
         async with PitboxClient(server, token=token) as client:
-            created = await client.create_session(driver, session, sim=recording.source)
+            fields = session_fields(recording, track=track, track_config=track_config, car=car)
+            created = await client.create_session(driver, session, **fields)
             with Progress(transient=False) as progress:
                 task = progress.add_task(
                     f"replaying {recording.n_samples} samples", total=recording.n_samples

@@ -143,7 +143,8 @@ class PitboxClient:
         return result
 
     async def create_session(self, driver_id: str, name: str, **fields: Any) -> JSON:
-        """A new session for the driver (`trackId`, `car`, `sim`, `type` may be given)."""
+        """A new session for the driver (`trackId` or `trackName`/`trackConfig`/`trackLengthM`, `car`, `sim`,
+        `type` may be given)."""
         result: JSON = await self.request(
             "POST", "/api/sessions", json={"driverId": driver_id, "name": name, **fields}
         )

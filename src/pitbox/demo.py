@@ -24,7 +24,7 @@ from pitbox.config import Settings
 from pitbox.errors import Conflict
 from pitbox.recordings import open_recording
 from pitbox.recordings.models import Recording
-from pitbox.replay import replay_recording
+from pitbox.replay import replay_recording, session_fields
 from pitbox.services import Services
 from pitbox.serving import make_server
 
@@ -81,7 +81,13 @@ def synthetic_recording(laps: int = 3, rate_hz: float = 60.0) -> Recording:
         "x": x,
         "y": y,
     }
-    return Recording(source="synthetic", sample_rate_hz=rate_hz, channels=channels, track="PitBox Stadium")
+    return Recording(
+        source="synthetic",
+        sample_rate_hz=rate_hz,
+        channels=channels,
+        track="PitBox Stadium",
+        car="PitBox Demo Car",
+    )
 
 
 def _stadium_xy(d: Any, straight: float, radius: float) -> tuple[Any, Any]:
@@ -109,7 +115,8 @@ def load_demo_recording(path: Path | None) -> Recording:
 
 
 async def build_demo_world(services: Services, data_dir: Path) -> DemoWorld:
-    """The demo manager, team, driver and track, created once and found again on later runs."""
+    """The demo manager, team and driver, created once and found again on later runs (the track and car come
+    from the recording)."""
     credentials = data_dir / "demo_credentials.json"
     if credentials.exists():
         saved = orjson.loads(credentials.read_bytes())
@@ -126,8 +133,6 @@ async def build_demo_world(services: Services, data_dir: Path) -> DemoWorld:
     manager = Principal(kind="user", user_id=uuid.UUID(created["id"]), role="manager")
     team = await services.teams.create_team(manager, "PitBox Demo Team")
     driver = await services.teams.create_driver(manager, "Demo Driver", None, uuid.UUID(team["id"]))
-    with contextlib.suppress(Conflict):
-        await services.tracks.create(manager, _track_body())
     credentials.write_bytes(
         orjson.dumps(
             {"email": DEMO_EMAIL, "password": password, "teamId": team["id"], "driverId": driver["id"]}
@@ -136,12 +141,6 @@ async def build_demo_world(services: Services, data_dir: Path) -> DemoWorld:
     credentials.chmod(0o600)
     token, _ = services.auth.issue_token(uuid.UUID(created["id"]))
     return DemoWorld(DEMO_EMAIL, password, token, team["id"], driver["id"])
-
-
-def _track_body() -> Any:
-    from pitbox.tracks.models import TrackCreate
-
-    return TrackCreate.model_validate({"name": "Langley Speedway", "country": "US", "lengthM": 603.5})
 
 
 async def run_demo(settings: Settings, recording: Recording, speed: float | None, announce: Any) -> None:
@@ -168,8 +167,11 @@ async def run_demo(settings: Settings, recording: Recording, speed: float | None
 
 
 async def _replay_forever(url: str, world: DemoWorld, recording: Recording, speed: float | None) -> None:
+    """One session on the recording's track and car; each loop continues it in time and in lap numbers."""
+    lap = recording.channels.get("lap")
+    lap_span = int(np.nanmax(lap)) + 1 if lap is not None and np.isfinite(lap).any() else 0
     async with PitboxClient(url, token=world.token) as client:
-        session = await client.create_session(world.driver_id, "Demo session", sim=recording.source)
+        session = await client.create_session(world.driver_id, "Demo session", **session_fields(recording))
         loop = 0
         while True:
             await replay_recording(
@@ -179,5 +181,6 @@ async def _replay_forever(url: str, world: DemoWorld, recording: Recording, spee
                 session_id=session["id"],
                 speed=speed,
                 t_offset=loop * (recording.duration_s + 1.0),
+                lap_offset=loop * lap_span,
             )
             loop += 1

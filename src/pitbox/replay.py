@@ -13,6 +13,7 @@ import websockets
 
 from pitbox.client import PitboxClient, PitboxError, Subscription
 from pitbox.recordings.models import Recording
+from pitbox.telemetry.laps import measured_track_length
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,25 @@ class _Sender:
             self.used.append(transport)
 
 
+def session_fields(
+    recording: Recording, *, track: str | None = None, track_config: str | None = None, car: str | None = None
+) -> dict[str, Any]:
+    """The body fields of POST /api/sessions for a session made from `recording`: its sim, its track (name,
+    layout and the lap length measured from its data) and its car. `track`, `track_config` and `car` name
+    what the file does not (an Assetto Corsa capture names neither); the file's own names win otherwise."""
+    fields: dict[str, Any] = {"sim": recording.source}
+    name = recording.track or track
+    if name:
+        fields["trackName"] = name
+        fields["trackConfig"] = recording.track_config or track_config or ""
+        length = measured_track_length(recording.channels)
+        if length is not None:
+            fields["trackLengthM"] = round(length, 1)
+    if recording.car or car:
+        fields["car"] = recording.car or car
+    return fields
+
+
 async def replay_recording(
     client: PitboxClient,
     recording: Recording,
@@ -59,14 +79,16 @@ async def replay_recording(
     speed: float | None = 1.0,
     batch_size: int = 60,
     t_offset: float = 0.0,
+    lap_offset: int = 0,
     on_batch: Callable[[int], None] | None = None,
     transport: str = "websocket",
 ) -> ReplayResult:
     """Send every sample of `recording` in batches; `speed` None sends as fast as the server accepts.
 
     Batches go over one WebSocket (acknowledged after commit) with HTTP as the fallback, as a relay agent does;
-    `transport="http"` skips the socket. Batch ids are derived from the session and the batch number, so a replay that is interrupted and run again
-    for the same session stores nothing twice. `t_offset` shifts time (to loop a recording in one session).
+    `transport="http"` skips the socket. Batch ids are derived from the session and the batch number, so a
+    replay that is interrupted and run again for the same session stores nothing twice. `t_offset` shifts time
+    and `lap_offset` the lap counter, so a recording looped in one session continues as new laps.
     """
     async with contextlib.AsyncExitStack() as stack:
         socket = None
@@ -77,7 +99,7 @@ async def replay_recording(
                 socket = None  # no socket (a proxy without WebSocket, an old server): HTTP batches
         sender = _Sender(client, socket)
         sent, batches, seconds = await _paced(
-            sender, recording, driver_id, session_id, speed, batch_size, t_offset, on_batch
+            sender, recording, driver_id, session_id, speed, batch_size, (t_offset, lap_offset), on_batch
         )
     return ReplayResult(session_id, sent, batches, seconds, "+".join(sender.used) or transport)
 
@@ -89,9 +111,10 @@ async def _paced(
     session_id: str,
     speed: float | None,
     batch_size: int,
-    t_offset: float,
+    offsets: tuple[float, int],
     on_batch: Callable[[int], None] | None,
 ) -> tuple[int, int, float]:
+    t_offset, lap_offset = offsets
     started = time.perf_counter()
     sent = batches = 0
     for number, batch in enumerate(recording.iter_samples(batch_size)):
@@ -100,6 +123,10 @@ async def _paced(
         if t_offset:
             for sample in batch:
                 sample["t"] = float(sample["t"]) + t_offset
+        if lap_offset:
+            for sample in batch:
+                if "lap" in sample:
+                    sample["lap"] = int(sample["lap"]) + lap_offset
         if speed is not None:
             due = started + (float(batch[-1]["t"]) - t_offset) / speed
             delay = due - time.perf_counter()

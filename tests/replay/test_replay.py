@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -15,7 +16,7 @@ from pitbox.client import PitboxClient
 from pitbox.recordings import open_recording
 from pitbox.replay import replay_recording
 from pitbox.telemetry.laps import detect_laps
-from tests.conftest import RunningServer, Team, free_port, shared_data
+from tests.conftest import RunningServer, Team, free_port, pitbox_cli, shared_data
 
 LANGLEY = "iracing_ibt/robrobertsce/skmodified_langley 2015-05-28 14-46-23.ibt"
 
@@ -112,3 +113,52 @@ def test_synthetic_demo_recording_has_laps(name: str) -> None:
     recording = synthetic_recording(laps=3)
     laps = detect_laps(recording.channels)
     assert len([lap for lap in laps if lap.valid]) >= 1
+
+
+async def test_replayed_sessions_carry_the_track_and_car_the_recording_names(
+    server: RunningServer, client: httpx.AsyncClient, team: Team
+) -> None:
+    """`pitbox replay` names the session's track and car from the file; what the file lacks comes from options."""
+    import irsdk
+
+    pit_exit = shared_data("iracing_ibt/robrobertsce/skmodified_langley 2015-05-28 14-45-12.ibt")
+    ibt = irsdk.IBT()
+    ibt.open(str(pit_exit))
+    try:  # the lap length iRacing itself states: LapDist over LapDistPct
+        dist, pct = np.array(ibt.get_all("LapDist")), np.array(ibt.get_all("LapDistPct"))
+    finally:
+        ibt.close()
+    middle = (pct > 0.1) & (pct < 0.9)
+    langley_m = float(np.median(dist[middle] / pct[middle]))
+    monza = shared_data("udp_captures_vthinsel/AssettoCorsa_monza_A8LMS.raw")
+    token = team.engineer.token
+    driver = str(team.driver.driver_id)
+    common = ["--driver", driver, "--speed", "max", "--server", server.url, "--token", token]
+    iracing = await pitbox_cli(server, "replay", str(pit_exit), "--session", "pit exit", *common)
+    assert iracing.returncode == 0, iracing.stderr
+    # An Assetto Corsa capture names neither track nor car: the operator does.
+    ac = await pitbox_cli(
+        server,
+        "replay",
+        str(monza),
+        "--session",
+        "monza",
+        "--track",
+        "Monza",
+        "--car",
+        "Audi R8 LMS",
+        *common,
+    )
+    assert ac.returncode == 0, ac.stderr
+    listed = await client.get(f"/api/sessions/{driver}", headers=team.engineer.headers)
+    sessions = {session["name"]: session for session in listed.json()["sessions"]}
+    langley = sessions["pit exit"]
+    assert (langley["trackName"], langley["trackConfig"], langley["car"], langley["sim"]) == (
+        "Langley Speedway",
+        "",
+        "Modified - SK",
+        "iracing",
+    )
+    assert langley["trackLengthM"] == pytest.approx(langley_m, abs=0.5)
+    assert (sessions["monza"]["trackName"], sessions["monza"]["car"]) == ("Monza", "Audi R8 LMS")
+    assert sessions["monza"]["trackLengthM"] == pytest.approx(5793.0, rel=0.01)  # Monza's published length

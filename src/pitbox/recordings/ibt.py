@@ -57,7 +57,8 @@ def read_ibt(path: Path) -> Recording:
         sample_rate_hz=float(tick_rate),
         channels=channels,
         track=_yaml_value(session_info, "TrackDisplayName") or _yaml_value(session_info, "TrackName"),
-        car=_yaml_value(session_info, "CarScreenName"),
+        track_config=_yaml_value(session_info, "TrackConfigName") or "",
+        car=_driver_car(session_info),
         metadata=metadata,
     )
 
@@ -98,6 +99,23 @@ def _session_info_text(ibt: irsdk.IBT) -> str:
 
 
 def _yaml_value(text: str, key: str) -> str | None:
-    # A line scan avoids parsing iRacing's large, occasionally non-standard YAML for two strings.
-    match = re.search(rf"^\s*{re.escape(key)}:\s*(.+?)\s*$", text, flags=re.MULTILINE)
-    return match.group(1).strip("'\"") if match else None
+    # A line scan avoids parsing iRacing's large, occasionally non-standard YAML for a few strings. The value
+    # must be on the key's own line: an empty one (`TrackConfigName: `) is None, never the next line's.
+    match = re.search(rf"^[ \t]*{re.escape(key)}:[ \t]*(.*?)[ \t]*$", text, flags=re.MULTILINE)
+    if not match:
+        return None
+    return match.group(1).strip("'\"").strip() or None
+
+
+def _driver_car(text: str) -> str | None:
+    """The car of the driver who recorded the file: the `Drivers` entry whose CarIdx is DriverCarIdx."""
+    own = _yaml_value(text, "DriverCarIdx")
+    drivers = re.search(r"^[ \t]*Drivers:[ \t]*$", text, flags=re.MULTILINE)
+    listing = text[drivers.end() :] if drivers else text
+    # Only the Drivers list: results sections hold `- CarIdx:` entries too.
+    entries = re.split(r"^[ \t]*- CarIdx:", listing, flags=re.MULTILINE)
+    for entry in entries[1:]:
+        index = entry.split("\n", 1)[0].strip()
+        if own is None or index == own:
+            return _yaml_value(entry, "CarScreenName")
+    return _yaml_value(text, "CarScreenName")

@@ -18,7 +18,8 @@ Sample = dict[str, float | int]
 class Recording:
     """Channels of one recording, each an array of `n_samples` values; `t` is seconds from its start.
 
-    Channel names are canonical (see `pitbox.telemetry.channels`) where the source's name is known, the raw
+    `track`, `track_config` (the layout, '' when none) and `car` are what the file names, None when it does
+    not. Channel names are canonical (see `pitbox.telemetry.channels`) where the source's name is known, the raw
     name otherwise. Values are in canonical units; NaN marks a value the source did not have.
     """
 
@@ -26,6 +27,7 @@ class Recording:
     sample_rate_hz: float
     channels: dict[str, npt.NDArray[Any]]
     track: str | None = None
+    track_config: str = ""
     car: str | None = None
     metadata: dict[str, str | float | int] = field(default_factory=dict)
 

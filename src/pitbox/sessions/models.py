@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pitbox.auth.models import CamelModel
 from pitbox.errors import Invalid
@@ -22,9 +22,26 @@ class SessionCreate(CamelModel):
     driver_id: uuid.UUID = Field(alias="driverId")
     name: str = Field(min_length=1, max_length=200)
     track_id: uuid.UUID | None = Field(None, alias="trackId")
+    track_name: str | None = Field(
+        None,
+        alias="trackName",
+        max_length=200,
+        description="With no trackId: the track is matched by name, configuration and length, or created.",
+    )
+    track_config: str | None = Field(
+        None, alias="trackConfig", max_length=200, description="The layout, if any."
+    )
+    track_length_m: float | None = Field(
+        None, alias="trackLengthM", gt=0, le=100_000, description="Lap length measured from the data (m)."
+    )
     car: str | None = Field(None, max_length=200)
     sim: str | None = Field(None, max_length=100)
     type: SessionType = "practice"
+
+    @field_validator("track_name", "track_config")
+    @classmethod
+    def _trimmed(cls, value: str | None) -> str | None:
+        return None if value is None else " ".join(value.split())
 
 
 @dataclass(frozen=True)

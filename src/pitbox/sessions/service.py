@@ -24,6 +24,7 @@ from pitbox.sessions import store
 from pitbox.sessions.models import SessionCreate, SessionCursor, SessionFilter
 from pitbox.telemetry import store as telemetry_store
 from pitbox.telemetry.models import lap_json
+from pitbox.tracks import service as tracks
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,8 @@ def session_json(row: asyncpg.Record) -> dict[str, Any]:
         "driverId": str(row["driver_id"]),
         "trackId": str(row["track_id"]) if row["track_id"] else None,
         "trackName": row["track_name"],
+        "trackConfig": row["track_config"],
+        "trackLengthM": row["track_length_m"],
         "name": row["name"],
         "car": row["car"],
         "sim": row["sim"],
@@ -71,17 +74,24 @@ class SessionService:
     async def create(self, principal: Principal, body: SessionCreate) -> dict[str, Any]:
         """A new active session for a driver the caller may write for."""
         await self._access.require_driver(principal, body.driver_id, "write", scope="sessions:write")
-        if body.track_id is not None and not await store.track_exists(self._pool, body.track_id):
+        track_id = body.track_id
+        if track_id is not None and not await store.track_exists(self._pool, track_id):
             raise Invalid(
                 "trackId: no such track",
                 code="unknown_track",
                 details=[{"field": "trackId", "message": "no such track"}],
             )
+        if track_id is None and body.track_name:
+            # Tracks are one shared catalogue: whoever may create a session may have its track found or made.
+            track = await tracks.match_or_create(
+                self._pool, body.track_name, body.track_config or "", body.track_length_m
+            )
+            track_id = track["id"]
         row = await store.insert_session(
             self._pool,
             body.driver_id,
             body.name,
-            body.track_id,
+            track_id,
             body.car,
             body.sim,
             body.type,

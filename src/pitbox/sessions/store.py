@@ -10,7 +10,8 @@ import asyncpg
 from pitbox.db.types import Queryable
 from pitbox.sessions.models import SessionCursor, SessionFilter
 
-COLUMNS = """s.id, s.driver_id, s.track_id, tr.name AS track_name, tr.length_m AS track_length_m, s.name, s.car,
+COLUMNS = """s.id, s.driver_id, s.track_id, tr.name AS track_name, tr.configuration AS track_config,
+    tr.length_m AS track_length_m, s.name, s.car,
     s.sim, s.type, s.status, s.started_at, s.ended_at, s.last_activity_at, s.sample_count, s.channels, s.t_first,
     s.t_last, s.distance_m, s.lap_count, s.best_lap_s"""
 

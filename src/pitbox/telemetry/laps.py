@@ -231,3 +231,38 @@ def _crossing_time(t0: float, t1: float, p0: float, p1: float, target: float) ->
         return float(t1)
     fraction = min(max((target - p0) / (p1 - p0), 0.0), 1.0)
     return float(t0 + fraction * (t1 - t0))
+
+
+def measured_track_length(columns: Mapping[str, Iterable[float | int | None]]) -> float | None:
+    """The lap length (m) the data itself shows: lap distance over lap fraction where both are given, else
+    the distance driven (integrated speed) per lap fraction covered; None when the data cannot tell."""
+    pct = _column(columns, "lapDistPct")
+    dist = _column(columns, "lapDist")
+    if pct is not None and dist is not None:
+        usable = (pct > 0.1) & (pct < 0.9) & np.isfinite(dist) & (dist > 0)
+        if usable.sum() >= 10:
+            return float(np.median(dist[usable] / pct[usable]))
+    t, speed = _column(columns, "t"), _column(columns, "speed")
+    if pct is not None and t is not None and speed is not None:
+        step = np.diff(pct)
+        step -= np.rint(step)
+        dt = np.diff(t)
+        # Forward movement only: no resets, pauses or tows, and no stretch where the position stands still
+        # while the speed does not (a paused game repeating its last packet).
+        changed = np.concatenate(([True], step != 0))
+        last_change = np.maximum.accumulate(np.where(changed, np.arange(pct.size), 0))
+        fresh = (t - t[last_change])[1:] < 0.5
+        moving = (step >= 0) & (step < 0.05) & (dt >= 0) & (dt <= 1.0) & fresh
+        moving &= np.isfinite(speed[:-1] + speed[1:])
+        covered = float(step[moving].sum())
+        if covered >= 0.5:
+            driven = float(np.sum((0.5 * (speed[:-1] + speed[1:]) / 3.6 * dt)[moving]))
+            return driven / covered
+    return None
+
+
+def _column(columns: Mapping[str, Iterable[float | int | None]], name: str) -> FloatArray | None:
+    if name not in columns:
+        return None
+    values = np.asarray(columns[name], dtype=np.float64)
+    return values if np.isfinite(values).any() else None

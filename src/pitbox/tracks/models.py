@@ -11,6 +11,9 @@ from pitbox.auth.models import CamelModel
 
 class TrackCreate(CamelModel):
     name: str = Field(min_length=1, max_length=200)
+    configuration: str = Field(
+        "", max_length=200, description='The layout ("Grand Prix", "Oval"); empty when the circuit has one.'
+    )
     country: str | None = Field(None, max_length=100)
     length_m: float | None = Field(None, alias="lengthM", gt=0, le=100_000)
     sector_splits: list[float] = Field(
@@ -31,3 +34,4 @@ class TrackCreate(CamelModel):
 
 class TrackUpdate(TrackCreate):
     name: str | None = Field(None, min_length=1, max_length=200)  # type: ignore[assignment]
+    configuration: str | None = Field(None, max_length=200)  # type: ignore[assignment]

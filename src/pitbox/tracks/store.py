@@ -7,9 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from pitbox.db.types import Queryable
+from pitbox.db.types import Connection, Queryable
 
-COLUMNS = "id, name, country, length_m, sector_splits, corners, created_at"
+COLUMNS = "id, name, configuration, country, length_m, sector_splits, corners, created_at"
 
 
 async def insert_track(
@@ -19,12 +19,14 @@ async def insert_track(
     length_m: float | None,
     splits: list[float],
     corners: Any,
+    configuration: str = "",
 ) -> asyncpg.Record:
-    """Insert a track; UniqueViolationError when the name exists."""
+    """Insert a track (the caller has checked, under `lock_track_name`, that it is not there already)."""
     row: asyncpg.Record | None = await pool.fetchrow(
-        f"INSERT INTO tracks (name, country, length_m, sector_splits, corners) VALUES ($1, $2, $3, $4, $5) "
-        f"RETURNING {COLUMNS}",  # noqa: S608
+        f"""INSERT INTO tracks (name, configuration, country, length_m, sector_splits, corners)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}""",  # noqa: S608
         name,
+        configuration,
         country,
         length_m,
         splits,
@@ -34,6 +36,38 @@ async def insert_track(
     return row
 
 
+async def lock_track_name(conn: Connection, name: str, configuration: str) -> None:
+    """Serialise, until the transaction ends, everyone matching or creating this name and configuration."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('track:' || lower($1) || '|' || lower($2)))",
+        name,
+        configuration,
+    )
+
+
+async def tracks_named(
+    pool: Queryable, name: str, configuration: str, exclude: uuid.UUID | None = None
+) -> list[asyncpg.Record]:
+    """Every track with this name and configuration (case-insensitive), oldest first."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        f"""SELECT {COLUMNS} FROM tracks
+            WHERE lower(name) = lower($1) AND lower(configuration) = lower($2)
+              AND ($3::uuid IS NULL OR id <> $3)
+            ORDER BY created_at, id""",  # noqa: S608
+        name,
+        configuration,
+        exclude,
+    )
+    return rows
+
+
+async def set_track_length_if_unknown(pool: Queryable, track_id: uuid.UUID, length_m: float) -> None:
+    """Keep a length measured from the data with a track that has none yet (a person's figure wins)."""
+    await pool.execute(
+        "UPDATE tracks SET length_m = $2 WHERE id = $1 AND length_m IS NULL", track_id, length_m
+    )
+
+
 async def track_by_id(pool: Queryable, track_id: uuid.UUID) -> asyncpg.Record | None:
     """One track."""
     return await pool.fetchrow(f"SELECT {COLUMNS} FROM tracks WHERE id = $1", track_id)  # noqa: S608
@@ -41,12 +75,12 @@ async def track_by_id(pool: Queryable, track_id: uuid.UUID) -> asyncpg.Record | 
 
 async def all_tracks(pool: Queryable) -> list[asyncpg.Record]:
     """Every track by name."""
-    return list(await pool.fetch(f"SELECT {COLUMNS} FROM tracks ORDER BY name"))  # noqa: S608
+    return list(await pool.fetch(f"SELECT {COLUMNS} FROM tracks ORDER BY name, configuration"))  # noqa: S608
 
 
 async def update_track(pool: Queryable, track_id: uuid.UUID, fields: dict[str, Any]) -> asyncpg.Record | None:
     """Update the given columns of a track (names come from our own model, values are parameters)."""
-    allowed = ("name", "country", "length_m", "sector_splits", "corners")
+    allowed = ("name", "configuration", "country", "length_m", "sector_splits", "corners")
     names = [n for n in allowed if n in fields]
     sets = ", ".join(f"{n} = ${i + 2}" for i, n in enumerate(names)) or "name = name"
     return await pool.fetchrow(
