@@ -23,9 +23,11 @@ from tests.conftest import RunningServer, Team, World, shared_data
 RELAY_SCOPES = ["telemetry:write", "sessions:write", "sessions:read"]
 
 
-async def eventually(condition: Callable[[], Awaitable[bool] | bool], *, timeout: float = 60.0, what: str = "") -> None:
-    """Wait until `condition` holds (polling), or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+async def eventually(
+    condition: Callable[[], Awaitable[bool] | bool], *, within: float = 60.0, what: str = ""
+) -> None:
+    """Wait until `condition` holds (polling), or fail after `within` seconds."""
+    deadline = time.monotonic() + within
     while True:
         result = condition()
         if isinstance(result, Awaitable):
@@ -115,4 +117,7 @@ async def settled(relay: Relay, datagrams: int) -> None:
 def _only_pending(relay: Relay) -> bool:
     relay.spool.flush()
     active = [s.id for s in relay.spool.sessions(("active", "ended"))]
-    return all(relay.spool._db.execute("SELECT 1 FROM samples WHERE session = ?", (s,)).fetchone() is None for s in active)  # noqa: SLF001
+    return all(
+        relay.spool._db.execute("SELECT 1 FROM samples WHERE session = ?", (s,)).fetchone() is None
+        for s in active
+    )  # noqa: SLF001

@@ -66,12 +66,21 @@ CAPTURES: list[tuple[str, str, str | None, Callable[[bytes], bool], dict[str, ob
         "pcars",
         None,
         _pcars_driving,
-        {"sim": "Project CARS", "trackName": "Dubai Autodrome", "trackConfig": "International", "car": "Audi A1 quattro"},
+        {
+            "sim": "Project CARS",
+            "trackName": "Dubai Autodrome",
+            "trackConfig": "International",
+            "car": "Audi A1 quattro",
+        },
     ),
 ]
 
 
-@pytest.mark.parametrize(("relative", "source", "sim", "carries_sample", "expected"), CAPTURES, ids=lambda v: v if isinstance(v, str) and "/" in v else "")
+@pytest.mark.parametrize(
+    ("relative", "source", "sim", "carries_sample", "expected"),
+    CAPTURES,
+    ids=lambda v: v if isinstance(v, str) and "/" in v else "",
+)
 async def test_every_car_sample_of_a_capture_is_stored_once(
     server: RunningServer,
     driver: Driver,
@@ -107,7 +116,9 @@ async def test_assetto_corsa_through_the_handshake_stores_every_packet_and_the_o
     want = sum(1 for d in datagrams if len(d.payload) == 328 and d.payload[:1] == b"a")
     # The capture's lap count goes 0 -> 1 once: the out-lap from the pits completes at the line.
     crossings = sum(
-        1 for a, b in zip(datagrams, datagrams[1:], strict=False) if struct.unpack_from("<i", b.payload, 48)[0] > struct.unpack_from("<i", a.payload, 48)[0]
+        1
+        for a, b in zip(datagrams, datagrams[1:], strict=False)
+        if struct.unpack_from("<i", b.payload, 48)[0] > struct.unpack_from("<i", a.payload, 48)[0]
     )
     assert crossings == 1
     sim_address: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
@@ -115,7 +126,11 @@ async def test_assetto_corsa_through_the_handshake_stores_every_packet_and_the_o
 
     async def sim() -> int:
         return await play_capture(
-            datagrams, source="ac", listen=("127.0.0.1", 0), speed=None, ac_names=names,
+            datagrams,
+            source="ac",
+            listen=("127.0.0.1", 0),
+            speed=None,
+            ac_names=names,
             on_listening=sim_address.set_result,
             may_send=lambda n: relay_ref[0].counts.datagrams >= n - 200 if relay_ref else False,
         )
@@ -132,7 +147,11 @@ async def test_assetto_corsa_through_the_handshake_stores_every_packet_and_the_o
     assert len(sessions) == 1
     session = sessions[0]
     # Tracks are one shared catalogue matched by name: another test may have created "Monza" first.
-    assert (session["sim"], session["trackName"].lower(), session["car"]) == ("Assetto Corsa", "monza", "ks_audi_r8_lms")
+    assert (session["sim"], session["trackName"].lower(), session["car"]) == (
+        "Assetto Corsa",
+        "monza",
+        "ks_audi_r8_lms",
+    )
     assert session["sampleCount"] == want
     laps = await driver.reader.laps(session["id"])
     laps = laps["laps"] if isinstance(laps, dict) else laps
@@ -153,7 +172,7 @@ async def test_f1_single_packets_of_three_games_make_a_session_each(
         if _f1_id(d.payload) == 1:
             year = int.from_bytes(d.payload[:2], "little")
             header = 24 if year == 2022 else 29
-            expected.append((f"F1 {year - 2000}", tracks[struct.unpack_from('<b', d.payload, header + 7)[0]]))
+            expected.append((f"F1 {year - 2000}", tracks[struct.unpack_from("<b", d.payload, header + 7)[0]]))
     async with running_relay(server, driver, "f1", tmp_path / "spool", start_when="packets") as relay:
         await feed(relay, datagrams)
         await settled(relay, len(datagrams))
@@ -176,7 +195,9 @@ async def test_iracing_live_snapshot_is_one_sample_with_track_and_car(
     assert len(sessions) == 1
     session = sessions[0]
     assert (session["sim"], session["trackName"], session["car"]) == (
-        "iRacing", "Autodromo Nazionale Monza", "Mercedes-AMG W13 E Performance"
+        "iRacing",
+        "Autodromo Nazionale Monza",
+        "Mercedes-AMG W13 E Performance",
     )
     assert session["sampleCount"] == 1
     stored = await driver.stored(session["id"], "t,speed")

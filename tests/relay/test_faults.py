@@ -45,7 +45,9 @@ async def test_server_refusing_then_stopped_mid_stream_loses_and_duplicates_noth
     settings = make_settings(database_url, tmp_path / "data", port=free_port())
     url = f"http://127.0.0.1:{settings.port}"
     third = len(datagrams) // 3
-    async with running_relay(RunningServer(url, "", server.services, settings), driver, "forza", tmp_path / "spool") as relay:
+    async with running_relay(
+        RunningServer(url, "", server.services, settings), driver, "forza", tmp_path / "spool"
+    ) as relay:
         # 1. Nothing listens on the port yet: connections are refused, the relay spools.
         await feed(relay, datagrams[:third])
         await eventually(lambda: relay.sender.stats.last_error is not None, what="a refused connection")
@@ -62,8 +64,22 @@ async def test_server_refusing_then_stopped_mid_stream_loses_and_duplicates_noth
 
 def _relay_process(url: str, key: str, spool: Path, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pitbox", "relay", "forza", "--server", url, "--key", key, "--spool", str(spool),
-         "--listen", f"127.0.0.1:{port}", "--log-json"],
+        [
+            sys.executable,
+            "-m",
+            "pitbox",
+            "relay",
+            "forza",
+            "--server",
+            url,
+            "--key",
+            key,
+            "--spool",
+            str(spool),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--log-json",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

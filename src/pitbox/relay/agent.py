@@ -19,8 +19,8 @@ from pitbox.relay.sessions import SessionTracker, StartWhen
 from pitbox.relay.sources import SOURCES, DecodeCounts, Decoder, make_decoder
 from pitbox.relay.sources.ac import AssettoCorsaDecoder
 from pitbox.relay.sources.iracing import IRacingPoller
-from pitbox.relay.spool import Spool
 from pitbox.relay.status import StatusLine
+from pitbox.relay.store import Spool
 
 __all__ = ["Relay", "RelayOptions"]
 
@@ -92,7 +92,9 @@ class Relay:
         )
         self.spec = SOURCES[options.source]
         self.decoder: Decoder | None = (
-            make_decoder(options.source, all_cars=options.all_cars, sim=options.sim) if self.spec.udp else None
+            make_decoder(options.source, all_cars=options.all_cars, sim=options.sim)
+            if self.spec.udp
+            else None
         )
         self.poller = IRacingPoller(test_file=options.irsdk_file) if not self.spec.udp else None
         self.client = PitboxClient(options.server, token=options.key, timeout=15.0)
@@ -179,7 +181,11 @@ class Relay:
             self._full_announced = True
             self.status.event(
                 "spool_full",
-                {"spool": str(self.spool.path), "maxBytes": self.spool.max_bytes, "action": "new samples are DROPPED until the server takes the backlog"},
+                {
+                    "spool": str(self.spool.path),
+                    "maxBytes": self.spool.max_bytes,
+                    "action": "new samples are DROPPED until the server takes the backlog",
+                },
                 loud=True,
             )
         elif not self.spool.full and self._full_announced:
@@ -197,7 +203,8 @@ class Relay:
                     await self._open_udp(loop)
                     stack.push_async_callback(self._close_udp)
                 else:
-                    stack.enter_context(contextlib.closing(self.poller))  # type: ignore[arg-type]
+                    assert self.poller is not None
+                    stack.enter_context(contextlib.closing(self.poller))
                     stack.enter_context(_cancelling(asyncio.create_task(self._poll_iracing(stop))))
                 stack.enter_context(_cancelling(asyncio.create_task(self._housekeeping(stop))))
                 self.ready.set()
@@ -222,10 +229,14 @@ class Relay:
         options = self.options
         if self.spec.connects:
             remote = options.connect or ("127.0.0.1", self.spec.port)
-            transport, protocol = await loop.create_datagram_endpoint(lambda: _Receiver(self), remote_addr=remote)
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: _Receiver(self), remote_addr=remote
+            )
         else:
             local = options.listen or ("0.0.0.0", self.spec.port)  # noqa: S104 - sims on consoles send from the LAN
-            transport, protocol = await loop.create_datagram_endpoint(lambda: _Receiver(self), local_addr=local)
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: _Receiver(self), local_addr=local
+            )
         sock = transport.get_extra_info("socket")
         for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
             try:

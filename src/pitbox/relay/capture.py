@@ -44,10 +44,14 @@ def read_capture(raw_path: Path) -> list[Datagram]:
             for row in csv.DictReader(handle):
                 offset, length = int(row["raw_offset"]), int(row["length"])
                 if offset < 0 or length < 0 or offset + length > len(data):
-                    raise Invalid(f"{timing.name}: datagram {row['index']} runs past the end of {raw_path.name}")
+                    raise Invalid(
+                        f"{timing.name}: datagram {row['index']} runs past the end of {raw_path.name}"
+                    )
                 datagrams.append(Datagram(max(float(row["delta_s"]), 0.0), data[offset : offset + length]))
     except (KeyError, ValueError) as error:
-        raise Invalid(f"{timing.name} is not a capture timing file: {error}", code="corrupt_recording") from None
+        raise Invalid(
+            f"{timing.name} is not a capture timing file: {error}", code="corrupt_recording"
+        ) from None
     return datagrams
 
 

@@ -49,18 +49,32 @@ def relay(
         str | None, typer.Option(help="API key pbk_… (or a token); default PITBOX_KEY.", envvar="PITBOX_KEY")
     ] = None,
     driver: Annotated[str | None, typer.Option(help="Driver id (default: the key's driver).")] = None,
-    listen: Annotated[str | None, typer.Option(help="HOST:PORT to receive on (default 0.0.0.0:<sim port>).")] = None,
-    connect: Annotated[str | None, typer.Option(help="HOST:PORT of the sim, for ac (default 127.0.0.1:9996).")] = None,
+    listen: Annotated[
+        str | None, typer.Option(help="HOST:PORT to receive on (default 0.0.0.0:<sim port>).")
+    ] = None,
+    connect: Annotated[
+        str | None, typer.Option(help="HOST:PORT of the sim, for ac (default 127.0.0.1:9996).")
+    ] = None,
     spool: Annotated[Path | None, typer.Option(help="Spool directory (default ./relay-spool).")] = None,
     spool_max_mb: Annotated[float | None, typer.Option(help="Spool size bound in MB (default 1024).")] = None,
-    idle_end: Annotated[float | None, typer.Option(help="End a session after this many seconds without packets (30).")] = None,
-    live: Annotated[bool | None, typer.Option("--live/--batched", help="Stream over the WebSocket (sub-second).")] = None,
+    idle_end: Annotated[
+        float | None, typer.Option(help="End a session after this many seconds without packets (30).")
+    ] = None,
+    live: Annotated[
+        bool | None, typer.Option("--live/--batched", help="Stream over the WebSocket (sub-second).")
+    ] = None,
     batch_seconds: Annotated[float | None, typer.Option(help="Seconds of data a batch (1).")] = None,
     all_cars: Annotated[bool | None, typer.Option("--all-cars/--player-car", help="f1: every car.")] = None,
-    record: Annotated[Path | None, typer.Option(help="Also keep the datagrams: FILE.raw + FILE.timing.csv.")] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Also keep the datagrams: FILE.raw + FILE.timing.csv.")
+    ] = None,
     start_when: Annotated[str | None, typer.Option(help="moving (default) or packets.")] = None,
-    pre_roll: Annotated[float | None, typer.Option(help="Seconds kept from before the car moves (60).")] = None,
-    sim: Annotated[str | None, typer.Option(help="codemasters: the game's name (DiRT Rally 2.0, F1 2017, …).")] = None,
+    pre_roll: Annotated[
+        float | None, typer.Option(help="Seconds kept from before the car moves (60).")
+    ] = None,
+    sim: Annotated[
+        str | None, typer.Option(help="codemasters: the game's name (DiRT Rally 2.0, F1 2017, …).")
+    ] = None,
     irsdk_file: Annotated[Path | None, typer.Option(help="iracing: read a memory snapshot file.")] = None,
     quiet: Annotated[bool | None, typer.Option("--quiet", help="No status line.")] = None,
     log_json: Annotated[bool | None, typer.Option("--log-json", help="JSON lines on stderr.")] = None,
@@ -139,7 +153,9 @@ def relay_replay(
         typer.echo("pitbox: give exactly one of --to HOST:PORT and --listen HOST:PORT", err=True)
         raise typer.Exit(2)
     if source not in SOURCES or not SOURCES[source].udp:
-        typer.echo(f"pitbox: relay-replay plays UDP sources ({SOURCE_HELP.replace(' or iracing', '')})", err=True)
+        typer.echo(
+            f"pitbox: relay-replay plays UDP sources ({SOURCE_HELP.replace(' or iracing', '')})", err=True
+        )
         raise typer.Exit(2)
     pace: float | None = None
     if speed != "max":

@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pitbox.relay.capture import Datagram
-from pitbox.relay.sources.ac import OP_DISMISS, OP_HANDSHAKE, OP_SUBSCRIBE_UPDATE, handshake_response, read_handshaker
+from pitbox.relay.sources.ac import (
+    OP_DISMISS,
+    OP_HANDSHAKE,
+    OP_SUBSCRIBE_UPDATE,
+    handshake_response,
+    read_handshaker,
+)
 
 __all__ = ["AcNames", "play_capture"]
 
@@ -91,7 +97,9 @@ async def _wait_for_client(
             return addr
         operation = read_handshaker(data)
         if operation == OP_HANDSHAKE:
-            endpoint.transport.sendto(handshake_response(names.car, names.driver, names.track, names.config), addr)
+            endpoint.transport.sendto(
+                handshake_response(names.car, names.driver, names.track, names.config), addr
+            )
         elif operation == OP_SUBSCRIBE_UPDATE:
             asyncio.get_running_loop().create_task(_watch_dismiss(endpoint, stopped))
             return addr
@@ -102,6 +110,12 @@ async def _watch_dismiss(endpoint: _Endpoint, stopped: asyncio.Event) -> None:
         data, _addr = await endpoint.inbox.get()
         if read_handshaker(data) == OP_DISMISS:
             stopped.set()
+
+
+async def _held_until(may_send: Callable[[int], bool], sent: int) -> None:
+    """Wait (polling: the receiver exposes a counter, not an event) until the next datagram may go."""
+    for _ in iter(lambda: may_send(sent), True):
+        await asyncio.sleep(0.001)
 
 
 async def _stream(
@@ -123,8 +137,8 @@ async def _stream(
             delay = started + data_time / speed - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        while may_send is not None and not may_send(sent):
-            await asyncio.sleep(0.001)
+        if may_send is not None:
+            await _held_until(may_send, sent)
         transport.sendto(datagram.payload, target)
         sent += 1
         if speed is None and sent % 16 == 0:

@@ -27,12 +27,18 @@ import orjson
 import websockets
 
 from pitbox.client import PitboxClient, PitboxError, Subscription
-from pitbox.relay.spool import Batch, Spool, SpoolSession
+from pitbox.relay.store import Batch, Spool, SpoolSession
 
 __all__ = ["Sender", "SenderStats", "session_name"]
 
 _RETRY_FIRST_S, _RETRY_MAX_S = 0.2, 5.0
-_TRANSIENT = (OSError, httpx.TransportError, websockets.ConnectionClosed, websockets.InvalidHandshake, asyncio.TimeoutError)
+_TRANSIENT = (
+    OSError,
+    httpx.TransportError,
+    websockets.ConnectionClosed,
+    websockets.InvalidHandshake,
+    asyncio.TimeoutError,
+)
 
 
 @dataclass(slots=True)
@@ -227,12 +233,21 @@ class Sender:
             answer = await asyncio.wait_for(socket.request(frame), 30.0)
             if answer.get("type") == "error":
                 code = str(answer.get("code", "error"))
-                status = {"session_ended": 409, "not_found": 404, "forbidden": 403, "unauthorized": 401}.get(code, 422)
+                status = {"session_ended": 409, "not_found": 404, "forbidden": 403, "unauthorized": 401}.get(
+                    code, 422
+                )
                 raise PitboxError(status, code, str(answer.get("message", "")))
             return answer
         body = (
-            b'{"driverId":"' + driver.encode() + b'","sessionId":"' + server_id.encode()
-            + b'","batchId":"' + batch.key.encode() + b'","samples":' + samples + b"}"
+            b'{"driverId":"'
+            + driver.encode()
+            + b'","sessionId":"'
+            + server_id.encode()
+            + b'","batchId":"'
+            + batch.key.encode()
+            + b'","samples":'
+            + samples
+            + b"}"
         )
         result: dict[str, Any] = await self._client.request(
             "POST", "/api/telemetry", content=body, headers={"content-type": "application/json"}

@@ -25,7 +25,7 @@ from typing import Literal
 import orjson
 
 from pitbox.relay.sources.base import CarSample, SessionInfo
-from pitbox.relay.spool import Spool
+from pitbox.relay.store import Spool
 
 __all__ = ["MOVING_KMH", "SessionTracker", "StartWhen"]
 
@@ -89,7 +89,11 @@ class SessionTracker:
             if merged != current.info:
                 current.info = merged
                 self._spool.update_info(current.id, merged)
-        if sample.clock is not None and current.clock is not None and 0 <= sample.clock - current.clock <= MAX_CLOCK_STEP_S:
+        if (
+            sample.clock is not None
+            and current.clock is not None
+            and 0 <= sample.clock - current.clock <= MAX_CLOCK_STEP_S
+        ):
             t = current.t + (sample.clock - current.clock)
         elif current.clock is None and current.t == 0.0 and current.wall == now:
             t = 0.0

@@ -25,7 +25,10 @@ class StatusLine:
     def event(self, name: str, fields: dict[str, Any], *, loud: bool = False) -> None:
         """One event; `loud` ones (the spool full, a rejected batch) are shown even with --quiet."""
         if self.log_json:
-            self._write(orjson.dumps({"event": name, "at": round(time.time(), 3), **fields}, default=str).decode() + "\n")
+            self._write(
+                orjson.dumps({"event": name, "at": round(time.time(), 3), **fields}, default=str).decode()
+                + "\n"
+            )
         elif loud or not self.quiet:
             details = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
             prefix = "relay: WARNING " if loud else "relay: "
@@ -35,7 +38,9 @@ class StatusLine:
     def update(self, counters: dict[str, Any]) -> None:
         """The status now: packets/s, spooled, sent, acknowledged, backlog, last error."""
         if self.log_json:
-            self._write(orjson.dumps({"event": "status", "at": round(time.time(), 3), **counters}).decode() + "\n")
+            self._write(
+                orjson.dumps({"event": "status", "at": round(time.time(), 3), **counters}).decode() + "\n"
+            )
             return
         if self.quiet:
             return

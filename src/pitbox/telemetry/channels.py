@@ -98,7 +98,13 @@ CATALOGUE: dict[str, Channel] = _channels(
     Channel("pitch", "rad", "Pitch of the car, in the source's sign convention"),
     Channel("roll", "rad", "Roll of the car, in the source's sign convention"),
     Channel(
-        "inPit", "", "1 while the car is in the pit lane (pit road) or its pit box, 0 on track", 0.0, 1.0, "step", True
+        "inPit",
+        "",
+        "1 while the car is in the pit lane (pit road) or its pit box, 0 on track",
+        0.0,
+        1.0,
+        "step",
+        True,
     ),
     Channel(
         "flag",
@@ -203,7 +209,8 @@ def _nonzero(values: FloatArray) -> FloatArray:
 
 def _f1_fia_flag(values: FloatArray) -> FloatArray:
     # F1 (and Codemasters' legacy vehicleFIAFlags): -1 unknown, 0 none, 1 green, 2 blue, 3 yellow, 4 red.
-    return np.where((values >= 0) & (values <= 4), values, np.nan)
+    flags: FloatArray = np.where((values >= 0) & (values <= 4), values, np.nan)
+    return flags
 
 
 # SMS (Project CARS 1/2, AMS2) flag colours 0..11: none, green, blue, white (slow car), white (final lap),
@@ -214,7 +221,10 @@ _SMS_FLAGS = np.array([0, 1, 2, 5, 5, 4, 3, 3, 7, 7, 7, 6], dtype=np.float64)
 def _sms_flag(values: FloatArray) -> FloatArray:
     codes = np.asarray(values, dtype=np.float64)
     valid = (codes >= 0) & (codes < len(_SMS_FLAGS))
-    return np.where(valid, _SMS_FLAGS[np.clip(codes, 0, len(_SMS_FLAGS) - 1).astype(np.int64)], np.nan)
+    mapped: FloatArray = np.where(
+        valid, _SMS_FLAGS[np.clip(codes, 0, len(_SMS_FLAGS) - 1).astype(np.int64)], np.nan
+    )
+    return mapped
 
 
 # irsdk SessionFlags bits, most important first: red, black (driver flags share the word), chequered,

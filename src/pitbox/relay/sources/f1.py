@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 
-from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo, text_field
+from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo
 from pitbox.relay.sources.layout import Field, Layout
 from pitbox.telemetry.channels import SampleMapper
 
@@ -101,7 +101,14 @@ def _lap_data(year: int) -> Layout:
     if year == 2022:
         fields += [("_s1", "H"), ("_s2", "H")]
     elif year == 2023:
-        fields += [("_s1", "H"), ("_s1min", "B"), ("_s2", "H"), ("_s2min", "B"), ("_front", "H"), ("_leader", "H")]
+        fields += [
+            ("_s1", "H"),
+            ("_s1min", "B"),
+            ("_s2", "H"),
+            ("_s2min", "B"),
+            ("_front", "H"),
+            ("_leader", "H"),
+        ]
     else:
         fields += [
             ("_s1", "H"),
@@ -256,7 +263,16 @@ TRACK_NAMES: dict[int, tuple[str, str | None]] = {
     41: ("Zandvoort", "Reverse"),
 }
 
-_TEAMS = {0: "Mercedes", 1: "Ferrari", 2: "Red Bull Racing", 3: "Williams", 4: "Aston Martin", 5: "Alpine", 7: "Haas", 8: "McLaren"}
+_TEAMS = {
+    0: "Mercedes",
+    1: "Ferrari",
+    2: "Red Bull Racing",
+    3: "Williams",
+    4: "Aston Martin",
+    5: "Alpine",
+    7: "Haas",
+    8: "McLaren",
+}
 
 
 def team_name(team_id: int, year: int) -> str:
@@ -316,7 +332,9 @@ class F1Decoder:
             self._per_car(data, at, MOTION, self._motion)
         elif packet_id == 1:
             session = SESSION.numbers(data, at)
-            self._track = TRACK_NAMES.get(int(session["m_trackId"]), (f"F1 track {int(session['m_trackId'])}", None))
+            self._track = TRACK_NAMES.get(
+                int(session["m_trackId"]), (f"F1 track {int(session['m_trackId'])}", None)
+            )
             self._track_length = float(session["m_trackLength"]) or None
         elif packet_id == 2:
             self._per_car(data, at, LAP_DATA[year], self._laps)

@@ -47,7 +47,9 @@ class IRacingPoller:
         started = ir.startup(test_file=str(self._test_file)) if self._test_file else ir.startup()
         if not started or not ir.is_initialized:
             if self._test_file is not None:
-                raise Invalid(f"{self._test_file.name} is not an iRacing memory snapshot", code="bad_snapshot")
+                raise Invalid(
+                    f"{self._test_file.name} is not an iRacing memory snapshot", code="bad_snapshot"
+                )
             return False
         headers = ir._var_headers_dict  # noqa: SLF001 - pyirsdk exposes no public type/count listing
         self._names = [

@@ -20,7 +20,7 @@ class Layout:
         names: list[str | None] = []
         for field in fields:
             name, code = field[0], field[1]
-            count = field[2] if len(field) == 3 else 1  # type: ignore[misc]
+            count = field[2] if len(field) == 3 else 1
             if code.endswith("s") or code.endswith("x"):  # one text or padding run of `count` bytes
                 codes.append(f"{count}{code}")
                 if code.endswith("s"):

@@ -126,12 +126,28 @@ V1_PARTICIPANT = Layout(
 )
 V1_PARTICIPANTS = 56
 V1_TELEMETRY_SIZE = V1_TELEMETRY.size + V1_PARTICIPANTS * V1_PARTICIPANT.size + 4 + 3  # 1,367
-V1_STRINGS = Layout([("_build", "H"), ("_type", "B"), ("car", "s", 64), ("_class", "s", 64), ("track", "s", 64), ("variation", "s", 64)])
+V1_STRINGS = Layout(
+    [
+        ("_build", "H"),
+        ("_type", "B"),
+        ("car", "s", 64),
+        ("_class", "s", 64),
+        ("track", "s", 64),
+        ("variation", "s", 64),
+    ]
+)
 V1_STRINGS_SIZE = 1347
 V1_MORE_STRINGS_SIZE = 1028
 
 V2_HEADER = Layout(
-    [("_packetNumber", "I"), ("_categoryNumber", "I"), ("_partialIndex", "B"), ("_partials", "B"), ("type", "B"), ("_version", "B")]
+    [
+        ("_packetNumber", "I"),
+        ("_categoryNumber", "I"),
+        ("_partialIndex", "B"),
+        ("_partials", "B"),
+        ("type", "B"),
+        ("_version", "B"),
+    ]
 )
 V2_PHYSICS = Layout(
     [
@@ -229,7 +245,15 @@ V2_SIZES = {0: (556, 560), 1: (308, 308), 3: (1059, 1063), 4: (24, 24), 7: (1040
 V2_SIM = "Project CARS 2 / Automobilista 2"
 #: Game states in which a car is driven: playing, and in a menu while the session's time runs.
 PLAYING = (2, 4)
-_RAW_ONLY = {"sGearNumGears", "sPitModeSchedule", "sHighestFlag", "sFuelLevel", "sFuelCapacity", "sViewedParticipantIndex", "carIndex"}
+_RAW_ONLY = {
+    "sGearNumGears",
+    "sPitModeSchedule",
+    "sHighestFlag",
+    "sFuelLevel",
+    "sFuelCapacity",
+    "sViewedParticipantIndex",
+    "carIndex",
+}
 
 
 class PCarsDecoder:
@@ -293,7 +317,9 @@ class PCarsDecoder:
         if data[3] & 0x0F not in PLAYING or not 0 <= viewed < V1_PARTICIPANTS:
             return []  # the front end or a replay: no car is being driven
         participants_at = V1_TELEMETRY.size
-        track_length = struct.unpack_from("<f", data, participants_at + V1_PARTICIPANTS * V1_PARTICIPANT.size)[0]
+        track_length = struct.unpack_from(
+            "<f", data, participants_at + V1_PARTICIPANTS * V1_PARTICIPANT.size
+        )[0]
         at = participants_at + viewed * V1_PARTICIPANT.size
         participant = V1_PARTICIPANT.numbers(data, at)
         sector = data[at + 11]
@@ -302,7 +328,9 @@ class PCarsDecoder:
         participant["sWorldPosition[2]"] += ((sector & 0x60) >> 5) / 4
         raw.update(participant)
         if track_length > 0:
-            self._info = self._info.merged(SessionInfo(sim=self._info.sim, track_length_m=float(track_length)))
+            self._info = self._info.merged(
+                SessionInfo(sim=self._info.sim, track_length_m=float(track_length))
+            )
         return self._sample(raw)
 
     def _v2(self, kind: int, data: bytes) -> list[CarSample]:

@@ -166,7 +166,9 @@ class Spool:
     def trim_pre_roll(self, session: int, keep_from_t: float) -> None:
         """Forget a pending session's samples older than `keep_from_t` (the pre-roll window)."""
         self.flush()
-        self._db.execute("DELETE FROM samples WHERE session = ? AND t < ? AND batch IS NULL", (session, keep_from_t))
+        self._db.execute(
+            "DELETE FROM samples WHERE session = ? AND t < ? AND batch IS NULL", (session, keep_from_t)
+        )
 
     def append(self, session: int, t: float, clock: float | None, body: bytes, now: float) -> bool:
         """Buffer one sample (committed by `flush`); False when the spool is full and it was refused."""
@@ -220,7 +222,7 @@ class Spool:
         rows = self._db.execute(
             "SELECT id, car_index, state, sim, track_name, track_config, track_length_m, car, created_at,"
             " started_at, last_t, last_clock, last_wall, server_id, server_name, creating, part"
-            f" FROM sessions WHERE state IN ({marks}) ORDER BY id",  # noqa: S608 - placeholders only
+            f" FROM sessions WHERE state IN ({marks}) ORDER BY id",
             tuple(states),
         ).fetchall()
         return [_session(row) for row in rows]
@@ -264,7 +266,9 @@ class Spool:
         if not due or not chosen:
             return None
         self._db.execute("BEGIN")
-        cursor = self._db.execute("INSERT INTO batches (session, count) VALUES (?, ?)", (session, len(chosen)))
+        cursor = self._db.execute(
+            "INSERT INTO batches (session, count) VALUES (?, ?)", (session, len(chosen))
+        )
         batch_id = int(cursor.lastrowid or 0)
         self._db.execute(
             "UPDATE samples SET batch = ? WHERE session = ? AND batch IS NULL AND seq BETWEEN ? AND ?",
@@ -274,8 +278,16 @@ class Spool:
         return self._batch(batch_id, int(session))
 
     def _batch(self, batch_id: int, session: int) -> Batch:
-        rows = self._db.execute("SELECT body, t FROM samples WHERE batch = ? ORDER BY seq", (batch_id,)).fetchall()
-        return Batch(batch_id, f"relay-{self.spool_id}-{batch_id:09d}", session, [r[0] for r in rows], rows[0][1] if rows else 0.0)
+        rows = self._db.execute(
+            "SELECT body, t FROM samples WHERE batch = ? ORDER BY seq", (batch_id,)
+        ).fetchall()
+        return Batch(
+            batch_id,
+            f"relay-{self.spool_id}-{batch_id:09d}",
+            session,
+            [r[0] for r in rows],
+            rows[0][1] if rows else 0.0,
+        )
 
     def ack(self, batch: Batch) -> None:
         """The server stored the batch: forget it."""
@@ -345,8 +357,25 @@ def _info_row(info: SessionInfo) -> tuple[str, str | None, str | None, float | N
 
 
 def _session(row: tuple[object, ...]) -> SpoolSession:
-    (id_, car_index, state, sim, track, config, length, car, created, started, last_t, last_clock, last_wall,
-     server_id, server_name, creating, part) = row
+    (
+        id_,
+        car_index,
+        state,
+        sim,
+        track,
+        config,
+        length,
+        car,
+        created,
+        started,
+        last_t,
+        last_clock,
+        last_wall,
+        server_id,
+        server_name,
+        creating,
+        part,
+    ) = row
     return SpoolSession(
         id=int(id_),  # type: ignore[call-overload]
         car_index=int(car_index),  # type: ignore[call-overload]
