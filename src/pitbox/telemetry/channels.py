@@ -204,7 +204,8 @@ def _none_at_zero(values: FloatArray) -> FloatArray:
 
 
 def _nonzero(values: FloatArray) -> FloatArray:
-    return (values != 0).astype(np.float64)
+    flags: FloatArray = (values != 0).astype(np.float64)
+    return flags
 
 
 def _f1_fia_flag(values: FloatArray) -> FloatArray:
