@@ -88,8 +88,13 @@ async def stream(server_url: str, settings: Settings, datagrams: list[Datagram],
     latencies: list[float] = []
     try:
         async with PitboxClient(server_url, token=key) as client, client.subscribe([f"telemetry:{driver}"]) as socket:
-            await asyncio.sleep(1.5)  # the relay process starts
             proc = psutil.Process(relay.pid)
+            while not any(c.laddr and c.laddr.port == port for c in proc.net_connections(kind="udp")):
+                await asyncio.sleep(0.1)  # the relay process starts (imports: a second of CPU not counted)
+            await asyncio.sleep(1.0)
+            idle_before, idle_started = sum(proc.cpu_times()[:2]), time.perf_counter()
+            await asyncio.sleep(3.0)
+            idle = (sum(proc.cpu_times()[:2]) - idle_before) / (time.perf_counter() - idle_started) * 100
             cpu_before = sum(proc.cpu_times()[:2])
             started = time.perf_counter()
 
@@ -120,7 +125,9 @@ async def stream(server_url: str, settings: Settings, datagrams: list[Datagram],
             watcher = asyncio.create_task(dashboard())
             await sim()
             elapsed = time.perf_counter() - started
-            cpu = sum(proc.cpu_times()[:2]) - cpu_before
+            times = proc.cpu_times()
+            cpu = sum(times[:2]) - cpu_before
+            print(f"# user {times.user:.2f} s, system {times.system:.2f} s (whole process)", file=sys.stderr)
             deadline = time.monotonic() + 5
             while len(latencies) < len(datagrams) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
@@ -133,7 +140,8 @@ async def stream(server_url: str, settings: Settings, datagrams: list[Datagram],
     mode = "--live (WebSocket)" if live else "1 s batches (HTTP)"
     share = cpu / elapsed * 100
     print(
-        f"| {mode} | {len(datagrams)} | {len(values)} | {share:.2f} % (ratio to 3 %: {share / 3:.2f}) | {p50:.1f} | {p99:.1f}"
+        f"| {mode} | {len(datagrams)} | {len(values)} | {share:.2f} % (ratio to 3 %: {share / 3:.2f}) | {idle:.2f} %"
+        f" | {p50:.1f} | {p99:.1f}"
         + (f" (ratio to 150 ms: {p99 / 150:.2f})" if live else "") + " |"
     )
 
@@ -145,8 +153,8 @@ async def streams(seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         async with local_server(workdir, LIVE_COACHING="false") as server:
-            print("| mode | datagrams | samples timed | relay CPU (one core) | p50 ms | p99 ms |")
-            print("|---|---|---|---|---|---|")
+            print("| mode | datagrams | samples timed | relay CPU (one core) | relay CPU idle | p50 ms | p99 ms |")
+            print("|---|---|---|---|---|---|---|")
             for live in (False, True):
                 await stream(server.base, server.settings, datagrams, live=live, workdir=workdir)
 

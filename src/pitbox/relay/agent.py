@@ -28,7 +28,8 @@ log = structlog.get_logger(__name__)
 
 _RECEIVE_BUFFER = 8 * 1024 * 1024
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-_FLUSH_S, _FLUSH_ROWS = 0.02, 256
+#: Samples are committed in groups: within 30 ms with --live (latency), 100 ms otherwise (CPU), or at 256.
+_FLUSH_LIVE_S, _FLUSH_S, _FLUSH_ROWS = 0.03, 0.1, 256
 
 
 @dataclass
@@ -169,14 +170,15 @@ class Relay:
         if self.spool.buffered >= _FLUSH_ROWS:
             self._flush()
         elif self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(_FLUSH_S, self._flush)
+            delay = _FLUSH_LIVE_S if self.options.live else _FLUSH_S
+            self._flush_handle = asyncio.get_running_loop().call_later(delay, self._flush)
 
     def _flush(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        if self.spool.flush():
-            self.sender.wake.set()
+        if self.spool.flush(seal=self.options.live and self.tracker.all_started()) and self.options.live:
+            self.sender.wake.set()  # batched mode polls: a batch is due once a second at most
         if self.spool.full and not self._full_announced:
             self._full_announced = True
             self.status.event(
@@ -282,10 +284,11 @@ class Relay:
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         last_status = 0.0
         while not stop.is_set():
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.5)
             self.tracker.check_idle()
             self._flush()
-            if time.monotonic() - last_status >= self.options.status_every_s:
+            quiet = self.status.quiet and not self.status.log_json
+            if not quiet and time.monotonic() - last_status >= self.options.status_every_s:
                 last_status = time.monotonic()
                 self.status.update(self.counters())
 

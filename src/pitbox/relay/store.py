@@ -181,13 +181,26 @@ class Spool:
         self._clocks[session] = (t, clock, now)
         return True
 
-    def flush(self) -> int:
-        """Commit the buffered samples in one transaction; how many."""
+    def flush(self, *, seal: bool = False) -> int:
+        """Commit the buffered samples in one transaction; how many. `seal` (--live) makes them a batch
+        (one per session) in the same transaction: one durable write a group instead of two."""
         if not self._pending:
             return 0
         rows, self._pending = self._pending, []
         self._db.execute("BEGIN")
-        self._db.executemany("INSERT INTO samples (session, t, received, body) VALUES (?, ?, ?, ?)", rows)
+        if seal:
+            batches: dict[int, int] = {}
+            for session, _t, _received, _body in rows:
+                if session not in batches:
+                    count = sum(1 for row in rows if row[0] == session)
+                    cursor = self._db.execute("INSERT INTO batches (session, count) VALUES (?, ?)", (session, count))
+                    batches[session] = int(cursor.lastrowid or 0)
+            self._db.executemany(
+                "INSERT INTO samples (session, t, received, body, batch) VALUES (?, ?, ?, ?, ?)",
+                [(*row, batches[row[0]]) for row in rows],
+            )
+        else:
+            self._db.executemany("INSERT INTO samples (session, t, received, body) VALUES (?, ?, ?, ?)", rows)
         self._db.executemany(
             "UPDATE sessions SET last_t = ?, last_clock = ?, last_wall = ? WHERE id = ?",
             [(t, clock, wall, session) for session, (t, clock, wall) in self._clocks.items()],
@@ -290,11 +303,16 @@ class Spool:
         )
 
     def ack(self, batch: Batch) -> None:
-        """The server stored the batch: forget it."""
+        """The server stored the batch: forget it.
+
+        Without waiting for the disk: an acknowledgement lost to a power cut only means the batch is sent
+        again, under the same id, and the server answers "duplicate"."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("BEGIN")
         self._db.execute("DELETE FROM samples WHERE batch = ?", (batch.id,))
         self._db.execute("DELETE FROM batches WHERE id = ?", (batch.id,))
         self._db.execute("COMMIT")
+        self._db.execute("PRAGMA synchronous=FULL")
 
     def reject(self, batch: Batch, server_id: str | None, reason: str) -> None:
         """The server refused the batch as invalid: keep it aside (never lost), go on with the next."""

@@ -7,6 +7,7 @@ conversion table below. A name that no table knows is kept as it is: unknown cha
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -652,7 +653,12 @@ def scalar_conversion(from_unit: str, to_unit: str) -> ScalarConversion | None:
     if np.all(np.isfinite(probe)) and np.allclose(probe, points * scale + offset):
         return lambda value: value * scale + offset
     array_conversion = conversion
-    return lambda value: float(array_conversion(np.array([value], dtype=np.float64))[0])
+
+    @functools.lru_cache(maxsize=1024)  # such values repeat (a flag, a gear, the last lap time): skip numpy
+    def one(value: float) -> float:
+        return float(array_conversion(np.array([value], dtype=np.float64))[0])
+
+    return one
 
 
 class SampleMapper:
