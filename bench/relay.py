@@ -62,7 +62,9 @@ def decode_rates(rounds: int) -> None:
                 decoder.decode(payload)
             elapsed = time.process_time() - started
             best = max(best, len(datagrams) / elapsed)
-        print(f"| {source} | {Path(relative).name} | {best:,.0f} | {sim_rate:.0f} | {best / (100 * sim_rate):.2f} |")
+        print(
+            f"| {source} | {Path(relative).name} | {best:,.0f} | {sim_rate:.0f} | {best / (100 * sim_rate):.2f} |"
+        )
 
 
 async def _driver_key(settings: Settings) -> tuple[str, str]:
@@ -76,20 +78,41 @@ async def _driver_key(settings: Settings) -> tuple[str, str]:
         return str(user["driverId"]), str(key["key"])
 
 
-async def stream(server_url: str, settings: Settings, datagrams: list[Datagram], *, live: bool, workdir: Path) -> None:
+async def stream(
+    server_url: str, settings: Settings, datagrams: list[Datagram], *, live: bool, workdir: Path
+) -> None:
     """One relay process, one 60 Hz stream: relay CPU and packet -> dashboard latency."""
     driver, key = await _driver_key(settings)
     port = free_port()
-    args = [sys.executable, "-m", "pitbox", "relay", "forza", "--server", server_url, "--key", key,
-            "--listen", f"127.0.0.1:{port}", "--spool", str(workdir / f"spool-{live}"), "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "pitbox",
+        "relay",
+        "forza",
+        "--server",
+        server_url,
+        "--key",
+        key,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--spool",
+        str(workdir / f"spool-{live}"),
+        "--quiet",
+    ]
     relay = subprocess.Popen([*args, "--live"] if live else args, env={**os.environ, "LOG_LEVEL": "warning"})  # noqa: ASYNC220
     first_stamp = struct.unpack_from("<I", datagrams[0].payload, 4)[0]
     sent_at: dict[float, float] = {}
     latencies: list[float] = []
     try:
-        async with PitboxClient(server_url, token=key) as client, client.subscribe([f"telemetry:{driver}"]) as socket:
+        async with (
+            PitboxClient(server_url, token=key) as client,
+            client.subscribe([f"telemetry:{driver}"]) as socket,
+        ):
             proc = psutil.Process(relay.pid)
-            while not any(c.laddr and c.laddr.port == port for c in proc.net_connections(kind="udp")):
+            for _ in iter(
+                lambda: any(c.laddr and c.laddr.port == port for c in proc.net_connections(kind="udp")), True
+            ):
                 await asyncio.sleep(0.1)  # the relay process starts (imports: a second of CPU not counted)
             await asyncio.sleep(1.0)
             idle_before, idle_started = sum(proc.cpu_times()[:2]), time.perf_counter()
@@ -100,7 +123,9 @@ async def stream(server_url: str, settings: Settings, datagrams: list[Datagram],
 
             async def sim() -> None:
                 loop = asyncio.get_running_loop()
-                transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=("127.0.0.1", port))
+                transport, _ = await loop.create_datagram_endpoint(
+                    asyncio.DatagramProtocol, remote_addr=("127.0.0.1", port)
+                )
                 due = time.perf_counter()
                 for datagram in datagrams:
                     due += datagram.delta_s
@@ -125,42 +150,45 @@ async def stream(server_url: str, settings: Settings, datagrams: list[Datagram],
             watcher = asyncio.create_task(dashboard())
             await sim()
             elapsed = time.perf_counter() - started
-            times = proc.cpu_times()
-            cpu = sum(times[:2]) - cpu_before
-            print(f"# user {times.user:.2f} s, system {times.system:.2f} s (whole process)", file=sys.stderr)
+            cpu = sum(proc.cpu_times()[:2]) - cpu_before
             deadline = time.monotonic() + 5
-            while len(latencies) < len(datagrams) and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
+            for _ in iter(lambda: len(latencies) >= len(datagrams) or time.monotonic() > deadline, True):
+                await asyncio.sleep(0.1)  # the last frames arrive
             watcher.cancel()
     finally:
         relay.terminate()
         relay.wait(timeout=60)
     values = np.array(latencies) * 1000
-    p50, p99 = (np.percentile(values, [50, 99]) if len(values) else (float("nan"), float("nan")))
+    p50, p99 = np.percentile(values, [50, 99]) if len(values) else (float("nan"), float("nan"))
     mode = "--live (WebSocket)" if live else "1 s batches (HTTP)"
     share = cpu / elapsed * 100
     print(
         f"| {mode} | {len(datagrams)} | {len(values)} | {share:.2f} % (ratio to 3 %: {share / 3:.2f}) | {idle:.2f} %"
-        f" | {p50:.1f} | {p99:.1f}"
-        + (f" (ratio to 150 ms: {p99 / 150:.2f})" if live else "") + " |"
+        f" | {p50:.1f} | {p99:.1f}" + (f" (ratio to 150 ms: {p99 / 150:.2f})" if live else "") + " |"
     )
 
 
 async def streams(seconds: float) -> None:
     datagrams = read_capture(DATA / FORZA)
     limit = int(seconds * 60)
-    datagrams = (datagrams * (limit // len(datagrams) + 1))[:limit] if limit > len(datagrams) else datagrams[:limit]
+    datagrams = (
+        (datagrams * (limit // len(datagrams) + 1))[:limit] if limit > len(datagrams) else datagrams[:limit]
+    )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         async with local_server(workdir, LIVE_COACHING="false") as server:
-            print("| mode | datagrams | samples timed | relay CPU (one core) | relay CPU idle | p50 ms | p99 ms |")
+            print(
+                "| mode | datagrams | samples timed | relay CPU (one core) | relay CPU idle | p50 ms | p99 ms |"
+            )
             print("|---|---|---|---|---|---|---|")
             for live in (False, True):
                 await stream(server.base, server.settings, datagrams, live=live, workdir=workdir)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="8 s streams, 3 decode rounds")
     args = parser.parse_args()
     if not DATA.exists():

@@ -74,13 +74,13 @@ def capture(relative: str) -> list[Datagram]:
 
 @contextlib.asynccontextmanager
 async def running_relay(
-    server: RunningServer, driver: Driver, source: str, spool: Path, **options: Any
+    server: RunningServer, who: Driver, source: str, spool: Path, **options: Any
 ) -> AsyncIterator[Relay]:
     """A relay in this event loop, listening on a free loopback port (or connecting, for ac)."""
     if "connect" not in options:
         options.setdefault("listen", ("127.0.0.1", 0))
     relay = Relay(
-        RelayOptions(source=source, server=server.url, key=driver.key, spool_dir=spool, **options),
+        RelayOptions(source=source, server=server.url, key=who.key, spool_dir=spool, **options),
         status=StatusLine(quiet=True),
     )
     stop = asyncio.Event()

@@ -129,10 +129,10 @@ class Sender:
             await self._failed(f"{type(error).__name__}: {error}")
             return False
         except PitboxError as error:
-            if error.status >= 500 or error.status in (401, 403, 429):
-                await self._failed(str(error))
-                return False
-            raise
+            # The server said no to the session or the driver (a wrong --driver: 404, a key without the
+            # scope: 403): nothing is dropped, the error is shown and asked again after a pause.
+            await self._failed(str(error))
+            return False
 
     async def _failed(self, message: str) -> None:
         self.stats.last_error = message

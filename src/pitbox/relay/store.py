@@ -112,6 +112,7 @@ class Spool:
         self._clocks: dict[int, tuple[float, float | None, float]] = {}
         self.full = False
         self._checked_at = 0.0
+        self._since_check = 0
         self.spooled = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM samples").fetchone()[0])
         self.dropped = 0
         self.spooled_this_run = 0
@@ -172,7 +173,10 @@ class Spool:
 
     def append(self, session: int, t: float, clock: float | None, body: bytes, now: float) -> bool:
         """Buffer one sample (committed by `flush`); False when the spool is full and it was refused."""
-        if self.max_bytes is not None and (now - self._checked_at > 0.5 or self.full):
+        self._since_check += 1
+        if self.max_bytes is not None and (
+            now - self._checked_at > 0.5 or self._since_check >= 100 or self.full
+        ):
             self._check_size(now)
         if self.full:
             self.dropped += 1
@@ -193,7 +197,9 @@ class Spool:
             for session, _t, _received, _body in rows:
                 if session not in batches:
                     count = sum(1 for row in rows if row[0] == session)
-                    cursor = self._db.execute("INSERT INTO batches (session, count) VALUES (?, ?)", (session, count))
+                    cursor = self._db.execute(
+                        "INSERT INTO batches (session, count) VALUES (?, ?)", (session, count)
+                    )
                     batches[session] = int(cursor.lastrowid or 0)
             self._db.executemany(
                 "INSERT INTO samples (session, t, received, body, batch) VALUES (?, ?, ?, ?, ?)",
@@ -217,7 +223,7 @@ class Spool:
         return len(self._pending)
 
     def _check_size(self, now: float) -> None:
-        self._checked_at = now
+        self._checked_at, self._since_check = now, 0
         pages = self._db.execute("PRAGMA page_count").fetchone()[0]
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         used = (int(pages) - int(free)) * self._page_size
