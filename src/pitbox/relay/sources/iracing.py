@@ -9,6 +9,8 @@ session-info YAML; `SessionTime` is the sim's clock.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,8 @@ class IRacingPoller:
         if self._ir is not None and self._ir.is_initialized and self._ir.is_connected:
             return True
         ir = irsdk.IRSDK()
-        started = ir.startup(test_file=str(self._test_file)) if self._test_file else ir.startup()
+        with contextlib.redirect_stdout(io.StringIO()):  # pyirsdk prints "Failed to connect" on stdout
+            started = ir.startup(test_file=str(self._test_file)) if self._test_file else ir.startup()
         if not started or not ir.is_initialized:
             if self._test_file is not None:
                 raise Invalid(
