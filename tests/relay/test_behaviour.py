@@ -124,3 +124,21 @@ def test_bad_options_are_refused_with_a_clear_message(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "timing.csv" in missing.output
     address = runner.invoke(app, ["relay", "f1", "--key", "pbk_x", "--listen", "nowhere"])
     assert address.exit_code == 2 and "HOST:PORT" in address.output
+
+
+async def test_a_reset_keeps_the_session_and_idle_ends_it(
+    server: RunningServer, driver: Driver, tmp_path: Path
+) -> None:
+    datagrams = capture(FORZA)
+    async with running_relay(server, driver, "forza", tmp_path / "spool", idle_end_s=1.0) as relay:
+        # A reset: the sim's clock goes back (the same stretch driven again). Same session, t goes on.
+        await feed(relay, [*datagrams[:200], *datagrams[:100]])
+        await settled(relay, 300)
+        await eventually(lambda: relay.spool.sessions(("pending", "active")) == [], what="idle end")
+        # After --idle-end seconds without packets the next packets open a new session.
+        await feed(relay, datagrams[:50])
+        await settled(relay, 350)
+    sessions = await driver.sessions()
+    assert [s["sampleCount"] for s in sessions] == [300, 50]
+    t = (await driver.stored(sessions[0]["id"]))["t"]
+    assert all(b >= a for a, b in zip(t, t[1:], strict=False))
