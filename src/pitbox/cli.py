@@ -363,6 +363,12 @@ def parse_duration(text: str, flag: str = "--ttl") -> timedelta:
     return timedelta(seconds=int(number) * units[unit])
 
 
+from pitbox.relay import cli as relay_cli  # noqa: E402 - the relay's commands live in their own module
+
+app.command("relay")(relay_cli.relay)
+app.command("relay-replay")(relay_cli.relay_replay)
+
+
 def main() -> None:
     """Entry point of the console script."""
     app()

@@ -48,7 +48,8 @@ def test_values_are_in_canonical_units(monza: Recording) -> None:
     assert np.all(channels["clutch"][full_throttle] == 0.0)  # pedal released, though AC reports 1 (engaged)
     assert float(np.max(np.abs(channels["steering"]))) < 2 * np.pi  # degrees became radians
     assert {"x", "y", "z"} <= set(channels)
-    assert "wheelAngularSpeed[0]" in channels and "isInPit" in channels  # unknown channels kept
+    assert "wheelAngularSpeed[0]" in channels  # unknown channels kept
+    assert set(np.unique(channels["inPit"])) == {0, 1}  # isInPit: the pit exit, then on track
     assert not np.isfinite(channels["lastLapTime"][0])  # 0 ms means no lap completed yet
 
 

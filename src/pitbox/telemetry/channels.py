@@ -7,6 +7,7 @@ conversion table below. A name that no table knows is kept as it is: unknown cha
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -104,7 +105,37 @@ CATALOGUE: dict[str, Channel] = _channels(
     Channel("yaw", "rad", "Heading (yaw) of the car in the world frame"),
     Channel("pitch", "rad", "Pitch of the car, in the source's sign convention"),
     Channel("roll", "rad", "Roll of the car, in the source's sign convention"),
+    Channel(
+        "inPit",
+        "",
+        "1 while the car is in the pit lane (pit road) or its pit box, 0 on track",
+        0.0,
+        1.0,
+        "step",
+        True,
+    ),
+    Channel(
+        "flag",
+        "",
+        "Flag shown to the driver: 0 none, 1 green, 2 blue, 3 yellow, 4 red, 5 white, 6 chequered, 7 black",
+        0.0,
+        7.0,
+        "step",
+        True,
+    ),
 )
+
+#: The codes of the canonical `flag` channel, by name.
+FLAG_CODES: dict[str, int] = {
+    "none": 0,
+    "green": 1,
+    "blue": 2,
+    "yellow": 3,
+    "red": 4,
+    "white": 5,
+    "chequered": 6,
+    "black": 7,
+}
 
 # ---------------------------------------------------------------------------------------------------------
 # Units. Source units are first normalised through UNIT_SYNONYMS, then converted through CONVERSIONS.
@@ -180,6 +211,55 @@ def _none_at_zero(values: FloatArray) -> FloatArray:
     return np.where(values == 0, np.nan, values)
 
 
+def _nonzero(values: FloatArray) -> FloatArray:
+    flags: FloatArray = (values != 0).astype(np.float64)
+    return flags
+
+
+def _f1_fia_flag(values: FloatArray) -> FloatArray:
+    # F1 (and Codemasters' legacy vehicleFIAFlags): -1 unknown, 0 none, 1 green, 2 blue, 3 yellow, 4 red.
+    flags: FloatArray = np.where((values >= 0) & (values <= 4), values, np.nan)
+    return flags
+
+
+# SMS (Project CARS 1/2, AMS2) flag colours 0..11: none, green, blue, white (slow car), white (final lap),
+# red, yellow, double yellow, black and white, black with orange circle, black, chequered.
+_SMS_FLAGS = np.array([0, 1, 2, 5, 5, 4, 3, 3, 7, 7, 7, 6], dtype=np.float64)
+
+
+def _sms_flag(values: FloatArray) -> FloatArray:
+    codes = np.asarray(values, dtype=np.float64)
+    valid = (codes >= 0) & (codes < len(_SMS_FLAGS))
+    mapped: FloatArray = np.where(
+        valid, _SMS_FLAGS[np.clip(codes, 0, len(_SMS_FLAGS) - 1).astype(np.int64)], np.nan
+    )
+    return mapped
+
+
+# irsdk SessionFlags bits, most important first: red, black (driver flags share the word), chequered,
+# yellow (yellow, yellow waving, caution, caution waving, debris), blue, white, green.
+_IRSDK_FLAG_BITS = (
+    (0x0010, 4),
+    (0x010000, 7),
+    (0x0001, 6),
+    (0x0008 | 0x0100 | 0x4000 | 0x8000 | 0x0040, 3),
+    (0x0020, 2),
+    (0x0002, 5),
+    (0x0004 | 0x0400, 1),
+)
+
+
+def _irsdk_flag(values: FloatArray) -> FloatArray:
+    bits = np.asarray(values, dtype=np.float64).astype(np.int64)
+    result = np.zeros(bits.shape, dtype=np.float64)
+    decided = np.zeros(bits.shape, dtype=bool)
+    for mask, code in _IRSDK_FLAG_BITS:
+        hit = ((bits & mask) != 0) & ~decided
+        result[hit] = code
+        decided |= hit
+    return result
+
+
 def _iracing_drs_open(values: FloatArray) -> FloatArray:
     # irsdk DRS_Status: 0 inactive, 1 can be used soon, 2 available, 3 active (open).
     return (values >= 3).astype(np.float64)
@@ -210,6 +290,12 @@ CONVERSIONS: dict[tuple[str, str], Callable[[FloatArray], FloatArray]] = {
     ("engaged", ""): _affine(-1.0, 1.0),
     ("gear+1", ""): _affine(1.0, -1.0),
     ("irsdk_DRS_Status", ""): _iracing_drs_open,
+    ("nonzero", ""): _nonzero,
+    ("F1 FIA flag", ""): _f1_fia_flag,
+    ("SMS flag colour", ""): _sms_flag,
+    ("irsdk_Flags", ""): _irsdk_flag,
+    ("gear 15 = R", ""): lambda values: np.where(values == 15, -1.0, values),
+    ("s <0 = none", "s"): lambda values: np.where(values < 0, np.nan, values),
 }
 
 
@@ -278,6 +364,8 @@ IRACING_ALIASES: dict[str, Alias] = {
     "Yaw": ("yaw", "rad"),
     "Pitch": ("pitch", "rad"),
     "Roll": ("roll", "rad"),
+    "OnPitRoad": ("inPit", "nonzero"),
+    "SessionFlags": ("flag", "irsdk_Flags"),
     **{
         f"{ir}tempCM": (f"tyreTemp{corner}", "°C")
         for ir, corner in zip(("LF", "RF", "LR", "RR"), _CORNERS, strict=True)
@@ -323,6 +411,7 @@ ASSETTO_CORSA_ALIASES: dict[str, Alias] = {
     "roll": ("roll", "rad"),
     "drs": ("drs", ""),
     "waterTemp": ("waterTemp", "°C"),
+    "isInPit": ("inPit", "nonzero"),
     **{f"tyreCoreTemperature[{i}]": (f"tyreTemp{corner}", "°C") for i, corner in enumerate(_CORNERS)},
     **{f"wheelsPressure[{i}]": (f"tyrePressure{corner}", "psi") for i, corner in enumerate(_CORNERS)},
     **{f"brakeTemp[{i}]": (f"brakeTemp{corner}", "°C") for i, corner in enumerate(_CORNERS)},
@@ -353,6 +442,8 @@ F1_ALIASES: dict[str, Alias] = {
     "m_currentLapTimeInMS": ("lapTime", "ms"),
     "m_lastLapTimeInMS": ("lastLapTime", "ms ≤0 = none"),
     "m_ersStoreEnergy": ("ers", "J"),
+    "m_pitStatus": ("inPit", "nonzero"),  # 0 none, 1 pitting, 2 in the pit area
+    "m_vehicleFiaFlags": ("flag", "F1 FIA flag"),
     **{f"m_tyresInnerTemperature[{i}]": (f"tyreTemp{w}", "°C") for i, w in enumerate(_F1_WHEELS)},
     **{f"m_tyresPressure[{i}]": (f"tyrePressure{w}", "psi") for i, w in enumerate(_F1_WHEELS)},
     **{f"m_brakesTemperature[{i}]": (f"brakeTemp{w}", "°C") for i, w in enumerate(_F1_WHEELS)},
@@ -383,6 +474,67 @@ FORZA_ALIASES: dict[str, Alias] = {
         f"TireTemp{where}": (f"tyreTemp{corner}", "°F")
         for where, corner in zip(("FrontLeft", "FrontRight", "RearLeft", "RearRight"), _CORNERS, strict=True)
     },
+}
+
+#: Codemasters' legacy UDP layout ("extradata" 3: F1 2015-2017, DiRT Rally, DiRT Rally 2.0): 66 float32 fields
+#: (70 in F1 2017). Names are the relay's (pitbox.relay.sources.codemasters); wheel arrays are RL, RR, FL, FR.
+#: The engine rate is rad/s in the DiRT games and rpm in F1: the decoder names it `engine_rate` or
+#: `engine_rpm` from the packet's own maximum rpm field.
+_CM_WHEELS = ("RL", "RR", "FL", "FR")
+CODEMASTERS_ALIASES: dict[str, Alias] = {
+    "lap": ("lap", ""),
+    "lap_distance": ("lapDist", "m"),
+    "speed_ms": ("speed", "m/s"),
+    "engine_rate": ("rpm", "rad/s"),
+    "engine_rpm": ("rpm", "1/min"),
+    "gear": ("gear", ""),
+    "throttle": ("throttle", ""),
+    "brake": ("brake", ""),
+    "clutch": ("clutch", ""),
+    "pos_x": ("x", "m"),
+    "pos_y": ("y", "m"),
+    "pos_z": ("z", "m"),
+    "gforce_lat": ("gLat", "g"),
+    "gforce_lon": ("gLong", "g"),
+    "fuel_in_tank": ("fuel", "L"),
+    "lap_time": ("lapTime", "s"),
+    "last_lap_time": ("lastLapTime", "s ≤0 = none"),
+    "in_pits": ("inPit", "nonzero"),
+    "drs": ("drs", ""),
+    "vehicle_fia_flags": ("flag", "F1 FIA flag"),
+    **{f"brake_temp[{i}]": (f"brakeTemp{w}", "°C") for i, w in enumerate(_CM_WHEELS)},
+    **{f"tyre_pressure[{i}]": (f"tyrePressure{w}", "psi") for i, w in enumerate(_CM_WHEELS)},
+}
+
+#: Project CARS (v1 UDP) and Project CARS 2 / Automobilista 2 (SMS UDP v2) fields, named as SMS's headers
+#: name them (`s…`); wheel arrays are FL, FR, RL, RR. The gear nibble reads 15 for reverse.
+PCARS_ALIASES: dict[str, Alias] = {
+    "sCurrentLap": ("lap", ""),
+    "sCurrentLapDistance": ("lapDist", "m"),
+    "sSpeed": ("speed", "m/s"),
+    "sRpm": ("rpm", "1/min"),
+    "sGear": ("gear", "gear 15 = R"),
+    "sThrottle": ("throttle", "u8"),
+    "sBrake": ("brake", "u8"),
+    "sClutch": ("clutch", "u8"),
+    "sFullPosition[0]": ("x", "m"),
+    "sFullPosition[1]": ("y", "m"),
+    "sFullPosition[2]": ("z", "m"),
+    "sWorldPosition[0]": ("x", "m"),
+    "sWorldPosition[1]": ("y", "m"),
+    "sWorldPosition[2]": ("z", "m"),
+    "sFuelLitres": ("fuel", "L"),
+    "sCurrentTime": ("lapTime", "s <0 = none"),
+    "sLastLapTime": ("lastLapTime", "s ≤0 = none"),
+    "sWaterTempCelsius": ("waterTemp", "°C"),
+    "sOilTempCelsius": ("oilTemp", "°C"),
+    "sOrientation[0]": ("pitch", "rad"),
+    "sOrientation[1]": ("yaw", "rad"),
+    "sOrientation[2]": ("roll", "rad"),
+    "sPitMode": ("inPit", "nonzero"),
+    "sHighestFlagColour": ("flag", "SMS flag colour"),
+    **{f"sTyreTemp[{i}]": (f"tyreTemp{corner}", "°C") for i, corner in enumerate(_CORNERS)},
+    **{f"sBrakeTempCelsius[{i}]": (f"brakeTemp{corner}", "°C") for i, corner in enumerate(_CORNERS)},
 }
 
 #: MoTeC i2 / ADL common channel names; units come from the log itself. Listed in order of preference
@@ -448,6 +600,8 @@ ALIASES: dict[str, dict[str, Alias]] = {
     "f1": F1_ALIASES,
     "forza": FORZA_ALIASES,
     "motec": MOTEC_ALIASES,
+    "codemasters": CODEMASTERS_ALIASES,
+    "pcars": PCARS_ALIASES,
 }
 
 
@@ -503,6 +657,84 @@ def to_canonical_channels(
             result[canonical] = converted
     # Keep the raw order for unknown channels but canonical ones first, so a reader's output reads well.
     return {name: result[name] for name in sorted(result, key=lambda n: (n not in CATALOGUE, 0))}
+
+
+ScalarConversion = Callable[[float], float]
+
+
+def scalar_conversion(from_unit: str, to_unit: str) -> ScalarConversion | None:
+    """The conversion of one value between units (None when the units agree), from the one table above.
+
+    Affine conversions are recognised by probing and applied as `value * scale + offset` (the per-packet
+    path of a live relay calls this tens of times a packet); the others go through their array function.
+    """
+    source, target = normalise_unit(from_unit), normalise_unit(to_unit)
+    conversion = None if source == target else CONVERSIONS.get((source, target))
+    conversion = conversion or (None if source == target else CONVERSIONS.get((from_unit, target)))
+    if conversion is None:
+        return None
+    points = np.array([0.0, 1.0, 7.5, -3.0, 15.0, 255.0, 4096.5])
+    probe = conversion(points)
+    offset, scale = float(probe[0]), float(probe[1] - probe[0])
+    if np.all(np.isfinite(probe)) and np.allclose(probe, points * scale + offset):
+        return lambda value: value * scale + offset
+    array_conversion = conversion
+
+    @functools.lru_cache(maxsize=1024)  # such values repeat (a flag, a gear, the last lap time): skip numpy
+    def one(value: float) -> float:
+        return float(array_conversion(np.array([value], dtype=np.float64))[0])
+
+    return one
+
+
+class SampleMapper:
+    """One sample at a time onto canonical names and units: `map({"m_speed": 212, …})` -> `{"speed": 212.0, …}`.
+
+    The same rules as `to_canonical_channels`: unknown names are kept as they are, the first name in the
+    alias table's order takes a canonical name claimed by several, a value that converts to NaN (a source's
+    "none") or that is not finite is left out, and integer channels come out as ints. The plan for a set of
+    raw names is computed once and kept, since a decoder emits the same names packet after packet.
+    """
+
+    def __init__(self, source: str) -> None:
+        self._table = ALIASES.get(source, {})
+        self._order = {name: index for index, name in enumerate(self._table)}
+        self._plans: dict[tuple[str, ...], list[tuple[str, str, ScalarConversion | None, bool]]] = {}
+
+    def map(self, raw: Mapping[str, float]) -> dict[str, float | int]:
+        """The sample under canonical names, in canonical units."""
+        keys = tuple(raw)
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plans[keys] = self._plan(keys)
+        sample: dict[str, float | int] = {}
+        for raw_name, name, convert, integer in plan:
+            value = float(raw[raw_name])
+            if convert is not None:
+                value = convert(value)
+            if not math.isfinite(value):
+                continue
+            sample[name] = int(round(value)) if integer else value
+        return sample
+
+    def _plan(self, keys: tuple[str, ...]) -> list[tuple[str, str, ScalarConversion | None, bool]]:
+        preferred = sorted(keys, key=lambda name: self._order.get(name, len(self._order)))
+        taken: set[str] = set()
+        plan: list[tuple[str, str, ScalarConversion | None, bool]] = []
+        for raw_name in preferred:
+            alias = self._table.get(raw_name)
+            if alias is None or alias[0] in taken:
+                channel = CATALOGUE.get(raw_name)
+                plan.append((raw_name, raw_name, None, bool(channel and channel.integer)))
+                taken.add(raw_name)
+                continue
+            canonical, unit = alias
+            channel = CATALOGUE[canonical]
+            plan.append(
+                (raw_name, canonical, scalar_conversion(unit or channel.unit, channel.unit), channel.integer)
+            )
+            taken.add(canonical)
+        return plan
 
 
 def catalogue_markdown_table() -> str:
