@@ -181,10 +181,10 @@ class Sender:
     async def _find_session(self, driver: str, name: str) -> str | None:
         """A session of this name created by an earlier run that died before noting its id."""
         try:
-            page = await self._client.request("GET", f"/api/sessions/{driver}", params={"limit": 50})
+            newest = await self._client.sessions(driver, limit=50)
         except PitboxError:
             return None  # e.g. a key without sessions:read: create it (an empty twin at worst)
-        for row in page.get("sessions", []):
+        for row in newest:
             if row.get("name") == name:
                 return str(row["id"])
         return None
