@@ -49,8 +49,7 @@ class Driver:
 
     async def sessions(self) -> list[dict[str, Any]]:
         """The driver's sessions, oldest first."""
-        page = await self.reader.sessions(self.id)
-        return list(reversed(page["sessions"]))
+        return list(reversed(await self.reader.sessions(self.id)))
 
     async def stored(self, session_id: str, channels: str = "t,speed") -> dict[str, list[float]]:
         """The stored columns of a session."""

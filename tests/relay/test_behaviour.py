@@ -104,7 +104,7 @@ async def test_a_key_cannot_send_for_another_teams_driver(
     from pitbox.client import PitboxClient
 
     async with PitboxClient(server.url, token=key) as theirs:
-        assert (await theirs.sessions(str(foreign)))["sessions"] == []
+        assert await theirs.sessions(str(foreign)) == []
 
 
 def test_bad_options_are_refused_with_a_clear_message(tmp_path: Path) -> None:
