@@ -70,9 +70,10 @@ class SessionTracker:
         self.last_packet_at: float | None = None
         self._resume = {s.car_index: s for s in spool.sessions(("pending", "active"))}
 
-    def feed(self, samples: list[CarSample]) -> None:
-        """Spool these samples (buffered: the spool commits them in groups)."""
-        now = self._wall()
+    def feed(self, samples: list[CarSample], at: float | None = None) -> None:
+        """Spool these samples, which arrived `at` (wall clock; now by default). Buffered: the spool
+        commits them in groups."""
+        now = self._wall() if at is None else at
         self.last_packet_at = now
         for sample in samples:
             self._one(sample, now)
