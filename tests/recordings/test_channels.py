@@ -85,6 +85,9 @@ def test_one_sample_maps_onto_canonical_names_and_units() -> None:
     # A value that converts to "none" (Forza's LastLap 0) or is not finite is left out, the rest kept.
     odd = mapper.map({**raw, "LastLap": 0.0, "Speed": float("inf"), "Mystery": float("nan")})
     assert odd == pytest.approx({"brake": 1.0, "lap": 2, "tyreTempFL": 100.0})
+    assert mapper.map({**raw, "LapNumber": float("nan")}) == pytest.approx(
+        {"speed": 36.0, "brake": 1.0, "tyreTempFL": 100.0, "Mystery": 1.5}
+    )
     assert mapper.map({**raw, "LastLap": 65.25})["lastLapTime"] == 65.25
     assert mapper.map({}) == {}
 

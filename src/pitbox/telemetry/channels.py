@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -685,16 +685,25 @@ class SampleMapper:
         values = list(map(float, plan.pick(raw)))
         for index, convert in plan.conversions:
             values[index] = convert(values[index])
-        if not math.isfinite(sum(values)):  # a NaN or an infinity somewhere (or a sum too large): leave out
-            kept = [index for index, value in enumerate(values) if math.isfinite(value)]
-            sample = {plan.names[index]: values[index] for index in kept}
+        names: Sequence[str] = plan.names
+        if not math.isfinite(sum(values)):  # a NaN or an infinity somewhere (or a sum too large)
+            # Usually a conversion's "none" (a last lap time of 0): look there first, then everywhere.
+            bad = [index for index, _convert in plan.conversions if not math.isfinite(values[index])]
+            for index in bad:
+                values[index] = 0.0
+            if not math.isfinite(sum(values)):
+                bad += [index for index, value in enumerate(values) if not math.isfinite(value)]
+            for index in bad:
+                values[index] = 0.0
             for index in plan.integers:
-                if plan.names[index] in sample:
-                    sample[plan.names[index]] = int(round(values[index]))
-            return sample
+                values[index] = int(round(values[index]))
+            names = list(names)
+            for index in sorted(bad, reverse=True):  # left out
+                del names[index], values[index]
+            return dict(zip(names, values, strict=True))
         for index in plan.integers:
             values[index] = int(round(values[index]))
-        return dict(zip(plan.names, values, strict=True))
+        return dict(zip(names, values, strict=True))
 
     def _plan(self, keys: tuple[str, ...]) -> _SamplePlan:
         preferred = sorted(keys, key=lambda name: self._order.get(name, len(self._order)))
