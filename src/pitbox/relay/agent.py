@@ -45,6 +45,8 @@ _TIMESPEC = struct.Struct("@ll")
 #: waits for the next datagram (the loop watches the socket; ticks go on every 250 ms for housekeeping).
 #: A tick reads at most `_READ_MAX` datagrams (a burst: the next tick follows at once).
 _TICK_S, _TICK_LIVE_S, _TICK_IDLE_S, _READ_MAX = 0.25, 0.075, 0.25, 2048
+#: With --record where the kernel gives no arrival stamps (Windows), so that a capture keeps its timing.
+_TICK_RECORD_S = 0.01
 _HOUSEKEEPING_S = 0.5
 
 
@@ -333,9 +335,12 @@ class Relay:
     async def _ticks(self, stop: asyncio.Event) -> None:
         """Read, spool and commit every tick; end idle sessions and show the status twice a second."""
         loop = asyncio.get_running_loop()
-        busy_s = _TICK_LIVE_S if self.options.live else _TICK_S
-        pause = busy_s
-        next_housekeeping = next_status = 0.0
+        commit_s = _TICK_LIVE_S if self.options.live else _TICK_S
+        read_s = commit_s
+        if self.recorder is not None and self._socket is not None and not self._stamped:
+            read_s = _TICK_RECORD_S  # no arrival stamps from the kernel: the read time must be close
+        pause = read_s
+        next_housekeeping = next_status = next_commit = 0.0
         while not stop.is_set():
             await self._pause(loop, pause)
             read = self._read_datagrams()
@@ -344,13 +349,9 @@ class Relay:
                 next_housekeeping = now + _HOUSEKEEPING_S
                 self.tracker.check_idle()
             busy = read > 0 or self.spool.buffered > 0
-            try:
-                self._flush()
-            except (
-                sqlite3.Error
-            ) as error:  # the disk: the samples stay buffered and the next tick tries again
-                self.last_receive_error = f"spool: {type(error).__name__}: {error}"
-                self.status.event("spool_error", {"error": str(error)}, loud=True)
+            if read_s == commit_s or now >= next_commit:
+                next_commit = now + commit_s
+                self._commit()
             quiet = self.status.quiet and not self.status.log_json
             if not quiet and now >= next_status:
                 next_status = now + self.options.status_every_s
@@ -358,10 +359,17 @@ class Relay:
             if read >= _READ_MAX:
                 pause = 0.0
             elif busy:
-                pause = busy_s
+                pause = read_s
             else:
-                pause = max(_TICK_IDLE_S, busy_s)
+                pause = max(_TICK_IDLE_S, read_s)
                 self._watch(loop)
+
+    def _commit(self) -> None:
+        try:
+            self._flush()
+        except sqlite3.Error as error:  # the disk: the samples stay buffered and the next tick tries again
+            self.last_receive_error = f"spool: {type(error).__name__}: {error}"
+            self.status.event("spool_error", {"error": str(error)}, loud=True)
 
     async def _pause(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
         """Sleep until the next tick is due, or until a datagram arrives while the socket is watched."""
