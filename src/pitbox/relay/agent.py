@@ -118,7 +118,6 @@ class Relay:
         self._stamped = False
         self._watching = False
         self._woken: asyncio.Future[None] | None = None
-        self._remote: tuple[str, int] | None = None
         self._rate: list[tuple[float, int]] = []
         self._full_announced = False
 
@@ -274,9 +273,22 @@ class Relay:
             host, port = options.connect or ("127.0.0.1", self.spec.port)
         else:
             host, port = options.listen or ("0.0.0.0", self.spec.port)  # noqa: S104 - consoles send from the LAN
-        family, _type, _proto, _name, address = (
-            await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP)
-        )[0]
+        addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP)
+        for number, (family, _type, _proto, _name, address) in enumerate(addresses, 1):
+            try:
+                sock = self._udp_socket(family, address, connects=connects)
+                break
+            except OSError:
+                if number == len(addresses):
+                    raise
+        self._socket = sock
+        self.bound = sock.getsockname()[:2]
+        if connects:
+            self._hello_task = asyncio.create_task(self._hello(), name="relay-hello")
+
+    def _udp_socket(self, family: int, address: Any, *, connects: bool) -> socket.socket:
+        """A non-blocking UDP socket bound to (or connected to) `address`, with a large receive buffer and,
+        where the kernel has them, arrival stamps."""
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
@@ -286,6 +298,7 @@ class Relay:
                     break
                 except OSError:
                     continue
+            self._stamped = False
             if _SO_TIMESTAMPNS is not None and hasattr(sock, "recvmsg"):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
@@ -297,10 +310,7 @@ class Relay:
         except BaseException:
             sock.close()
             raise
-        self._socket = sock
-        self.bound = sock.getsockname()[:2]
-        if connects:
-            self._hello_task = asyncio.create_task(self._hello(), name="relay-hello")
+        return sock
 
     async def _hello(self) -> None:
         """Ask the sim (Assetto Corsa) for telemetry every second until it answers."""

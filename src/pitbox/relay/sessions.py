@@ -161,10 +161,6 @@ class SessionTracker:
         if not opened.pending:
             self._announce("session_ended", {**self._describe(opened), "reason": reason})
 
-    def all_started(self) -> bool:
-        """No open session is waiting for its car to move (so what is buffered may be sealed as it is)."""
-        return not any(opened.pending for opened in self._open.values())
-
     def end_all(self, reason: str) -> None:
         """End every open session (the relay is stopping)."""
         for opened in list(self._open.values()):

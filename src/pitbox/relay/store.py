@@ -7,7 +7,7 @@ under the same batch id), `rejected` (batches the server refused as invalid, kep
 `meta` (this spool's id, which prefixes every batch id).
 
 Durability: `synchronous=FULL`, so a committed sample survives a killed relay and a machine restart.
-Samples are buffered by `append` and committed in groups by `flush` (the relay calls it every 250 ms, 50 ms
+Samples are buffered by `append` and committed in groups by `flush` (the relay calls it every 250 ms, 75 ms
 with --live). The same commit seals the batches that are due, so a batch is durable before it is sent and
 the sender never writes on its own; acknowledged batches are forgotten in the next commit (an
 acknowledgement lost in a crash only means the batch is sent again under its id: the server answers
