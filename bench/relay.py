@@ -1,13 +1,15 @@
 """The relay agent: decode rate per source, relay CPU for one 60 Hz stream, and sim packet -> dashboard latency.
 
-Run: `python bench/relay.py --quick` (8 s streams) or without --quick (30 s streams). Needs ../shared/data.
+Run: `python bench/relay.py --quick` (8 s streams) or without --quick (30 s streams), `--runs N` to repeat
+the streams. Needs ../shared/data.
 
 1. Decode: every datagram of each real capture through a fresh decoder (onto canonical channels), on one
    core, against 100 x the sim's packet rate (F1 at 60 Hz sends ~6 packet kinds a frame: 360/s).
 2. A `pitbox relay forza` process fed the Forza capture at its recorded pace (60 Hz) by a simulated sim,
    sending to a `pitbox serve` process; a dashboard socket subscribed to the driver's telemetry channel
    times each sample from the datagram that carried it to the frame that shows it. Once with 1 s batches
-   (HTTP), once with --live (WebSocket). Relay CPU is its process's user+system time over the stream.
+   (HTTP), once with --live (WebSocket). Relay CPU is its process's user+system time over the stream,
+   per wall-clock second (so other load on the machine matters little); the load average is shown beside.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ async def stream(
             idle_before, idle_started = sum(proc.cpu_times()[:2]), time.perf_counter()
             await asyncio.sleep(3.0)
             idle = (sum(proc.cpu_times()[:2]) - idle_before) / (time.perf_counter() - idle_started) * 100
-            cpu_before = sum(proc.cpu_times()[:2])
+            times_before = proc.cpu_times()
+            load = os.getloadavg()[0]
             started = time.perf_counter()
 
             async def sim() -> None:
@@ -150,7 +153,8 @@ async def stream(
             watcher = asyncio.create_task(dashboard())
             await sim()
             elapsed = time.perf_counter() - started
-            cpu = sum(proc.cpu_times()[:2]) - cpu_before
+            times = proc.cpu_times()
+            user, system = times.user - times_before.user, times.system - times_before.system
             deadline = time.monotonic() + 5
             for _ in iter(lambda: len(latencies) >= len(datagrams) or time.monotonic() > deadline, True):
                 await asyncio.sleep(0.1)  # the last frames arrive
@@ -161,14 +165,18 @@ async def stream(
     values = np.array(latencies) * 1000
     p50, p99 = np.percentile(values, [50, 99]) if len(values) else (float("nan"), float("nan"))
     mode = "--live (WebSocket)" if live else "1 s batches (HTTP)"
-    share = cpu / elapsed * 100
+    share = (user + system) / elapsed * 100
     print(
-        f"| {mode} | {len(datagrams)} | {len(values)} | {share:.2f} % (ratio to 3 %: {share / 3:.2f}) | {idle:.2f} %"
-        f" | {p50:.1f} | {p99:.1f}" + (f" (ratio to 150 ms: {p99 / 150:.2f})" if live else "") + " |"
+        f"| {mode} | {load:.1f} | {len(datagrams)} | {len(values)}"
+        f" | {share:.2f} % (ratio to 3 %: {share / 3:.2f}) | {user / elapsed * 100:.2f} / {system / elapsed * 100:.2f}"
+        f" | {idle:.2f} % | {p50:.1f} | {p99:.1f}"
+        + (f" (ratio to 150 ms: {p99 / 150:.2f})" if live else "")
+        + " |",
+        flush=True,
     )
 
 
-async def streams(seconds: float) -> None:
+async def streams(seconds: float, runs: int) -> None:
     datagrams = read_capture(DATA / FORZA)
     limit = int(seconds * 60)
     datagrams = (
@@ -178,11 +186,15 @@ async def streams(seconds: float) -> None:
         workdir = Path(tmp)
         async with local_server(workdir, LIVE_COACHING="false") as server:
             print(
-                "| mode | datagrams | samples timed | relay CPU (one core) | relay CPU idle | p50 ms | p99 ms |"
+                "| mode | load avg | datagrams | samples timed | relay CPU (one core) | user / system %"
+                " | relay CPU idle | p50 ms | p99 ms |"
             )
-            print("|---|---|---|---|---|---|---|")
-            for live in (False, True):
-                await stream(server.base, server.settings, datagrams, live=live, workdir=workdir)
+            print("|---|---|---|---|---|---|---|---|---|")
+            for run in range(runs):
+                for live in (False, True):
+                    await stream(
+                        server.base, server.settings, datagrams, live=live, workdir=workdir / f"run{run}"
+                    )
 
 
 def main() -> None:
@@ -190,12 +202,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="8 s streams, 3 decode rounds")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the two streams this many times")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"{DATA} not found: the benchmark replays the real captures")
     decode_rates(3 if args.quick else 10)
     print()
-    asyncio.run(streams(8.0 if args.quick else 30.0))
+    asyncio.run(streams(8.0 if args.quick else 30.0, max(args.runs, 1)))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pitbox.errors import Invalid, NotFound
 from pitbox.recordings import Recording, open_recording
 from pitbox.telemetry.channels import (
     CATALOGUE,
+    SampleMapper,
     alias_markdown_table,
     canonical_name,
     catalogue_markdown_table,
@@ -71,6 +72,24 @@ def test_the_first_of_several_aliases_wins_and_the_others_keep_their_names() -> 
         {"Speed": np.array([1.0]), "Ground Speed": np.array([2.0])}, "motec", {"Speed": "km/h"}
     )
     assert channels["speed"].tolist() == [2.0] and channels["Speed"].tolist() == [1.0]
+
+
+def test_one_sample_maps_onto_canonical_names_and_units() -> None:
+    mapper = SampleMapper("forza")
+    raw = {"Speed": 10.0, "Brake": 255, "LapNumber": 2, "TireTempFrontLeft": 212.0, "Mystery": 1.5}
+    expected = {"speed": 36.0, "brake": 1.0, "lap": 2, "tyreTempFL": 100.0, "Mystery": 1.5}
+    for _ in range(2):  # the second time through the kept plan
+        sample = mapper.map(raw)
+        assert sample == pytest.approx(expected) and list(sample) == list(expected)
+        assert isinstance(sample["lap"], int) and isinstance(sample["brake"], float)
+    # A value that converts to "none" (Forza's LastLap 0) or is not finite is left out, the rest kept.
+    odd = mapper.map({**raw, "LastLap": 0.0, "Speed": float("inf"), "Mystery": float("nan")})
+    assert odd == pytest.approx({"brake": 1.0, "lap": 2, "tyreTempFL": 100.0})
+    assert mapper.map({**raw, "LapNumber": float("nan")}) == pytest.approx(
+        {"speed": 36.0, "brake": 1.0, "tyreTempFL": 100.0, "Mystery": 1.5}
+    )
+    assert mapper.map({**raw, "LastLap": 65.25})["lastLapTime"] == 65.25
+    assert mapper.map({}) == {}
 
 
 def test_every_alias_points_into_the_catalogue() -> None:

@@ -1,10 +1,20 @@
-"""The relay agent: receives a sim's datagrams (or polls iRacing), spools samples, sends them; `Relay.run`."""
+"""The relay agent: receives a sim's datagrams (or polls iRacing), spools samples, sends them; `Relay.run`.
+
+The relay works in ticks, every 250 ms (75 ms with --live): it reads every datagram waiting in its UDP
+socket, decodes them, commits the samples to the spool (sealing the batches that are due in the same
+commit) and wakes the sender. A waking of the process costs far more CPU than the work of one datagram,
+so the socket is not watched datagram by datagram: the kernel queues them (the relay asks for an 8 MB
+buffer) and stamps each with its arrival time (SO_TIMESTAMPNS, Linux; elsewhere the time it is read).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
+import sqlite3
+import struct
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +38,16 @@ log = structlog.get_logger(__name__)
 
 _RECEIVE_BUFFER = 8 * 1024 * 1024
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-#: Samples are committed in groups: within 30 ms with --live (latency), 100 ms otherwise (CPU), or at 256.
-_FLUSH_LIVE_S, _FLUSH_S, _FLUSH_ROWS = 0.03, 0.1, 256
+#: The kernel's arrival time of each datagram (struct timespec); Linux only.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35) if sys.platform == "linux" else None
+_TIMESPEC = struct.Struct("@ll")
+#: A tick every 250 ms, every 75 ms with --live (latency). After a tick that found nothing the relay
+#: waits for the next datagram (the loop watches the socket; ticks go on every 250 ms for housekeeping).
+#: A tick reads at most `_READ_MAX` datagrams (a burst: the next tick follows at once).
+_TICK_S, _TICK_LIVE_S, _TICK_IDLE_S, _READ_MAX = 0.25, 0.075, 0.25, 2048
+#: With --record where the kernel gives no arrival stamps (Windows), so that a capture keeps its timing.
+_TICK_RECORD_S = 0.01
+_HOUSEKEEPING_S = 0.5
 
 
 @dataclass
@@ -59,22 +77,6 @@ class RelayOptions:
     drain_s: float = 10.0
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.relay.received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP "port unreachable" after a send to a sim that is not running (AC): retried by the hello loop.
-        self.relay.last_receive_error = f"{type(exc).__name__}: {exc}"
-
-
 class Relay:
     """One relay: `await run(stop)`; `bound` is the UDP address once listening, `ready` is set then."""
 
@@ -83,7 +85,9 @@ class Relay:
             raise ValueError(f"unknown source {options.source!r}")
         self.options = options
         self.status = status or StatusLine(quiet=options.quiet, log_json=options.log_json)
-        self.spool = Spool(options.spool_dir, max_bytes=options.spool_max_bytes)
+        self.spool = Spool(
+            options.spool_dir, max_bytes=options.spool_max_bytes, batch_s=options.batch_s, live=options.live
+        )
         self.tracker = SessionTracker(
             self.spool,
             idle_end_s=options.idle_end_s,
@@ -104,15 +108,16 @@ class Relay:
             self.client,
             driver_id=options.driver,
             live=options.live,
-            batch_s=options.batch_s,
             announce=self._event,
         )
         self.recorder = CaptureWriter(options.record) if options.record else None
         self.bound: tuple[str, int] | None = None
         self.ready = asyncio.Event()
         self.last_receive_error: str | None = None
-        self._receiver: _Receiver | None = None
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._socket: socket.socket | None = None
+        self._stamped = False
+        self._watching = False
+        self._woken: asyncio.Future[None] | None = None
         self._rate: list[tuple[float, int]] = []
         self._full_announced = False
 
@@ -151,34 +156,64 @@ class Relay:
     def _event(self, name: str, fields: dict[str, object]) -> None:
         self.status.event(name, fields, loud=name in ("batch_rejected",))
 
-    def received(self, data: bytes, addr: tuple[str, int]) -> None:
-        """One datagram from the sim: record, decode, answer (AC), spool."""
+    def received(self, data: bytes, addr: tuple[str, int], at: float) -> None:
+        """One datagram from the sim, arrived `at` (wall clock): record, decode, answer (AC), spool."""
         if self.recorder is not None:
-            self.recorder.write(data, time.monotonic())
+            self.recorder.write(data, at)
         decoder = self.decoder
         assert decoder is not None
         samples = decoder.decode(data)
-        if decoder.outbox and self._receiver is not None and self._receiver.transport is not None:
+        if decoder.outbox:
             for reply in decoder.outbox:
-                self._receiver.transport.sendto(reply, None if self.options.connect else addr)
+                self._send_to_sim(reply, addr)
             decoder.outbox.clear()
         if samples:
-            self.tracker.feed(samples)
-            self._schedule_flush()
+            self.tracker.feed(samples, at)
 
-    def _schedule_flush(self) -> None:
-        if self.spool.buffered >= _FLUSH_ROWS:
-            self._flush()
-        elif self._flush_handle is None:
-            delay = _FLUSH_LIVE_S if self.options.live else _FLUSH_S
-            self._flush_handle = asyncio.get_running_loop().call_later(delay, self._flush)
+    def _read_datagrams(self) -> int:
+        """Every datagram waiting in the socket (up to `_READ_MAX`) through `received`; how many."""
+        sock = self._socket
+        if sock is None:
+            return 0
+        read_at = time.time()
+        count = 0
+        while count < _READ_MAX:
+            try:
+                if self._stamped:
+                    data, ancillary, _flags, addr = sock.recvmsg(65535, _ANCILLARY)
+                    at = _arrival(ancillary, read_at)
+                else:
+                    data, addr = sock.recvfrom(65535)
+                    at = read_at
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as error:
+                # ICMP "port unreachable" after a send to a sim that is not running (AC): the hello goes on.
+                self.last_receive_error = f"{type(error).__name__}: {error}"
+                count += 1
+                continue
+            count += 1
+            self.received(data, addr, at)
+        return count
+
+    def _send_to_sim(self, payload: bytes, addr: tuple[str, int] | None = None) -> None:
+        sock = self._socket
+        if sock is None:
+            return
+        try:
+            if self.spec.connects:
+                sock.send(payload)
+            else:
+                sock.sendto(payload, addr)  # type: ignore[arg-type]
+        except OSError as error:
+            self.last_receive_error = f"{type(error).__name__}: {error}"
 
     def _flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        if self.spool.flush(seal=self.options.live and self.tracker.all_started()) and self.options.live:
-            self.sender.wake.set()  # batched mode polls: a batch is due once a second at most
+        """Commit what was spooled (sealing due batches), wake the sender when there is work, say when the
+        spool is full or has room again."""
+        self.spool.flush()
+        if self.spool.has_work:
+            self.sender.wake.set()
         if self.spool.full and not self._full_announced:
             self._full_announced = True
             self.status.event(
@@ -208,13 +243,17 @@ class Relay:
                     assert self.poller is not None
                     stack.enter_context(contextlib.closing(self.poller))
                     stack.enter_context(_cancelling(asyncio.create_task(self._poll_iracing(stop))))
-                stack.enter_context(_cancelling(asyncio.create_task(self._housekeeping(stop))))
+                ticks = stack.enter_context(_cancelling(asyncio.create_task(self._ticks(stop))))
                 self.ready.set()
-                await stop.wait()
+                stopped = stack.enter_context(_cancelling(asyncio.create_task(stop.wait())))
+                await asyncio.wait((stopped, ticks), return_when=asyncio.FIRST_COMPLETED)
+                if ticks.done():
+                    ticks.result()  # a tick that failed stops the relay (after it sent what it could)
         finally:
             self.tracker.end_all("relay_stopped")
             self._flush()
             sender_stop.set()
+            self.sender.wake.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender_task
             drained = await self.sender.drain(self.options.drain_s)
@@ -229,47 +268,70 @@ class Relay:
 
     async def _open_udp(self, loop: asyncio.AbstractEventLoop) -> None:
         options = self.options
-        if self.spec.connects:
-            remote = options.connect or ("127.0.0.1", self.spec.port)
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _Receiver(self), remote_addr=remote
-            )
+        connects = self.spec.connects
+        if connects:
+            host, port = options.connect or ("127.0.0.1", self.spec.port)
         else:
-            local = options.listen or ("0.0.0.0", self.spec.port)  # noqa: S104 - sims on consoles send from the LAN
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _Receiver(self), local_addr=local
-            )
-        sock = transport.get_extra_info("socket")
-        for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
+            host, port = options.listen or ("0.0.0.0", self.spec.port)  # noqa: S104 - consoles send from the LAN
+        addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP)
+        for number, (family, _type, _proto, _name, address) in enumerate(addresses, 1):
             try:
-                sock.setsockopt(socket.SOL_SOCKET, option, _RECEIVE_BUFFER)
+                sock = self._udp_socket(family, address, connects=connects)
                 break
             except OSError:
-                continue
-        self._receiver = protocol
+                if number == len(addresses):
+                    raise
+        self._socket = sock
         self.bound = sock.getsockname()[:2]
-        if self.spec.connects:
+        if connects:
             self._hello_task = asyncio.create_task(self._hello(), name="relay-hello")
+
+    def _udp_socket(self, family: int, address: Any, *, connects: bool) -> socket.socket:
+        """A non-blocking UDP socket bound to (or connected to) `address`, with a large receive buffer and,
+        where the kernel has them, arrival stamps."""
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, option, _RECEIVE_BUFFER)
+                    break
+                except OSError:
+                    continue
+            self._stamped = False
+            if _SO_TIMESTAMPNS is not None and hasattr(sock, "recvmsg"):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                    self._stamped = True
+            if connects:
+                sock.connect(address)
+            else:
+                sock.bind(address)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     async def _hello(self) -> None:
         """Ask the sim (Assetto Corsa) for telemetry every second until it answers."""
         decoder = self.decoder
         assert isinstance(decoder, AssettoCorsaDecoder)
         while not decoder.subscribed:
-            if self._receiver is not None and self._receiver.transport is not None:
-                self._receiver.transport.sendto(decoder.hello())
+            self._send_to_sim(decoder.hello())
             await asyncio.sleep(1.0)
 
     async def _close_udp(self) -> None:
         hello = getattr(self, "_hello_task", None)
         if hello is not None:
             hello.cancel()
+        self._read_datagrams()  # what the kernel holds still counts
         decoder = self.decoder
-        transport = self._receiver.transport if self._receiver else None
-        if isinstance(decoder, AssettoCorsaDecoder) and decoder.subscribed and transport is not None:
-            transport.sendto(decoder.goodbye())
-        if transport is not None:
-            transport.close()
+        if isinstance(decoder, AssettoCorsaDecoder) and decoder.subscribed:
+            self._send_to_sim(decoder.goodbye())
+        self._unwatch(asyncio.get_running_loop())
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()
 
     async def _poll_iracing(self, stop: asyncio.Event) -> None:
         poller = self.poller
@@ -278,19 +340,93 @@ class Relay:
             samples = poller.poll()
             if samples:
                 self.tracker.feed(samples)
-                self._schedule_flush()
             await asyncio.sleep(1 / 60 if poller.connected() else 1.0)
 
-    async def _housekeeping(self, stop: asyncio.Event) -> None:
-        last_status = 0.0
+    async def _ticks(self, stop: asyncio.Event) -> None:
+        """Read, spool and commit every tick; end idle sessions and show the status twice a second."""
+        loop = asyncio.get_running_loop()
+        commit_s = _TICK_LIVE_S if self.options.live else _TICK_S
+        read_s = commit_s
+        if self.recorder is not None and self._socket is not None and not self._stamped:
+            read_s = _TICK_RECORD_S  # no arrival stamps from the kernel: the read time must be close
+        pause = read_s
+        next_housekeeping = next_status = next_commit = 0.0
         while not stop.is_set():
-            await asyncio.sleep(0.5)
-            self.tracker.check_idle()
-            self._flush()
+            await self._pause(loop, pause)
+            read = self._read_datagrams()
+            now = time.monotonic()
+            if now >= next_housekeeping:
+                next_housekeeping = now + _HOUSEKEEPING_S
+                self.tracker.check_idle()
+            busy = read > 0 or self.spool.buffered > 0
+            if read_s == commit_s or now >= next_commit:
+                next_commit = now + commit_s
+                self._commit()
             quiet = self.status.quiet and not self.status.log_json
-            if not quiet and time.monotonic() - last_status >= self.options.status_every_s:
-                last_status = time.monotonic()
+            if not quiet and now >= next_status:
+                next_status = now + self.options.status_every_s
                 self.status.update(self.counters())
+            if read >= _READ_MAX:
+                pause = 0.0
+            elif busy:
+                pause = read_s
+            else:
+                pause = max(_TICK_IDLE_S, read_s)
+                self._watch(loop)
+
+    def _commit(self) -> None:
+        try:
+            self._flush()
+        except sqlite3.Error as error:  # the disk: the samples stay buffered and the next tick tries again
+            self.last_receive_error = f"spool: {type(error).__name__}: {error}"
+            self.status.event("spool_error", {"error": str(error)}, loud=True)
+
+    async def _pause(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        """Sleep until the next tick is due, or until a datagram arrives while the socket is watched."""
+        woken = self._woken = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, woken)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            self._woken = None
+            self._unwatch(loop)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have the loop wake the next tick at the first datagram (the relay was idle). Not where the loop
+        cannot watch a socket (Windows' proactor loop): there idle ticks read it every 250 ms."""
+        if self._socket is None or self._watching:
+            return
+        with contextlib.suppress(NotImplementedError):
+            loop.add_reader(self._socket.fileno(), self._readable)
+            self._watching = True
+
+    def _unwatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._watching and self._socket is not None:
+            loop.remove_reader(self._socket.fileno())
+        self._watching = False
+
+    def _readable(self) -> None:
+        self._unwatch(asyncio.get_running_loop())
+        if self._woken is not None:
+            _resolve(self._woken)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]], default: float) -> float:
+    """The kernel's arrival stamp of a datagram (seconds, wall clock), or `default`."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            return float(seconds + nanoseconds * 1e-9)
+    return default
 
 
 @contextlib.contextmanager

@@ -74,32 +74,32 @@ class Sender:
         *,
         driver_id: str | None,
         live: bool = False,
-        batch_s: float = 1.0,
-        max_samples: int = 2000,
         announce: Callable[[str, dict[str, object]], None] | None = None,
     ) -> None:
         self._spool = spool
         self._client = client
         self._driver_id = driver_id or spool.get_meta("driver_id")
         self.live = live
-        self.batch_s = batch_s
-        self.max_samples = max_samples
         self._announce = announce or (lambda event, fields: None)
         self.stats = SenderStats()
+        #: Set by the relay when the spool has work (`Spool.has_work`) and on stop; the sender sleeps on it.
         self.wake = asyncio.Event()
         self._socket: Subscription | None = None
         self._socket_context: contextlib.AbstractAsyncContextManager[Subscription] | None = None
         self._retry_s = _RETRY_FIRST_S
+        self._failing = False
+        #: Spool session -> the server session its samples go to, once known (saves a read per batch).
+        self._server_ids: dict[int, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until `stop` is set."""
+        """Send until `stop` is set: whatever is due, then sleep until woken (a failure is retried after
+        its pause without waiting to be woken)."""
         try:
             while not stop.is_set():
-                progressed = await self.step()
-                if not progressed:
-                    self.wake.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), 0.05 if self.live else 0.2)
+                self.wake.clear()
+                if await self.step() or self._failing:
+                    continue
+                await self.wake.wait()
         finally:
             await self.close()
 
@@ -108,22 +108,24 @@ class Sender:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._spool.flush()
-            if not await self.step() and self._spool.backlog() == 0 and not self._spool.sessions(("ended",)):
+            if await self.step() or self._failing:
+                continue
+            if self._spool.backlog() == 0 and not self._spool.sessions(("ended",)):
                 return True
+            await asyncio.sleep(0.05)  # a batch not due yet (it will be within `batch_s`)
         return False
 
     async def step(self) -> bool:
         """Do one thing: send a batch, or end a finished session. True when something was done."""
         try:
-            batch = self._spool.next_batch(
-                now=time.time(), batch_s=self.batch_s, live=self.live, max_samples=self.max_samples
-            )
+            batch = self._spool.next_batch()
             if batch is not None:
                 await self._send(batch)
                 return True
             for session in self._spool.finished_sessions():
                 await self._finish(session)
                 return True
+            self._failing = False
             return False
         except _TRANSIENT as error:
             await self._failed(f"{type(error).__name__}: {error}")
@@ -135,6 +137,7 @@ class Sender:
             return False
 
     async def _failed(self, message: str) -> None:
+        self._failing = True
         self.stats.last_error = message
         await self._drop_socket()
         await asyncio.sleep(self._retry_s)
@@ -190,10 +193,12 @@ class Sender:
         return None
 
     async def _send(self, batch: Batch) -> None:
-        session = self._spool.session(batch.session)
-        if session is None:  # cannot happen: a session outlives its samples
-            return
-        server_id = await self._server_session(session)
+        server_id = self._server_ids.get(batch.session)
+        if server_id is None:
+            session = self._spool.session(batch.session)
+            if session is None:  # cannot happen: a session outlives its samples
+                return
+            server_id = self._server_ids[batch.session] = await self._server_session(session)
         driver = await self._driver()
         samples = b"[" + b",".join(batch.bodies) + b"]"
         self.stats.sent += len(batch.bodies)
@@ -201,8 +206,9 @@ class Sender:
             ack = await self._post(driver, server_id, batch, samples)
         except PitboxError as error:
             if error.code == "session_ended" or (error.status == 404 and error.code == "not_found"):
-                self._spool.continue_in_new_server_session(session.id)
-                self._announce("server_session_replaced", {"session": session.id, "reason": error.code})
+                self._server_ids.pop(batch.session, None)
+                self._spool.continue_in_new_server_session(batch.session)
+                self._announce("server_session_replaced", {"session": batch.session, "reason": error.code})
                 return
             if 400 <= error.status < 500 and error.status not in (401, 403, 429):
                 self._spool.reject(batch, server_id, str(error))
@@ -212,6 +218,7 @@ class Sender:
             raise
         self._spool.ack(batch)
         self._retry_s = _RETRY_FIRST_S
+        self._failing = False
         self.stats.acked += len(batch.bodies)
         self.stats.batches += 1
         self.stats.last_ack_at = time.time()
@@ -230,7 +237,8 @@ class Sender:
                 "batchId": batch.key,
                 "samples": orjson.Fragment(samples),
             }
-            answer = await asyncio.wait_for(socket.request(frame), 30.0)
+            async with asyncio.timeout(30.0):
+                answer = await socket.request(frame)
             if answer.get("type") == "error":
                 code = str(answer.get("code", "error"))
                 status = {"session_ended": 409, "not_found": 404, "forbidden": 403, "unauthorized": 401}.get(
@@ -270,6 +278,7 @@ class Sender:
         if session.server_id is not None:
             await self._client.request("POST", f"/api/sessions/{session.server_id}/end")
         self._spool.forget_session(session.id)
+        self._server_ids.pop(session.id, None)
 
     async def close(self) -> None:
         """Close the WebSocket (the HTTP client belongs to the caller)."""

@@ -70,9 +70,10 @@ class SessionTracker:
         self.last_packet_at: float | None = None
         self._resume = {s.car_index: s for s in spool.sessions(("pending", "active"))}
 
-    def feed(self, samples: list[CarSample]) -> None:
-        """Spool these samples (buffered: the spool commits them in groups)."""
-        now = self._wall()
+    def feed(self, samples: list[CarSample], at: float | None = None) -> None:
+        """Spool these samples, which arrived `at` (wall clock; now by default). Buffered: the spool
+        commits them in groups."""
+        now = self._wall() if at is None else at
         self.last_packet_at = now
         for sample in samples:
             self._one(sample, now)
@@ -159,10 +160,6 @@ class SessionTracker:
         self._spool.end_session(opened.id, reason)
         if not opened.pending:
             self._announce("session_ended", {**self._describe(opened), "reason": reason})
-
-    def all_started(self) -> bool:
-        """No open session is waiting for its car to move (so what is buffered may be sealed as it is)."""
-        return not any(opened.pending for opened in self._open.values())
 
     def end_all(self, reason: str) -> None:
         """End every open session (the relay is stopping)."""

@@ -7,7 +7,11 @@ under the same batch id), `rejected` (batches the server refused as invalid, kep
 `meta` (this spool's id, which prefixes every batch id).
 
 Durability: `synchronous=FULL`, so a committed sample survives a killed relay and a machine restart.
-Samples are committed in groups (every `flush_s` seconds or `flush_rows` rows, whichever comes first).
+Samples are buffered by `append` and committed in groups by `flush` (the relay calls it every 250 ms, 75 ms
+with --live). The same commit seals the batches that are due, so a batch is durable before it is sent and
+the sender never writes on its own; acknowledged batches are forgotten in the next commit (an
+acknowledgement lost in a crash only means the batch is sent again under its id: the server answers
+"duplicate").
 Size: bounded by `max_bytes` of live pages; when the spool is full new samples are refused (counted as
 `dropped`, announced loudly by the relay) until the sender frees room: what is already spooled is never
 thrown away to make room.
@@ -91,9 +95,22 @@ class Batch:
 
 
 class Spool:
-    """The spool file in `directory`; `max_bytes` bounds it (None: unbounded)."""
+    """The spool file in `directory`; `max_bytes` bounds it (None: unbounded).
 
-    def __init__(self, directory: Path, *, max_bytes: int | None = None) -> None:
+    Batches hold one session's samples in order, at most `batch_s` seconds of data (`t`) and `max_samples`;
+    one is sealed once it is full, once its oldest sample waited `batch_s` seconds, when its session ended,
+    or at once with `live`. Only samples of started sessions are sealed.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int | None = None,
+        batch_s: float = 1.0,
+        live: bool = False,
+        max_samples: int = 2000,
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "spool.sqlite3"
         self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -116,6 +133,23 @@ class Spool:
         self.spooled = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM samples").fetchone()[0])
         self.dropped = 0
         self.spooled_this_run = 0
+        self.batch_s, self.live, self.max_samples = batch_s, live, max_samples
+        # What the spool knows without asking the file: sessions waiting for their car to move, sessions
+        # with samples not sealed yet (a --live group of any other session is sealed as it is written),
+        # the newest sealed batch, the newest acknowledged one (its rows go with the next commit) and the
+        # ended sessions the sender has still to end on the server.
+        self._waiting = {
+            int(r[0]) for r in self._db.execute("SELECT id FROM sessions WHERE state = 'pending'")
+        }
+        self._loose = {
+            int(r[0]) for r in self._db.execute("SELECT DISTINCT session FROM samples WHERE batch IS NULL")
+        }
+        self._sealed_through = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM batches").fetchone()[0])
+        self._acked_through = 0
+        self._acked_rows = 0
+        self._ended = int(
+            self._db.execute("SELECT COUNT(*) FROM sessions WHERE state = 'ended'").fetchone()[0]
+        )
 
     def close(self) -> None:
         """Commit what is buffered and close the file."""
@@ -132,12 +166,16 @@ class Spool:
             " created_at, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (car_index, "pending" if pending else "active", *_info_row(info), now, None if pending else now),
         )
-        return int(cursor.lastrowid or 0)
+        session = int(cursor.lastrowid or 0)
+        if pending:
+            self._waiting.add(session)
+        return session
 
     def activate(self, session: int, now: float) -> None:
         """The car moved: the session starts (its pre-roll samples go with it)."""
         self.flush()
         self._db.execute("UPDATE sessions SET state = 'active', started_at = ? WHERE id = ?", (now, session))
+        self._waiting.discard(session)
 
     def update_info(self, session: int, info: SessionInfo) -> None:
         """Fill in what the packets said since (only until the server session is created)."""
@@ -158,11 +196,13 @@ class Spool:
             self._db.execute("DELETE FROM samples WHERE session = ?", (session,))
             self._db.execute("DELETE FROM sessions WHERE id = ?", (session,))
             self._db.execute("COMMIT")
-        else:
+            self._waiting.discard(session)
+            self._loose.discard(session)
+        elif state[0] != "ended":
             self._db.execute(
-                "UPDATE sessions SET state = 'ended', end_reason = ? WHERE id = ? AND state != 'ended'",
-                (reason, session),
+                "UPDATE sessions SET state = 'ended', end_reason = ? WHERE id = ?", (reason, session)
             )
+            self._ended += 1
 
     def trim_pre_roll(self, session: int, keep_from_t: float) -> None:
         """Forget a pending session's samples older than `keep_from_t` (the pre-roll window)."""
@@ -185,37 +225,104 @@ class Spool:
         self._clocks[session] = (t, clock, now)
         return True
 
-    def flush(self, *, seal: bool = False) -> int:
-        """Commit the buffered samples in one transaction; how many. `seal` (--live) makes them a batch
-        (one per session) in the same transaction: one durable write a group instead of two."""
-        if not self._pending:
-            return 0
+    def flush(self) -> int:
+        """Commit the buffered samples, seal the batches that are due and forget the acknowledged ones, in
+        one transaction; how many samples were committed. When the commit fails the samples stay buffered."""
         rows, self._pending = self._pending, []
-        self._db.execute("BEGIN")
-        if seal:
-            batches: dict[int, int] = {}
-            for session, _t, _received, _body in rows:
-                if session not in batches:
-                    count = sum(1 for row in rows if row[0] == session)
-                    cursor = self._db.execute(
-                        "INSERT INTO batches (session, count) VALUES (?, ?)", (session, count)
-                    )
-                    batches[session] = int(cursor.lastrowid or 0)
-            self._db.executemany(
-                "INSERT INTO samples (session, t, received, body, batch) VALUES (?, ?, ?, ?, ?)",
-                [(*row, batches[row[0]]) for row in rows],
-            )
-        else:
-            self._db.executemany("INSERT INTO samples (session, t, received, body) VALUES (?, ?, ?, ?)", rows)
-        self._db.executemany(
-            "UPDATE sessions SET last_t = ?, last_clock = ?, last_wall = ? WHERE id = ?",
-            [(t, clock, wall, session) for session, (t, clock, wall) in self._clocks.items()],
-        )
-        self._db.execute("COMMIT")
+        if not rows and not self._acked_rows and not self._loose - self._waiting:
+            return 0
+        loose = set(self._loose)
+        try:
+            self._db.execute("BEGIN")
+            if self._acked_rows:
+                self._db.execute("DELETE FROM samples WHERE batch <= ?", (self._acked_through,))
+                self._db.execute("DELETE FROM batches WHERE id <= ?", (self._acked_through,))
+            sealed = self._insert(rows, loose)
+            if loose - self._waiting:
+                sealed = max(sealed, self._seal_due(time.time(), loose))
+            if self._clocks:
+                self._db.executemany(
+                    "UPDATE sessions SET last_t = ?, last_clock = ?, last_wall = ? WHERE id = ?",
+                    [(t, clock, wall, session) for session, (t, clock, wall) in self._clocks.items()],
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._pending[:0] = rows
+            raise
+        self._loose = loose
+        self._sealed_through = max(self._sealed_through, sealed)
+        self._acked_rows = 0
         self._clocks.clear()
         self.spooled += len(rows)
         self.spooled_this_run += len(rows)
         return len(rows)
+
+    def _insert(self, rows: list[tuple[int, float, float, bytes]], loose: set[int]) -> int:
+        """Write the rows; with `live` those of a started session with nothing older waiting are sealed as
+        they are written (at most `max_samples` a batch). The newest batch id sealed, or 0."""
+        direct: dict[int, list[tuple[int, float, float, bytes]]] = {}
+        plain: list[tuple[int, float, float, bytes]] = []
+        for row in rows:
+            session = row[0]
+            if self.live and session not in loose and session not in self._waiting:
+                direct.setdefault(session, []).append(row)
+            else:
+                plain.append(row)
+                loose.add(session)
+        newest = 0
+        for session, group in direct.items():
+            for start in range(0, len(group), self.max_samples):
+                part = group[start : start + self.max_samples]
+                cursor = self._db.execute(
+                    "INSERT INTO batches (session, count) VALUES (?, ?)", (session, len(part))
+                )
+                newest = int(cursor.lastrowid or 0)
+                self._db.executemany(
+                    "INSERT INTO samples (session, t, received, body, batch) VALUES (?, ?, ?, ?, ?)",
+                    [(*row, newest) for row in part],
+                )
+        if plain:
+            self._db.executemany(
+                "INSERT INTO samples (session, t, received, body) VALUES (?, ?, ?, ?)", plain
+            )
+        return newest
+
+    def _seal_due(self, now: float, loose: set[int], limit: int = 100) -> int:
+        """Seal the due batches, oldest sample first (inside `flush`'s transaction); the newest batch id."""
+        newest = 0
+        for _ in range(limit):
+            head = self._db.execute(
+                "SELECT s.seq, s.session, s.t, s.received, x.state FROM samples s"
+                " JOIN sessions x ON x.id = s.session"
+                " WHERE s.batch IS NULL AND x.state != 'pending' ORDER BY s.seq LIMIT 1"
+            ).fetchone()
+            if head is None:
+                loose &= self._waiting  # every started session's samples are sealed
+                break
+            first_seq, session, t_first, received, state = head
+            rows = self._db.execute(
+                "SELECT seq, t FROM samples WHERE session = ? AND batch IS NULL AND seq >= ?"
+                " ORDER BY seq LIMIT ?",
+                (session, first_seq, self.max_samples + 1),
+            ).fetchall()
+            chosen = [seq for seq, t in rows[: self.max_samples] if self.live or t < t_first + self.batch_s]
+            complete = len(chosen) < len(rows)  # a later sample of this session lies beyond the batch
+            due = self.live or complete or state == "ended" or now - received >= self.batch_s
+            if not due or not chosen:
+                break
+            cursor = self._db.execute(
+                "INSERT INTO batches (session, count) VALUES (?, ?)", (session, len(chosen))
+            )
+            newest = int(cursor.lastrowid or 0)
+            self._db.execute(
+                "UPDATE samples SET batch = ? WHERE session = ? AND batch IS NULL AND seq BETWEEN ? AND ?",
+                (newest, session, chosen[0], chosen[-1]),
+            )
+            if not complete:
+                loose.discard(int(session))  # nothing of this session is left unsealed
+        return newest
 
     @property
     def buffered(self) -> int:
@@ -258,43 +365,19 @@ class Spool:
 
     # -- the sending side ------------------------------------------------------------------------------
 
-    def next_batch(self, *, now: float, batch_s: float, live: bool, max_samples: int) -> Batch | None:
-        """The oldest unacknowledged batch, sealing the next one when it is due; None when nothing is due.
-
-        Only samples of started sessions are sent. A batch holds one session's samples in order, at most
-        `batch_s` seconds of data (`t`) and `max_samples`; it is due once it is full, once its oldest
-        sample waited `batch_s` seconds, or at once with `live`.
-        """
-        sealed = self._db.execute("SELECT id, session FROM batches ORDER BY id LIMIT 1").fetchone()
-        if sealed is not None:
-            return self._batch(int(sealed[0]), int(sealed[1]))
-        head = self._db.execute(
-            "SELECT s.seq, s.session, s.t, s.received, x.state FROM samples s JOIN sessions x ON x.id = s.session"
-            " WHERE s.batch IS NULL AND x.state != 'pending' ORDER BY s.seq LIMIT 1"
+    def next_batch(self) -> Batch | None:
+        """The oldest sealed batch not acknowledged yet (sealed by `flush`), or None."""
+        if self._sealed_through <= self._acked_through:
+            return None
+        sealed = self._db.execute(
+            "SELECT id, session FROM batches WHERE id > ? ORDER BY id LIMIT 1", (self._acked_through,)
         ).fetchone()
-        if head is None:
-            return None
-        first_seq, session, t_first, received, state = head
-        rows = self._db.execute(
-            "SELECT seq, t FROM samples WHERE session = ? AND batch IS NULL AND seq >= ? ORDER BY seq LIMIT ?",
-            (session, first_seq, max_samples + 1),
-        ).fetchall()
-        chosen = [seq for seq, t in rows[:max_samples] if live or t < t_first + batch_s]
-        complete = len(chosen) < len(rows)  # a later sample of this session lies beyond the batch
-        due = live or complete or state == "ended" or now - received >= batch_s
-        if not due or not chosen:
-            return None
-        self._db.execute("BEGIN")
-        cursor = self._db.execute(
-            "INSERT INTO batches (session, count) VALUES (?, ?)", (session, len(chosen))
-        )
-        batch_id = int(cursor.lastrowid or 0)
-        self._db.execute(
-            "UPDATE samples SET batch = ? WHERE session = ? AND batch IS NULL AND seq BETWEEN ? AND ?",
-            (batch_id, session, chosen[0], chosen[-1]),
-        )
-        self._db.execute("COMMIT")
-        return self._batch(batch_id, int(session))
+        return None if sealed is None else self._batch(int(sealed[0]), int(sealed[1]))
+
+    @property
+    def has_work(self) -> bool:
+        """A sealed batch waits to be sent, or an ended session to be ended on the server."""
+        return self._sealed_through > self._acked_through or self._ended > 0
 
     def _batch(self, batch_id: int, session: int) -> Batch:
         rows = self._db.execute(
@@ -309,16 +392,13 @@ class Spool:
         )
 
     def ack(self, batch: Batch) -> None:
-        """The server stored the batch: forget it.
+        """The server stored the batch: forget it (its rows go with the next commit, `flush`).
 
-        Without waiting for the disk: an acknowledgement lost to a power cut only means the batch is sent
-        again, under the same id, and the server answers "duplicate"."""
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("BEGIN")
-        self._db.execute("DELETE FROM samples WHERE batch = ?", (batch.id,))
-        self._db.execute("DELETE FROM batches WHERE id = ?", (batch.id,))
-        self._db.execute("COMMIT")
-        self._db.execute("PRAGMA synchronous=FULL")
+        Batches are acknowledged in order, so every batch up to this one is done. An acknowledgement lost
+        in a crash before that commit only means the batch is sent again, under the same id, and the
+        server answers "duplicate"."""
+        self._acked_through = max(self._acked_through, batch.id)
+        self._acked_rows += len(batch.bodies)
 
     def reject(self, batch: Batch, server_id: str | None, reason: str) -> None:
         """The server refused the batch as invalid: keep it aside (never lost), go on with the next."""
@@ -330,6 +410,7 @@ class Spool:
         self._db.execute("DELETE FROM samples WHERE batch = ?", (batch.id,))
         self._db.execute("DELETE FROM batches WHERE id = ?", (batch.id,))
         self._db.execute("COMMIT")
+        self._acked_through = max(self._acked_through, batch.id)
 
     def creating_server_session(self, session: int, name: str) -> None:
         """Note, before asking, that a server session of this name is being created (a crash may follow)."""
@@ -348,19 +429,27 @@ class Spool:
 
     def finished_sessions(self) -> list[SpoolSession]:
         """Ended sessions whose every sample has been acknowledged: only the server's end is left to do."""
+        if not self._ended:
+            return []
         return [
             s
             for s in self.sessions(("ended",))
-            if self._db.execute("SELECT 1 FROM samples WHERE session = ? LIMIT 1", (s.id,)).fetchone() is None
+            if self._db.execute(
+                "SELECT 1 FROM samples WHERE session = ? AND (batch IS NULL OR batch > ?) LIMIT 1",
+                (s.id, self._acked_through),
+            ).fetchone()
+            is None
         ]
 
     def forget_session(self, session: int) -> None:
         """Everything about the session is done."""
         self._db.execute("DELETE FROM sessions WHERE id = ?", (session,))
+        self._ended = max(self._ended - 1, 0)
 
     def backlog(self) -> int:
         """Samples spooled and not yet acknowledged (pre-roll of sessions not started included)."""
-        return int(self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]) + len(self._pending)
+        stored = int(self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+        return stored - self._acked_rows + len(self._pending)
 
     def rejected_count(self) -> int:
         """Batches the server refused, kept in the spool."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -699,7 +700,7 @@ class SampleMapper:
     def __init__(self, source: str) -> None:
         self._table = ALIASES.get(source, {})
         self._order = {name: index for index, name in enumerate(self._table)}
-        self._plans: dict[tuple[str, ...], list[tuple[str, str, ScalarConversion | None, bool]]] = {}
+        self._plans: dict[tuple[str, ...], _SamplePlan] = {}
 
     def map(self, raw: Mapping[str, float]) -> dict[str, float | int]:
         """The sample under canonical names, in canonical units."""
@@ -707,34 +708,67 @@ class SampleMapper:
         plan = self._plans.get(keys)
         if plan is None:
             plan = self._plans[keys] = self._plan(keys)
-        sample: dict[str, float | int] = {}
-        for raw_name, name, convert, integer in plan:
-            value = float(raw[raw_name])
-            if convert is not None:
-                value = convert(value)
-            if not math.isfinite(value):
-                continue
-            sample[name] = int(round(value)) if integer else value
-        return sample
+        values = list(map(float, plan.pick(raw)))
+        for index, convert in plan.conversions:
+            values[index] = convert(values[index])
+        names: Sequence[str] = plan.names
+        if not math.isfinite(sum(values)):  # a NaN or an infinity somewhere (or a sum too large)
+            # Usually a conversion's "none" (a last lap time of 0): look there first, then everywhere.
+            bad = [index for index, _convert in plan.conversions if not math.isfinite(values[index])]
+            for index in bad:
+                values[index] = 0.0
+            if not math.isfinite(sum(values)):
+                bad += [index for index, value in enumerate(values) if not math.isfinite(value)]
+            for index in bad:
+                values[index] = 0.0
+            for index in plan.integers:
+                values[index] = int(round(values[index]))
+            names = list(names)
+            for index in sorted(bad, reverse=True):  # left out
+                del names[index], values[index]
+            return dict(zip(names, values, strict=True))
+        for index in plan.integers:
+            values[index] = int(round(values[index]))
+        return dict(zip(names, values, strict=True))
 
-    def _plan(self, keys: tuple[str, ...]) -> list[tuple[str, str, ScalarConversion | None, bool]]:
+    def _plan(self, keys: tuple[str, ...]) -> _SamplePlan:
         preferred = sorted(keys, key=lambda name: self._order.get(name, len(self._order)))
         taken: set[str] = set()
-        plan: list[tuple[str, str, ScalarConversion | None, bool]] = []
-        for raw_name in preferred:
+        names: list[str] = []
+        conversions: list[tuple[int, ScalarConversion]] = []
+        integers: list[int] = []
+        for index, raw_name in enumerate(preferred):
             alias = self._table.get(raw_name)
             if alias is None or alias[0] in taken:
+                name, convert = raw_name, None
                 channel = CATALOGUE.get(raw_name)
-                plan.append((raw_name, raw_name, None, bool(channel and channel.integer)))
-                taken.add(raw_name)
-                continue
-            canonical, unit = alias
-            channel = CATALOGUE[canonical]
-            plan.append(
-                (raw_name, canonical, scalar_conversion(unit or channel.unit, channel.unit), channel.integer)
-            )
-            taken.add(canonical)
-        return plan
+            else:
+                name = alias[0]
+                channel = CATALOGUE[name]
+                convert = scalar_conversion(alias[1] or channel.unit, channel.unit)
+            names.append(name)
+            taken.add(name)
+            if convert is not None:
+                conversions.append((index, convert))
+            if channel is not None and channel.integer:
+                integers.append(index)
+        pick: Callable[[Mapping[str, float]], tuple[float, ...]] = (
+            operator.itemgetter(*preferred)
+            if len(preferred) > 1
+            else lambda raw: tuple(raw[name] for name in preferred)
+        )
+        return _SamplePlan(tuple(names), pick, tuple(conversions), tuple(integers))
+
+
+@dataclass(frozen=True, slots=True)
+class _SamplePlan:
+    """How one set of raw names maps: the output names in order, how to pick the raw values in that order,
+    the conversions by position, and the positions of integer channels."""
+
+    names: tuple[str, ...]
+    pick: Callable[[Mapping[str, float]], tuple[float, ...]]
+    conversions: tuple[tuple[int, ScalarConversion], ...]
+    integers: tuple[int, ...]
 
 
 def catalogue_markdown_table() -> str:

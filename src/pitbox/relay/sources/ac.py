@@ -39,6 +39,14 @@ HANDSHAKE_RESPONSE = struct.Struct("<100s100sii100s100s")
 HANDSHAKE_RESPONSE_SIZE = HANDSHAKE_RESPONSE.size  # 408
 _SKIPPED = {"identifier", "size", "speed_Mph", "speed_Ms"}
 _NAMES = [name for name in RT_CAR_INFO.names or () if not name.startswith("_") and name not in _SKIPPED]
+#: Where each kept field sits in a record's tuple, with its name (or its items' names, for an array).
+_FIELDS: list[tuple[int, str | tuple[str, ...]]] = [
+    (
+        (RT_CAR_INFO.names or ()).index(name),
+        tuple(f"{name}[{i}]" for i in range(RT_CAR_INFO[name].shape[0])) if RT_CAR_INFO[name].shape else name,
+    )
+    for name in _NAMES
+]
 
 
 def handshaker(operation: int, *, identifier: int = 1, version: int = 1) -> bytes:
@@ -109,14 +117,13 @@ class AssettoCorsaDecoder:
         if record["identifier"] != b"a" or int(record["size"]) != PACKET_SIZE:
             self.counts.foreign += 1
             return []
+        fields = record.item()  # one tuple (arrays as ndarrays): far cheaper than a lookup per field
         raw: dict[str, float] = {}
-        for name in _NAMES:
-            value = record[name]
-            if getattr(value, "ndim", 0):
-                for index, item in enumerate(value.tolist()):
-                    raw[f"{name}[{index}]"] = item
+        for position, name in _FIELDS:
+            if isinstance(name, tuple):
+                raw.update(zip(name, fields[position].tolist(), strict=True))
             else:
-                raw[name] = value.item()
+                raw[name] = fields[position]
         clock = self._clock.advance(raw["lapTime"], raw["lastLap"], int(raw["lapCount"]))
         self.counts.samples += 1
         return [CarSample(0, clock, self._mapper.map(raw), self.info)]

@@ -17,6 +17,7 @@ which (below 2,500 it is rad/s: 837.8 rad/s is 8,000 rpm).
 
 from __future__ import annotations
 
+import math
 import struct
 
 from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo
@@ -134,7 +135,8 @@ class CodemastersDecoder:
             raw["drs_allowed"] = extra["drs_allowed"]
             raw["vehicle_fia_flags"] = extra["vehicle_fia_flags"]
             track_name = F1_LEGACY_TRACKS.get(int(extra["track_number"]))
-        if not all(map(_finite, values)) or raw["max_gears"] < 0 or raw["max_gears"] > 12:
+        # float32 values cannot add up to an overflow: the sum is finite exactly when every value is.
+        if not math.isfinite(sum(values)) or raw["max_gears"] < 0 or raw["max_gears"] > 12:
             self.counts.foreign += 1  # float fields that are not a car's state: someone else's datagram
             return []
         if 0 < raw["max_rpm"] < 2500:
@@ -150,7 +152,3 @@ class CodemastersDecoder:
         info = SessionInfo(sim=self.sim, track_name=track_name, track_length_m=track_length)
         self.counts.samples += 1
         return [CarSample(0, clock, self._mapper.map(raw), info)]
-
-
-def _finite(value: float) -> bool:
-    return value == value and abs(value) != float("inf")
