@@ -6,42 +6,31 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
 
 from pitbox.logs import redact_text
-from pitbox.realtime.hub import HubLimits
-from tests.conftest import RunningServer, Team, make_settings
+from tests.conftest import RunningServer, Team, make_settings, run_server
 from tests.realtime.socket_client import (
     expect,
     frames_until_closed,
     next_frame,
     open_socket,
-    run_hub_first_server,
     signed_in,
     small_window_socket,
     subscribe,
 )
 
-
-@pytest.fixture
-async def small_queue_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningServer]:
-    """A server of our own whose sockets may fall only 32 frames behind."""
-    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
-    async with run_hub_first_server(settings) as running:
-        running.services.hub.limits = HubLimits(queue_frames=32, history_messages=8)
-        yield running
+#: Frames a socket may fall behind before it is cut, and messages a history channel keeps (docs/websocket.md).
+QUEUE_FRAMES = 1024
+HISTORY_MESSAGES = 1000
 
 
 async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_order(
-    small_queue_server: RunningServer, team: Team
+    server: RunningServer, team: Team
 ) -> None:
-    server = small_queue_server
     hub = server.services.hub
     channel = f"telemetry:{team.driver.driver_id}"
     payload = base64.b64encode(os.urandom(24_000)).decode()  # incompressible, should deflate be negotiated
@@ -55,7 +44,7 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
         assert (await subscribe(slow, channel))["type"] == "subscribed"
         # The slow client reads nothing: publish until the hub gives up on it (buffers on the way fill first).
         received: list[int] = []
-        for n in range(5000):
+        for n in range(QUEUE_FRAMES + 2000):
             hub.publish(channel, {"n": n, "pad": payload})
             received.append((await expect(fast, "message"))["data"]["n"])
             if hub.subscriber_count(channel) == 1:
@@ -65,6 +54,8 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
         received.append((await expect(fast, "message"))["data"]["n"])
         assert received == list(range(len(received)))
 
+        # It was cut past the queue's bound, not before (the kernel's and the transport's buffers come on top).
+        assert len(received) > QUEUE_FRAMES, len(received)
         frames = await frames_until_closed(slow)
         heard = [f["data"]["n"] for f in frames if f["type"] == "message"]
         assert heard == list(range(len(heard))) and len(heard) < len(received)
@@ -72,23 +63,12 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
         assert slow.close_code == 4008
 
 
-@pytest.fixture
-async def deep_queue_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningServer]:
-    """A server of our own whose sockets may fall 4,096 frames behind before being cut."""
-    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
-    async with run_hub_first_server(settings) as running:
-        running.services.hub.limits = HubLimits(queue_frames=4096)
-        yield running
-
-
 async def test_a_client_that_stops_reading_for_a_while_then_gets_every_message_in_order(
-    deep_queue_server: RunningServer, team: Team
+    server: RunningServer, team: Team
 ) -> None:
     """Frames go straight to the socket while it keeps up, queue while its transport is full, and leave in
-    publishing order when it drains: no gap, no repeat, sequence numbers consecutive."""
-    server = deep_queue_server
+    publishing order when it drains: no gap, no repeat, sequence numbers consecutive. (Its backlog stays far
+    below the queue's bound: publishing stops as soon as frames queue, then goes on at a quarter of its reads.)"""
     hub = server.services.hub
     channel = f"telemetry:{team.driver.driver_id}"
     payload = base64.b64encode(os.urandom(24_000)).decode()
@@ -163,22 +143,24 @@ async def test_reconnect_with_last_seq_gets_every_missed_message(server: Running
         assert (await expect(ws, "message"))["seq"] == last_seq + 4
 
 
-async def test_catch_up_that_cannot_be_honoured_says_resync(
-    small_queue_server: RunningServer, team: Team
-) -> None:
-    server = small_queue_server
+async def test_catch_up_that_cannot_be_honoured_says_resync(server: RunningServer, team: Team) -> None:
     channel = f"ai:{team.driver.driver_id}"
     async with await signed_in(server, team.driver.token) as ws:
-        epoch = (await subscribe(ws, channel))["epoch"]
-        for n in range(20):  # more than the 8 messages of history this server keeps
-            server.services.hub.publish(channel, {"n": n})
+        first = await subscribe(ws, channel)
+        epoch, base = first["epoch"], first["seq"]
         await ws.send(orjson.dumps({"type": "unsubscribe", "channel": channel}).decode())
-        while (await next_frame(ws))["type"] != "unsubscribed":
-            pass
+        assert (await next_frame(ws))["type"] == "unsubscribed"
+        for n in range(HISTORY_MESSAGES + 20):  # more than a channel's history holds: the first 20 are gone
+            server.services.hub.publish(channel, {"n": n})
+        recovered = await subscribe(ws, channel, lastSeq=base + 20, epoch=epoch)  # the oldest held: base + 21
+        assert recovered["recovered"] is True
+        assert [(await expect(ws, "message"))["data"]["n"] for _ in range(HISTORY_MESSAGES)] == list(
+            range(20, HISTORY_MESSAGES + 20)
+        )
         cases = [
-            ({"lastSeq": 1, "epoch": epoch}, "history_gap"),
+            ({"lastSeq": base + 19, "epoch": epoch}, "history_gap"),
             ({"lastSeq": 3, "epoch": "someone-else"}, "epoch_changed"),
-            ({"lastSeq": 10_000, "epoch": epoch}, "unknown_position"),
+            ({"lastSeq": base + 10_000, "epoch": epoch}, "unknown_position"),
         ]
         for fields, reason in cases:
             answer = await subscribe(ws, channel, **fields)
@@ -195,7 +177,7 @@ async def test_shutdown_flushes_then_closes_1001(
 ) -> None:
     settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
     channel = f"ai:{team.driver.driver_id}"
-    async with run_hub_first_server(settings) as server:
+    async with run_server(settings) as server:
         ws = await signed_in(server, team.driver.token)
         assert (await subscribe(ws, channel))["type"] == "subscribed"
         for n in range(5):
