@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -96,6 +96,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if reporter is not None:
             reporter.write_line(f"CI=true: {skipped} test(s) skipped, which fails a CI run", red=True)
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, deadline_s: float = 45.0) -> None:
+    """Poll an asynchronous `condition` (a database query, a request) until it holds; fail naming `what` when
+    the deadline (a safety net against a hung test, not a timing assertion) passes."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline_s
+    while not await condition():
+        if loop.time() > until:
+            raise AssertionError(f"gave up waiting ({deadline_s:.0f} s) for: {what}")
+        await asyncio.sleep(0.02)
 
 
 def free_port() -> int:
@@ -191,12 +202,30 @@ class RunningServer:
     settings: Settings
 
 
+def _listening_on(port: int) -> socket.socket | None:
+    """A socket bound to 127.0.0.1:`port`, or None when that port was taken meanwhile."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 @contextlib.asynccontextmanager
 async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
-    """Start the app under uvicorn in this event loop; stop it (lifespan shutdown included) on exit."""
+    """Start the app under uvicorn (configured as `pitbox serve` is) in this event loop; stop it (lifespan
+    shutdown included) on exit. Its port is bound first: another process on a busy machine may have taken the
+    free port picked for the settings, and then the server moves to another one."""
+    sock = _listening_on(settings.port)
+    while sock is None:
+        settings = settings.model_copy(update={"port": free_port()})
+        sock = _listening_on(settings.port)
     app = create_app(settings)
     server = make_server(app, settings)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
@@ -208,6 +237,7 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
     finally:
         server.should_exit = True
         await task
+        sock.close()
 
 
 @pytest.fixture(scope="session")
