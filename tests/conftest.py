@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -116,8 +118,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def embedded_postgres_dir() -> Iterator[Path]:
+    """A fresh folder for an embedded PostgreSQL's data, outside pytest's temp folder: pgserver opens the
+    folders above its data to the user it runs PostgreSQL as, and any pytest starting meanwhile (another
+    checkout's run on this machine) closes /tmp/pytest-of-<user> again, cutting PostgreSQL off its files."""
+    folder = Path(tempfile.mkdtemp(prefix="pitbox-test-pg-"))
+    try:
+        yield folder / "pg"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """A folder for an embedded PostgreSQL of this test alone (`embedded_postgres_dir`)."""
+    with embedded_postgres_dir() as folder:
+        yield folder
+
+
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server for the run: TEST_DATABASE_URL, else an embedded one in a temp dir."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
@@ -125,9 +146,10 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield server.get_uri()
-    server.cleanup()
+    with embedded_postgres_dir() as folder:
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+        yield server.get_uri()
+        server.cleanup()
 
 
 async def create_database(server_url: str) -> str:

@@ -187,9 +187,9 @@ class ControlledPostgres:
 
 
 @pytest.fixture
-def controlled_postgres(tmp_path: Path) -> Iterator[ControlledPostgres]:
+def controlled_postgres(pg_dir: Path) -> Iterator[ControlledPostgres]:
     """A PostgreSQL of this test alone."""
-    database = ControlledPostgres(tmp_path / "pg")
+    database = ControlledPostgres(pg_dir)
     database.start_first()
     yield database
     database.close()
