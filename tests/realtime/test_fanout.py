@@ -6,13 +6,16 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from pitbox.logs import redact_text
 from tests.conftest import RunningServer, Team, make_settings, run_server
+from tests.faults.conftest import eventually
 from tests.realtime.socket_client import (
     expect,
     frames_until_closed,
@@ -22,6 +25,7 @@ from tests.realtime.socket_client import (
     small_window_socket,
     subscribe,
 )
+from tests.telemetry.conftest import synthetic_laps
 
 #: Frames a socket may fall behind before it is cut, and messages a history channel keeps (docs/websocket.md).
 QUEUE_FRAMES = 1024
@@ -141,6 +145,72 @@ async def test_reconnect_with_last_seq_gets_every_missed_message(server: Running
         assert [m["seq"] for m in missed] == [last_seq + 1, last_seq + 2, last_seq + 3]
         hub.publish(channel, {"tip": "live again"})
         assert (await expect(ws, "message"))["seq"] == last_seq + 4
+
+
+async def test_reconnect_to_a_session_channel_gets_what_a_live_subscriber_heard(
+    server: RunningServer, team: Team
+) -> None:
+    driver_id = str(team.driver.driver_id)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        created = await http.post(
+            "/api/sessions", json={"driverId": driver_id, "name": "catch-up"}, headers=team.driver.headers
+        )
+        session_id = created.json()["id"]
+        channel = f"session:{session_id}"
+        async with await signed_in(server, team.manager.token) as live:
+            assert (await subscribe(live, channel))["type"] == "subscribed"
+            async with await signed_in(server, team.engineer.token) as leaving:
+                answer = await subscribe(leaving, channel)
+                epoch, last_seq = answer["epoch"], answer["seq"]
+            # `leaving` is gone: a lap is driven (telemetry, then the lap completed) and the session ends.
+            columns = synthetic_laps(laps=1, lap_time=10.0)
+            body = {"driverId": driver_id, "sessionId": session_id, "batchId": "lap-1", "columns": columns}
+            sent = await http.post("/api/telemetry", json=body, headers=team.driver.headers)
+            assert sent.status_code == 201, sent.text
+            ended = await http.post(f"/api/sessions/{session_id}/end", headers=team.driver.headers)
+            assert ended.json()["status"] == "ended", ended.text
+            heard = []
+            while not heard or heard[-1]["data"]["type"] != "session_ended":
+                heard.append(await expect(live, "message"))
+    assert {"telemetry", "lap_completed"} <= {m["data"]["type"] for m in heard}
+    async with await signed_in(server, team.engineer.token) as back:
+        answer = await subscribe(back, channel, lastSeq=last_seq, epoch=epoch)
+        assert answer["recovered"] is True and answer["seq"] == heard[-1]["seq"]
+        missed = [await expect(back, "message") for _ in heard]
+    assert missed == heard
+
+
+@pytest.fixture
+async def short_history_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
+    """A server whose history channels keep messages 0.5 s (WS_HISTORY_S), trimmed every 0.1 s (half of
+    WS_KEEPALIVE_S)."""
+    settings = make_settings(
+        database_url, tmp_path_factory.mktemp("history"), ws_history_s=0.5, ws_keepalive_s=0.2
+    )
+    async with run_server(settings) as running:
+        yield running
+
+
+async def test_catch_up_past_the_history_age_bound_says_history_gap(
+    short_history_server: RunningServer, team: Team
+) -> None:
+    server, channel = short_history_server, f"ai:{team.driver.driver_id}"
+    async with (
+        await signed_in(server, team.manager.token) as staying,  # keeps the channel (and its epoch) alive
+        await signed_in(server, team.driver.token) as ws,
+    ):
+        assert (await subscribe(staying, channel))["type"] == "subscribed"
+        epoch = (await subscribe(ws, channel))["epoch"]
+        server.services.hub.publish(channel, {"tip": "brake later"})
+        last_seq = (await expect(ws, "message"))["seq"] - 1  # as if that message had been missed
+        await ws.send(orjson.dumps({"type": "unsubscribe", "channel": channel}).decode())
+        assert (await next_frame(ws))["type"] == "unsubscribed"
+        await eventually(lambda: server.services.hub.stats()["history_bytes"] == 0, "the message to age out")
+        answer = await subscribe(ws, channel, lastSeq=last_seq, epoch=epoch)
+        assert answer["recovered"] is False and answer["epoch"] == epoch
+        assert (await expect(ws, "resync"))["reason"] == "history_gap"
 
 
 async def test_catch_up_that_cannot_be_honoured_says_resync(server: RunningServer, team: Team) -> None:
