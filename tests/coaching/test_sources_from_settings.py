@@ -36,6 +36,7 @@ async def configured(
             "GRADIENT_AI_API_KEY": "gk-from-the-environment",
             "GRADIENT_AI_BASE_URL": f"{stub.url}/v1",
             "SPEAK_COACHING": "false",
+            "INGEST_PROCESSES": "0",
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)

@@ -111,7 +111,9 @@ async def test_history_channels_are_told_broker_gap_when_the_broker_drops(
 ) -> None:
     await broker.start()
     setting = "redis_url" if broker.kind == "redis" else "nats_url"
-    async with run_server(make_settings(database_url, tmp_path, **{setting: broker.url})) as server:
+    async with run_server(
+        make_settings(database_url, tmp_path, ingest_processes=0, **{setting: broker.url})
+    ) as server:
         ai, telemetry = f"ai:{team.driver.driver_id}", f"telemetry:{team.driver.driver_id}"
         async with await signed_in(server, team.engineer.token) as ws:
             epoch = (await subscribe(ws, ai))["epoch"]

@@ -69,7 +69,11 @@ async def test_provider_tokens_are_accepted_and_keys_rotate(
     state.add("rsa-1", rsa_key, "RS256")
     user = await world.user("engineer")
     settings = make_settings(
-        str(server.settings.database_url), server.settings.data_dir, jwks_url=url, jwks_refresh_cooldown_s=0
+        str(server.settings.database_url),
+        server.settings.data_dir,
+        jwks_url=url,
+        jwks_refresh_cooldown_s=0,
+        ingest_processes=0,
     )
     async with run_server(settings) as idp_server, httpx.AsyncClient(base_url=idp_server.url) as http:
 
@@ -109,6 +113,7 @@ async def test_unknown_key_ids_refetch_the_keys_at_most_once_per_cooldown(
         server.settings.data_dir,
         jwks_url=url,
         jwks_refresh_cooldown_s=3600,
+        ingest_processes=0,
     )
     async with run_server(settings) as idp_server, httpx.AsyncClient(base_url=idp_server.url) as http:
 

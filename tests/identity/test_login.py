@@ -44,7 +44,9 @@ async def test_wrong_password_and_unknown_email_look_the_same(
 @pytest.fixture
 async def limited_server(database_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
     """A server of our own (its limiter counts only this test's attempts) allowing LIMIT failures a minute."""
-    async with run_server(make_settings(database_url, tmp_path, login_rate_per_minute=LIMIT)) as running:
+    async with run_server(
+        make_settings(database_url, tmp_path, login_rate_per_minute=LIMIT, ingest_processes=0)
+    ) as running:
         yield running
 
 

@@ -187,7 +187,11 @@ async def short_history_server(
     """A server whose history channels keep messages 0.5 s (WS_HISTORY_S), trimmed every 0.1 s (half of
     WS_KEEPALIVE_S)."""
     settings = make_settings(
-        database_url, tmp_path_factory.mktemp("history"), ws_history_s=0.5, ws_keepalive_s=0.2
+        database_url,
+        tmp_path_factory.mktemp("history"),
+        ws_history_s=0.5,
+        ws_keepalive_s=0.2,
+        ingest_processes=0,
     )
     async with run_server(settings) as running:
         yield running

@@ -227,7 +227,11 @@ async def quick_server(
 ) -> AsyncIterator[RunningServer]:
     """A server whose socket waits are short: 0.3 s for an `auth` frame, a `keepalive` after 0.3 s of silence."""
     settings = make_settings(
-        database_url, tmp_path_factory.mktemp("quick"), ws_auth_timeout_s=0.3, ws_keepalive_s=0.3
+        database_url,
+        tmp_path_factory.mktemp("quick"),
+        ws_auth_timeout_s=0.3,
+        ws_keepalive_s=0.3,
+        ingest_processes=0,
     )
     async with run_server(settings) as running:
         yield running
@@ -236,7 +240,9 @@ async def quick_server(
 @pytest.fixture
 async def pinging_server(database_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
     """A server that pings each peer every 0.1 s and drops one that has not answered within 2 s."""
-    settings = make_settings(database_url, tmp_path, ws_ping_interval_s=0.1, ws_ping_timeout_s=2.0)
+    settings = make_settings(
+        database_url, tmp_path, ws_ping_interval_s=0.1, ws_ping_timeout_s=2.0, ingest_processes=0
+    )
     async with run_server(settings) as running:
         yield running
 

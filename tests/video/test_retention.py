@@ -138,7 +138,7 @@ async def test_a_server_with_video_retention_days_prunes_old_frames(
     pg_server_url: str, tmp_path: Path
 ) -> None:
     database_url = await create_database(pg_server_url)
-    settings = make_settings(database_url, tmp_path / "data", video_retention_days=7)
+    settings = make_settings(database_url, tmp_path / "data", video_retention_days=7, ingest_processes=0)
     try:
         async with run_server(settings) as running, httpx.AsyncClient(base_url=running.url) as client:
             team = await World(running.services).team()

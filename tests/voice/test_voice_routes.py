@@ -104,6 +104,7 @@ async def test_a_server_configured_with_elevenlabs_api_key_speaks_through_eleven
         "LOG_LEVEL": "warning",
         "ELEVENLABS_API_KEY": "test-key",  # the one the stand-in accepts
         "ELEVENLABS_BASE_URL": elevenlabs_server.base_url,
+        "INGEST_PROCESSES": "0",
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
