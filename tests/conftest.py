@@ -2,6 +2,10 @@
 
 The database is the embedded one (pgserver) unless TEST_DATABASE_URL points at another server; each test run
 gets a fresh database on it. The server is the real app under uvicorn, on a free loopback port, in this loop.
+
+What some tests need from the machine (../shared/data, Redis, NATS, Chromium, Node) is asked for with
+`require`: a developer without it gets a skip saying what is missing; a CI run (`CI=true`), whose `.ci/run`
+provides all of it, gets a failure instead, and any other skip fails the CI run too.
 """
 
 from __future__ import annotations
@@ -9,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -32,22 +39,76 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_JWT_SECRET = "test-secret-0123456789-abcdefghij-klmnopqrst"
 
 
+#: A CI run: what `.ci/run` promises to provide must be there, so a missing piece fails instead of skipping.
+ON_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing(what: str) -> NoReturn:
+    """Stop a test that needs `what` (a sentence saying what is missing and how to get it): a skip on a
+    developer's machine, a failure on CI."""
+    if ON_CI:
+        pytest.fail(f"CI=true and {what} (.ci/run provides it)", pytrace=False)
+    pytest.skip(what)
+
+
 def shared_data(relative: str) -> Path:
-    """A recording in ../shared/data, or skip the test when that folder is not beside the checkout."""
+    """A recording in ../shared/data; without it the test stops (`missing`)."""
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"recording {relative} not found: ../shared/data is not beside this checkout")
+        missing(f"recording {relative} is missing: ../shared/data is not beside this checkout")
     return path
 
 
-def answers_on_loopback(port: int) -> bool:
-    """Something accepts TCP connections on 127.0.0.1:`port` (Redis, NATS: the multi-instance tests skip
-    without them)."""
+def answers(url: str) -> bool:
+    """Something accepts TCP connections at the host and port of `url`."""
+    parts = urlsplit(url)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1.0):
             return True
     except OSError:
         return False
+
+
+def redis_url(database: int = 0) -> str:
+    """The Redis for multi-instance tests: REDIS_URL (its host and port) or 127.0.0.1:6379, with `database`;
+    the test stops (`missing`) when nothing answers there."""
+    parts = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
+    if not answers(url):
+        missing(
+            f"Redis does not answer at {parts.hostname}:{parts.port} (start redis-server or set REDIS_URL)"
+        )
+    return url
+
+
+def nats_url() -> str:
+    """The NATS server for multi-instance tests: NATS_URL or nats://127.0.0.1:4222; the test stops
+    (`missing`) when nothing answers there."""
+    url = os.environ.get("NATS_URL") or "nats://127.0.0.1:4222"
+    if not answers(url):
+        missing(f"NATS does not answer at {url} (start nats-server or set NATS_URL)")
+    return url
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """On CI a skipped test is a test that did not run: the run fails (its reasons are listed by `-ra`)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    if ON_CI and skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter is not None:
+            reporter.write_line(f"CI=true: {skipped} test(s) skipped, which fails a CI run", red=True)
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, deadline_s: float = 45.0) -> None:
+    """Poll an asynchronous `condition` (a database query, a request) until it holds; fail naming `what` when
+    the deadline (a safety net against a hung test, not a timing assertion) passes."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline_s
+    while not await condition():
+        if loop.time() > until:
+            raise AssertionError(f"gave up waiting ({deadline_s:.0f} s) for: {what}")
+        await asyncio.sleep(0.02)
 
 
 def free_port() -> int:
@@ -57,8 +118,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def embedded_postgres_dir() -> Iterator[Path]:
+    """A fresh folder for an embedded PostgreSQL's data, outside pytest's temp folder: pgserver opens the
+    folders above its data to the user it runs PostgreSQL as, and any pytest starting meanwhile (another
+    checkout's run on this machine) closes /tmp/pytest-of-<user> again, cutting PostgreSQL off its files."""
+    folder = Path(tempfile.mkdtemp(prefix="pitbox-test-pg-"))
+    try:
+        yield folder / "pg"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """A folder for an embedded PostgreSQL of this test alone (`embedded_postgres_dir`)."""
+    with embedded_postgres_dir() as folder:
+        yield folder
+
+
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server for the run: TEST_DATABASE_URL, else an embedded one in a temp dir."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
@@ -66,9 +146,10 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield server.get_uri()
-    server.cleanup()
+    with embedded_postgres_dir() as folder:
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+        yield server.get_uri()
+        server.cleanup()
 
 
 async def create_database(server_url: str) -> str:
@@ -106,8 +187,20 @@ async def database_url(pg_server_url: str) -> AsyncIterator[str]:
     await drop_database(pg_server_url, url)
 
 
+class _SettingsFromArguments(Settings):
+    """Settings taken from the arguments only: a test server does not pick up REDIS_URL, AI_AGENT_URL, … from
+    the environment the tests run in."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: Any, init_settings: Any, **sources: Any
+    ) -> tuple[Any, ...]:
+        """Only the values given to the constructor."""
+        return (init_settings,)
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test server: no .env file, a known JWT secret, loopback."""
+    """Settings for a test server: nothing from the environment or a .env file, a known JWT secret, loopback."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "data_dir": data_dir,
@@ -118,7 +211,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "cors_origins": ["http://dashboard.test"],
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return _SettingsFromArguments(**values)
 
 
 @dataclass
@@ -131,12 +224,30 @@ class RunningServer:
     settings: Settings
 
 
+def _listening_on(port: int) -> socket.socket | None:
+    """A socket bound to 127.0.0.1:`port`, or None when that port was taken meanwhile."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 @contextlib.asynccontextmanager
 async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
-    """Start the app under uvicorn in this event loop; stop it (lifespan shutdown included) on exit."""
+    """Start the app under uvicorn (configured as `pitbox serve` is) in this event loop; stop it (lifespan
+    shutdown included) on exit. Its port is bound first: another process on a busy machine may have taken the
+    free port picked for the settings, and then the server moves to another one."""
+    sock = _listening_on(settings.port)
+    while sock is None:
+        settings = settings.model_copy(update={"port": free_port()})
+        sock = _listening_on(settings.port)
     app = create_app(settings)
     server = make_server(app, settings)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
@@ -148,6 +259,7 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
     finally:
         server.should_exit = True
         await task
+        sock.close()
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,16 @@ def build_token_issuer(settings: Settings) -> TokenIssuer:
     return TokenIssuer(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks_client=jwks)
 
 
+def hub_limits(settings: Settings) -> HubLimits:
+    """The hub's bounds: those that are settings from `settings`, the others as HubLimits has them."""
+    return HubLimits(
+        recheck_seconds=settings.ws_recheck_s,
+        auth_timeout_seconds=settings.ws_auth_timeout_s,
+        keepalive_seconds=settings.ws_keepalive_s,
+        history_seconds=settings.ws_history_s,
+    )
+
+
 @asynccontextmanager
 async def build_services(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Services]:
     """Open the database and build every service; close them in reverse on exit."""
@@ -107,10 +117,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         )
         stack.push_async_callback(voice.close)
         voice_clips = VoiceClips(pool, voice, access)
-        hub = Hub(
-            broker_for(settings.redis_url, settings.nats_url),
-            HubLimits(recheck_seconds=settings.ws_recheck_s),
-        )
+        hub = Hub(broker_for(settings.redis_url, settings.nats_url), hub_limits(settings))
         await hub.start()
         stack.push_async_callback(hub.close)
         # Revocations reach every instance's credential cache through the hub's broker, not after its 5 s.

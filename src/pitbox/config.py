@@ -140,6 +140,34 @@ class Settings(BaseSettings):
         "trusts a verified credential, when it missed the revocation's announcement). "
         f"0: no re-checks; otherwise at least {WS_RECHECK_MIN_S:g}.",
     )
+    ws_auth_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a WebSocket opened without a token has to send its `auth` frame (then close 4401).",
+    )
+    ws_keepalive_s: float = Field(
+        25.0,
+        ge=0.1,
+        le=3600,
+        description="A WebSocket that was sent nothing for this long gets a `keepalive` frame (browsers cannot "
+        "see protocol pings).",
+    )
+    ws_history_s: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="Seconds `ai:` and `session:` channels keep their messages for catch-up after a reconnect.",
+    )
+    ws_ping_interval_s: float = Field(
+        20.0,
+        ge=0,
+        le=3600,
+        description="Seconds between WebSocket protocol pings to each peer (0: none).",
+    )
+    ws_ping_timeout_s: float = Field(
+        20.0, gt=0, le=3600, description="A peer that does not answer a protocol ping within this is dropped."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

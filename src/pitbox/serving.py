@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import FastAPI
 
 from pitbox.api.ws import HubFirstServer
 from pitbox.config import Settings
 from pitbox.header_limit import MAX_HEADER_BYTES, HeaderLimitedHttpToolsProtocol
 
-
-def make_server(app: FastAPI, settings: Settings) -> HubFirstServer:
-    """A server on HOST:PORT: uvloop and httptools, with each request's head bounded (header_limit.py: 431
-    past 64 KiB, before a header is held whole); X-Forwarded-For believed from TRUSTED_PROXIES only; WebSocket
-    frames not deflated (fan-out sends one encoded frame to every subscriber, and per-message deflate would
-    compress it again for each; websockets-sansio without deflate is also what lets fan-out write that frame
-    straight to each transport, realtime/transport.py); on shutdown, the hub tells each socket 1001 after
-    flushing it."""
+if TYPE_CHECKING:
     import uvicorn
 
-    config = uvicorn.Config(
+
+def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """The uvicorn configuration on HOST:PORT: uvloop and httptools, with each request's head bounded
+    (header_limit.py: 431 past 64 KiB, before a header is held whole); X-Forwarded-For believed from
+    TRUSTED_PROXIES only; WebSocket frames not deflated (fan-out sends one encoded frame to every subscriber, and
+    per-message deflate would compress it again for each; websockets-sansio without deflate is also what lets
+    fan-out write that frame straight to each transport, realtime/transport.py); protocol pings every
+    WS_PING_INTERVAL_S, peers silent for WS_PING_TIMEOUT_S dropped."""
+    import uvicorn
+
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -28,10 +33,17 @@ def make_server(app: FastAPI, settings: Settings) -> HubFirstServer:
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=1024 * 1024,
+        ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_timeout_s,
         log_config=None,
         access_log=False,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=10,
     )
-    return HubFirstServer(config)
+
+
+def make_server(app: FastAPI, settings: Settings) -> HubFirstServer:
+    """The server `pitbox serve` runs (`uvicorn_config`); on shutdown, the hub tells each socket 1001 after
+    flushing it."""
+    return HubFirstServer(uvicorn_config(app, settings))

@@ -269,6 +269,8 @@ async def test_approval_gate_holds_feedback_until_an_engineer_approves(
     assert feedback["status"] == "pending_approval"
     refused = await client.post(f"/api/feedback/{feedback['id']}/approve", headers=team.driver.headers)
     assert_error(refused, 403)
+    held = await client.get(f"/api/sessions/{session_id}/feedback", headers=team.engineer.headers)
+    assert [item["status"] for item in held.json()] == ["pending_approval"]
     approved = await client.post(f"/api/feedback/{feedback['id']}/approve", headers=team.engineer.headers)
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "published"
@@ -338,7 +340,8 @@ async def test_an_api_key_without_ai_write_may_read_but_not_ask(
         "/api/ai/feedback", json=feedback_body(team, session_id, {"lap": 1}), headers=headers
     )
     assert_error(denied, 403, "missing_scope")
-    assert (await client.get(f"/api/sessions/{session_id}/feedback", headers=headers)).status_code == 200
+    listed = await client.get(f"/api/sessions/{session_id}/feedback", headers=headers)
+    assert listed.status_code == 200 and listed.json() == [], listed.text  # readable, and nothing was asked
 
 
 @pytest.mark.parametrize(

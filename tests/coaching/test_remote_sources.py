@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -29,11 +30,13 @@ from .test_feedback_api import columns_json, ingest, new_session
 
 @dataclass
 class StubState:
-    """How the stand-in answers next, and what it was sent."""
+    """How the stand-in answers next, and what it was sent. In `slow` mode it answers only once `release` is
+    set (at the end of the test): a caller's timeout is then the only way out, however busy the machine."""
 
     mode: str = "ok"
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def agent_endpoint(request: Request) -> Response:
@@ -42,7 +45,7 @@ async def agent_endpoint(request: Request) -> Response:
     state.requests.append(body)
     mode = state.mode
     if mode == "slow":
-        await asyncio.sleep(2.0)
+        await state.release.wait()
     if mode == "garbage":
         return PlainTextResponse("<html>surprise</html>")
     if mode == "wrong_shape":
@@ -79,7 +82,7 @@ async def chat_completions(request: Request) -> Response:
     state.requests.append(body)
     state.headers.append(dict(request.headers))
     if state.mode == "slow":
-        await asyncio.sleep(2.0)
+        await state.release.wait()
     facts = json.loads(body["messages"][-1]["content"])
     if state.mode == "ungrounded":
         texts = ["You were slow somewhere." for _ in facts["items"]]
@@ -103,8 +106,8 @@ class Stub:
     state: StubState
 
 
-@pytest.fixture
-async def stub() -> AsyncIterator[Stub]:
+@contextlib.asynccontextmanager
+async def serve_stub() -> AsyncIterator[Stub]:
     """A local server playing the AI agent (POST /agent) and GradientAI (POST /v1/chat/completions)."""
     app = Starlette(
         routes=[
@@ -112,7 +115,7 @@ async def stub() -> AsyncIterator[Stub]:
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         ]
     )
-    app.state.stub = StubState()
+    state = app.state.stub = StubState()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve())
@@ -121,9 +124,19 @@ async def stub() -> AsyncIterator[Stub]:
             task.result()
             raise RuntimeError("stub server did not start")
         await asyncio.sleep(0.01)
-    yield Stub(f"http://127.0.0.1:{port}", app.state.stub)
-    server.should_exit = True
-    await task
+    try:
+        yield Stub(f"http://127.0.0.1:{port}", state)
+    finally:
+        state.release.set()  # answer what still hangs, so the server can stop
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def stub() -> AsyncIterator[Stub]:
+    """The stand-in AI agent and GradientAI (`serve_stub`)."""
+    async with serve_stub() as running:
+        yield running
 
 
 @dataclass
@@ -174,7 +187,7 @@ async def test_agent_answer_is_used_and_can_ask_for_telemetry(
     stub.state.mode = "ask"
     async with httpx.AsyncClient() as http:
         coaching = await coaching_with(
-            server, http, agent=AgentClient(http, f"{stub.url}/agent", timeout_s=2.0)
+            server, http, agent=AgentClient(http, f"{stub.url}/agent", timeout_s=10.0)
         )
         feedback = await ask(coaching, client, team, langley)
     assert feedback["source"] == "agent"
@@ -232,7 +245,9 @@ async def test_agent_down_slow_or_garbage_falls_back_to_the_analyst(
             ("wrong_shape", "bad_answer"),
         ]:
             stub.state.mode = mode
-            agent = AgentClient(http, f"{stub.url}/agent", timeout_s=0.3, max_attempts=1)
+            # The slow agent never answers: any timeout ends it. The others answer at once; 10 s is a safety net.
+            timeout_s = 0.3 if mode == "slow" else 10.0
+            agent = AgentClient(http, f"{stub.url}/agent", timeout_s=timeout_s, max_attempts=1)
             feedback = await ask(await coaching_with(server, http, agent=agent), client, team, langley)
             assert feedback["source"].startswith(f"analyst (agent failed: {reason}"), feedback["source"]
             assert feedback["items"]
@@ -243,7 +258,7 @@ async def test_agent_is_retried_after_a_5xx(
 ) -> None:
     stub.state.mode = "flaky"
     async with httpx.AsyncClient() as http:
-        agent = AgentClient(http, f"{stub.url}/agent", timeout_s=2.0, max_attempts=2, backoff_s=0.01)
+        agent = AgentClient(http, f"{stub.url}/agent", timeout_s=10.0, max_attempts=2, backoff_s=0.01)
         feedback = await ask(await coaching_with(server, http, agent=agent), client, team, langley)
     assert feedback["source"] == "agent"
     assert len(stub.state.requests) == 2
@@ -256,7 +271,7 @@ async def test_circuit_opens_after_failures_and_closes_after_a_good_trial(
     breaker = CircuitBreaker(failure_threshold=2, cooldown_s=30.0, clock=clock)
     stub.state.mode = "garbage"
     async with httpx.AsyncClient() as http:
-        agent = AgentClient(http, f"{stub.url}/agent", timeout_s=2.0, max_attempts=1, breaker=breaker)
+        agent = AgentClient(http, f"{stub.url}/agent", timeout_s=10.0, max_attempts=1, breaker=breaker)
         coaching = await coaching_with(server, http, agent=agent)
         for _ in range(2):
             assert (await ask(coaching, client, team, langley))["source"].startswith(

@@ -2,13 +2,16 @@
 would), headless Debian Chromium driven by Playwright's async API in the tests' event loop, and a page that
 records every console error so each test can prove there were none.
 
-Skips, with the reason, when Playwright or /usr/bin/chromium is not installed (`pip install playwright`;
-`apt-get install -y chromium`; never `playwright install`).
+Without Playwright or a Chromium (CHROMIUM, else `chromium` or `chromium-browser` on PATH, else Debian's
+/usr/bin/chromium) the tests stop saying which is missing (`pip install playwright`; `apt-get install -y
+chromium`; never `playwright install`): a skip on a developer's machine, a failure on CI.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import REPO, RunningServer, World, free_port, make_settings, run_server
+from tests.conftest import REPO, RunningServer, World, free_port, make_settings, missing, run_server
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -35,12 +37,19 @@ SCREENSHOTS = REPO / "artifacts" / "dashboard"
 PASSWORD = "correct horse battery staple"
 
 
+def chromium() -> str | None:
+    """The Chromium to drive: CHROMIUM, else `chromium` or `chromium-browser` on PATH, else /usr/bin/chromium."""
+    candidates = [os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser")]
+    found = next((path for path in candidates if path and os.access(path, os.X_OK)), None)
+    return found or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
+
+
 def browser_missing() -> str | None:
     """Why the browser tests cannot run here, or None."""
     if importlib.util.find_spec("playwright") is None:
         return "playwright is not installed (pip install playwright; the browser is Debian's chromium)"
-    if not CHROMIUM.exists():
-        return "/usr/bin/chromium is missing (apt-get install -y chromium)"
+    if chromium() is None:
+        return "Chromium is missing: not in CHROMIUM, on PATH or at /usr/bin/chromium (apt-get install -y chromium)"
     return None
 
 
@@ -73,13 +82,13 @@ async def browser() -> AsyncIterator[Browser]:
     """One headless Chromium for the run."""
     reason = browser_missing()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
+        browser = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
 
 
 @dataclass

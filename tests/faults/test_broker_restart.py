@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pitbox.client import PitboxClient, Subscription
-from tests.conftest import RunningServer, Team
+from tests.conftest import RunningServer, Team, make_settings, run_server
 from tests.faults.conftest import (
     BrokerProcess,
     ServeProcess,
@@ -21,6 +21,7 @@ from tests.faults.conftest import (
     eventually,
     run_until,
 )
+from tests.realtime.socket_client import expect, signed_in, subscribe
 
 
 @pytest.fixture(params=["redis", "nats"])
@@ -103,3 +104,23 @@ async def test_instances_serve_their_own_subscribers_while_the_broker_is_down_an
     )
     assert relay.unexpected == [], relay.unexpected
     assert set(relay.answers) <= {"201"}, relay.answers
+
+
+async def test_history_channels_are_told_broker_gap_when_the_broker_drops(
+    database_url: str, team: Team, tmp_path: Path, broker: BrokerProcess
+) -> None:
+    await broker.start()
+    setting = "redis_url" if broker.kind == "redis" else "nats_url"
+    async with run_server(
+        make_settings(database_url, tmp_path, ingest_processes=0, **{setting: broker.url})
+    ) as server:
+        ai, telemetry = f"ai:{team.driver.driver_id}", f"telemetry:{team.driver.driver_id}"
+        async with await signed_in(server, team.engineer.token) as ws:
+            epoch = (await subscribe(ws, ai))["epoch"]
+            assert (await subscribe(ws, telemetry))["type"] == "subscribed"
+            broker.kill()
+            # Unasked, on the history channel only (telemetry keeps no history to be caught up from).
+            resync = await expect(ws, "resync")
+            assert (resync["reason"], resync["channel"]) == ("broker_gap", ai), resync
+            assert resync["epoch"] != epoch  # messages of the old numbering may be lost: a new one starts
+            await broker.start()  # so the server's shutdown meets a broker, as after any outage

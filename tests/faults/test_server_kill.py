@@ -1,13 +1,17 @@
 """`pitbox serve` is SIGKILLed in the middle of a steady ingest and started again: every batch that got a 2xx
-is stored exactly once, nothing is half-written, and the retried batches are answered as duplicates."""
+is stored exactly once, nothing is half-written, and a batch the dead server had committed is answered as a
+duplicate when the client sends it again."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import httpx
+
 from tests.conftest import RunningServer, Team
 from tests.faults.conftest import (
+    REQUEST_TIMEOUT_S,
     ServeProcess,
     SteadyIngest,
     acked_since,
@@ -16,6 +20,7 @@ from tests.faults.conftest import (
     eventually,
     marks_of,
     run_until,
+    stored_batch_keys,
 )
 
 KILLS = 2
@@ -27,6 +32,9 @@ async def test_acknowledged_batches_survive_sigkill_of_the_server(
     database_url = str(server.settings.database_url)
     serve = ServeProcess(database_url, tmp_path / "serve")
     await serve.start()
+    # The batch each ingest had in hand at a kill, when the database shows the dead server had committed it
+    # (sent again after the cut connection, it must be answered as a duplicate).
+    committed_in_flight: list[tuple[SteadyIngest, str]] = []
     try:
         ingests = []
         for driver in (team.driver, team.driver2, team.driver, team.driver2):
@@ -39,7 +47,16 @@ async def test_acknowledged_batches_survive_sigkill_of_the_server(
         async def kill_and_restart() -> None:
             for _ in range(KILLS):
                 await eventually(acked_since(ingests, marks_of(ingests), 5), "ingest under way")
-                serve.kill()
+                serve.kill()  # returns once the process is gone: nothing more is committed by it
+                in_flight = [(ingest, f"b-{ingest.next_index}") for ingest in ingests]
+                committed = await stored_batch_keys(
+                    database_url, [(ingest.session_id, f"id:{key}") for ingest, key in in_flight]
+                )
+                committed_in_flight.extend(
+                    (ingest, key)
+                    for ingest, key in in_flight
+                    if (ingest.session_id, f"id:{key}") in committed
+                )
                 await eventually(lambda: all(i.answers["transport"] > 0 for i in ingests), "refused sends")
                 await serve.start()
             await eventually(
@@ -48,9 +65,27 @@ async def test_acknowledged_batches_survive_sigkill_of_the_server(
             )
 
         await run_until(stop, tasks, kill_and_restart())
+
+        # A client that lost its ack sends the batch again: the restarted server knows it, whatever the kill hit.
+        async with httpx.AsyncClient(base_url=serve.url, timeout=REQUEST_TIMEOUT_S) as http:
+            for ingest in ingests:
+                again = await http.post(
+                    "/api/telemetry",
+                    content=ingest.body(0),
+                    headers={"Authorization": f"Bearer {ingest.token}", "content-type": "application/json"},
+                )
+                assert again.status_code == 200, again.text
+                assert again.json()["duplicate"] is True and again.json()["batchKey"] == "id:b-0", again.text
     finally:
         serve.stop()
 
+    retried = [(ingest, key) for ingest, key in committed_in_flight if key in ingest.cut]
+    print(f"\nFAULT server SIGKILL: {len(retried)} batch(es) committed by the dying server, then sent again")
+    for ingest, key in retried:
+        answer = ingest.final.get(key)
+        assert answer == (200, True), (
+            f"{key} was committed before the kill, yet its retry was answered {answer}"
+        )
     await assert_acked_is_stored(
         database_url, ingests, f"server SIGKILL x{KILLS}", {"200", "201", "transport"}
     )

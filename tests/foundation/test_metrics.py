@@ -15,6 +15,22 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "pitbox_db_pool_size" in text
 
 
+async def test_metrics_answer_404_to_public_addresses_and_200_to_internal_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    # The peer address as a reverse proxy on loopback reports it (uvicorn trusts X-Forwarded-For from 127.0.0.1);
+    # global addresses, named in a header only (documentation ranges count as private for Python).
+    for public in ("8.8.8.8", "1.1.1.1", "2606:4700::1111"):
+        answer = await client.get("/metrics", headers={"X-Forwarded-For": public})
+        assert_error(answer, 404, "not_found")
+        assert "pitbox_" not in answer.text, public
+    for internal in ("10.1.2.3", "192.168.0.7", "172.16.5.4", "fd00::1"):
+        answer = await client.get("/metrics", headers={"X-Forwarded-For": internal})
+        assert answer.status_code == 200 and "pitbox_http_requests_total" in answer.text, internal
+    direct = await client.get("/metrics")  # loopback itself
+    assert direct.status_code == 200 and "pitbox_http_requests_total" in direct.text
+
+
 async def test_metrics_token_protects_the_endpoint(server: RunningServer, tmp_path: object) -> None:
     settings = make_settings(
         str(server.settings.database_url), server.settings.data_dir, metrics_token="m" * 32

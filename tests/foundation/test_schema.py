@@ -8,10 +8,9 @@ import subprocess
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from pitbox.db import migrate
-from tests.conftest import REPO, create_database, drop_database
+from tests.conftest import REPO, create_database, drop_database, missing
 
 SCHEMA_QUERY = """
 SELECT 'column' AS kind, table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
@@ -65,7 +64,7 @@ def _psql() -> str | None:
 async def test_psql_db_init_gives_the_same_schema_as_migrations(pg_server_url: str) -> None:
     psql = _psql()
     if psql is None:
-        pytest.skip("no psql client found")
+        missing("psql is missing: not on PATH nor bundled with pgserver (apt-get install postgresql-client)")
     by_psql = await create_database(pg_server_url)
     by_migrations = await create_database(pg_server_url)
     try:

@@ -143,11 +143,15 @@ async def test_api_keys_cannot_manage_their_own_team(
 ) -> None:
     key = await world.api_key(team_id=team.id, scopes=["telemetry:write"])
     headers = {"Authorization": f"Bearer {key}"}
-    assert (await client.get(f"/api/teams/{team.id}", headers=headers)).status_code == 200
+    before = (await client.get(f"/api/teams/{team.id}", headers=headers)).json()
+    assert before["id"] == team.id
+    keys_before = (await client.get("/api/keys", headers=team.manager.headers)).json()
     assert_error(await client.patch(f"/api/teams/{team.id}", json={"name": "X"}, headers=headers), 403)
     assert_error(
         await client.post("/api/keys", json={"teamId": team.id, "scopes": ["ai:read"]}, headers=headers), 403
     )
+    assert (await client.get(f"/api/teams/{team.id}", headers=headers)).json()["name"] == before["name"]
+    assert (await client.get("/api/keys", headers=team.manager.headers)).json() == keys_before
 
 
 async def test_staff_see_their_teams_drivers_and_nobody_elses(

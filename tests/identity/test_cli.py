@@ -91,7 +91,9 @@ async def test_cli_disables_and_enables_a_user(
     enabled = await pitbox_cli(server, "users", "enable", user.id)
     assert enabled.returncode == 0, enabled.stderr
     fresh = (await client.post("/api/auth/login", json=credentials)).json()["accessToken"]
-    assert (await client.get("/api/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+    assert (await client.get("/api/me", headers={"Authorization": f"Bearer {fresh}"})).json()["user"][
+        "id"
+    ] == user.id
     # Enabling again does not bring back the tokens from before.
     old = await client.get("/api/me", headers={"Authorization": f"Bearer {unused}"})
     assert_error(old, 401, "token_revoked")

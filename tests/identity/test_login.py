@@ -1,10 +1,18 @@
-"""Login: tokens for the right password, 401 for the wrong one, 429 when someone keeps guessing."""
+"""Login: tokens for the right password, 401 for the wrong one, 429 when someone keeps guessing: counted per
+account (whatever address the guesses come from) and per address (whatever accounts they try)."""
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from tests.conftest import World, assert_error
+import httpx
+import pytest
+
+from tests.conftest import RunningServer, World, assert_error, make_settings, run_server
+
+LIMIT = 3
+PASSWORD = "right-password-1"
 
 
 async def test_login_gives_a_bearer_token_that_works(client: httpx.AsyncClient, world: World) -> None:
@@ -33,17 +41,52 @@ async def test_wrong_password_and_unknown_email_look_the_same(
     )
 
 
-async def test_repeated_failures_are_rate_limited_per_account(
-    client: httpx.AsyncClient, world: World
+@pytest.fixture
+async def limited_server(database_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A server of our own (its limiter counts only this test's attempts) allowing LIMIT failures a minute."""
+    async with run_server(
+        make_settings(database_url, tmp_path, login_rate_per_minute=LIMIT, ingest_processes=0)
+    ) as running:
+        yield running
+
+
+async def log_in(http: httpx.AsyncClient, email: str, password: str, address: str) -> httpx.Response:
+    """A login from `address`, as a reverse proxy on loopback reports it (uvicorn trusts X-Forwarded-For from
+    127.0.0.1, the server's proxy-headers default)."""
+    return await http.post(
+        "/api/auth/login", json={"email": email, "password": password}, headers={"X-Forwarded-For": address}
+    )
+
+
+async def test_failures_on_one_account_from_many_addresses_are_limited_per_account(
+    limited_server: RunningServer,
 ) -> None:
-    user = await world.user("driver", password="right-password-1")
-    limit = client_limit = 10
-    for _ in range(client_limit):
-        await client.post("/api/auth/login", json={"email": user.email, "password": "wrong-password"})
-    limited = await client.post("/api/auth/login", json={"email": user.email, "password": "right-password-1"})
-    assert_error(limited, 429, "rate_limited")
-    assert int(limited.headers["retry-after"]) >= 1
-    assert limit == client_limit
+    world = World(limited_server.services)
+    target, bystander = [await world.user("driver", password=PASSWORD) for _ in range(2)]
+    async with httpx.AsyncClient(base_url=limited_server.url) as http:
+        for n in range(LIMIT):  # each guess from an address of its own: no address reaches the limit
+            assert_error(await log_in(http, target.email, "wrong-password", f"198.51.100.{n}"), 401)
+        limited = await log_in(http, target.email, PASSWORD, "198.51.100.200")
+        assert_error(limited, 429, "rate_limited")
+        assert int(limited.headers["retry-after"]) >= 1
+        # Another account is not affected, from a fresh address or from one the guesses came from.
+        for address in ("198.51.100.201", "198.51.100.0"):
+            assert (await log_in(http, bystander.email, PASSWORD, address)).status_code == 200
+
+
+async def test_failures_from_one_address_on_many_accounts_are_limited_per_address(
+    limited_server: RunningServer,
+) -> None:
+    world = World(limited_server.services)
+    accounts = [await world.user("driver", password=PASSWORD) for _ in range(LIMIT + 1)]
+    async with httpx.AsyncClient(base_url=limited_server.url) as http:
+        for account in accounts[:LIMIT]:  # one guess per account: no account reaches the limit
+            assert_error(await log_in(http, account.email, "wrong-password", "203.0.113.7"), 401)
+        limited = await log_in(http, accounts[LIMIT].email, PASSWORD, "203.0.113.7")
+        assert_error(limited, 429, "rate_limited")
+        assert int(limited.headers["retry-after"]) >= 1
+        # The same account from another address signs in: the address was limited, not the account.
+        assert (await log_in(http, accounts[LIMIT].email, PASSWORD, "203.0.113.8")).status_code == 200
 
 
 async def test_login_body_is_validated(client: httpx.AsyncClient) -> None:

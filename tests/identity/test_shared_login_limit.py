@@ -10,17 +10,17 @@ import pytest
 import redis.asyncio as aioredis
 
 from pitbox.auth.shared_ratelimit import KEY_PREFIX, SharedLimiter
-from tests.conftest import RunningServer, World, answers_on_loopback, assert_error, make_settings, run_server
+from tests.conftest import RunningServer, World, assert_error, make_settings, redis_url, run_server
 
-# A database of its own, so these counts meet no other test's (or run's) use of Redis.
-REDIS_URL = "redis://127.0.0.1:6379/15"
+#: A Redis database of its own, so these counts meet no other test's (or run's) use of Redis.
+REDIS_DATABASE = 15
 LIMIT = 3
 PASSWORD = "pit-lane-speed-60"
 
 
-async def forget_counts() -> None:
+async def forget_counts(url: str) -> None:
     """Drop every login count in Redis: each test starts from none (the IP key is 127.0.0.1 for all)."""
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(url)
     try:
         keys = [key async for key in client.scan_iter(f"{KEY_PREFIX}*")]
         if keys:
@@ -34,20 +34,17 @@ async def two_instances(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
     """Two servers on one database and one Redis, allowing LIMIT failed logins a minute."""
-    if not answers_on_loopback(6379):
-        pytest.skip("Redis does not answer on 127.0.0.1:6379; start it to run the cross-instance limit test")
-    await forget_counts()
+    url = redis_url(REDIS_DATABASE)
+    await forget_counts(url)
     settings = [
-        make_settings(
-            database_url, tmp_path_factory.mktemp(name), redis_url=REDIS_URL, login_rate_per_minute=LIMIT
-        )
+        make_settings(database_url, tmp_path_factory.mktemp(name), redis_url=url, login_rate_per_minute=LIMIT)
         for name in ("limit-a", "limit-b")
     ]
     try:
         async with run_server(settings[0]) as a, run_server(settings[1]) as b:
             yield a, b
     finally:
-        await forget_counts()
+        await forget_counts(url)
 
 
 async def test_failed_logins_on_two_instances_add_up_to_one_limit(
@@ -83,11 +80,10 @@ async def test_guesses_in_flight_together_on_two_instances_get_no_more_than_the_
 
 @pytest.mark.parametrize("shared", [False, True], ids=["one instance", "Redis"])
 async def test_attempts_in_flight_together_are_let_through_up_to_the_limit_only(shared: bool) -> None:
-    if shared and not answers_on_loopback(6379):
-        pytest.skip("Redis does not answer on 127.0.0.1:6379")
-    if shared:
-        await forget_counts()
-    limiter = SharedLimiter("test", LIMIT, 60.0, REDIS_URL if shared else None)
+    url = redis_url(REDIS_DATABASE) if shared else None
+    if url:
+        await forget_counts(url)
+    limiter = SharedLimiter("test", LIMIT, 60.0, url)
     try:
         answers = await asyncio.gather(*(limiter.attempt(["ip:10.0.0.1"]) for _ in range(50)))
         assert sum(1 for wait, _ in answers if wait == 0) == LIMIT
@@ -99,8 +95,8 @@ async def test_attempts_in_flight_together_are_let_through_up_to_the_limit_only(
         assert (await limiter.attempt(["ip:10.0.0.1"]))[0] > 0
     finally:
         await limiter.close()
-        if shared:
-            await forget_counts()
+        if url:
+            await forget_counts(url)
 
 
 async def test_limiter_counts_on_its_own_while_redis_does_not_answer() -> None:

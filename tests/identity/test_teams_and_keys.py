@@ -32,8 +32,11 @@ async def test_driver_creation_is_validated(client: httpx.AsyncClient, team: Tea
     )
 
 
-async def test_drivers_cannot_create_teams(client: httpx.AsyncClient, team: Team) -> None:
-    assert_error(await client.post("/api/teams", json={"name": "Mine"}, headers=team.driver.headers), 403)
+async def test_drivers_cannot_create_teams(client: httpx.AsyncClient, team: Team, admin: Actor) -> None:
+    name = f"Mine {team.id[:8]}"
+    assert_error(await client.post("/api/teams", json={"name": name}, headers=team.driver.headers), 403)
+    teams = (await client.get("/api/teams", headers=admin.headers)).json()
+    assert name not in {t["name"] for t in teams}
 
 
 async def test_last_manager_cannot_leave_a_team_with_members(client: httpx.AsyncClient, team: Team) -> None:
@@ -41,6 +44,8 @@ async def test_last_manager_cannot_leave_a_team_with_members(client: httpx.Async
         f"/api/teams/{team.id}/members/{team.manager.id}", headers=team.manager.headers
     )
     assert_error(response, 409, "last_manager")
+    members = (await client.get(f"/api/teams/{team.id}/members", headers=team.manager.headers)).json()
+    assert {m["userId"]: m["role"] for m in members}[team.manager.id] == "manager"
 
 
 async def test_api_key_is_shown_once_and_works_until_revoked(client: httpx.AsyncClient, team: Team) -> None:
@@ -90,7 +95,11 @@ async def test_tracks_are_shared_and_validated(client: httpx.AsyncClient, team: 
     )
     assert by_driver.status_code == 201, by_driver.text
     assert_error(await client.delete(f"/api/tracks/{track_id}", headers=team.manager.headers), 403)
+    assert (await client.get(f"/api/tracks/{track_id}", headers=team.driver.headers)).json()["id"] == track_id
     assert (await client.delete(f"/api/tracks/{track_id}", headers=admin.headers)).status_code == 204
+    assert_error(await client.get(f"/api/tracks/{track_id}", headers=admin.headers), 404)
+    listed = (await client.get("/api/tracks", headers=admin.headers)).json()
+    assert track_id not in {track["id"] for track in listed}
 
 
 async def test_another_team_cannot_change_a_track_that_our_sector_times_hang_on(

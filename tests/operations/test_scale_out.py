@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from pitbox.client import PitboxClient
-from tests.conftest import TEST_JWT_SECRET, RunningServer, Team, answers_on_loopback, free_port
+from tests.conftest import TEST_JWT_SECRET, RunningServer, Team, free_port, nats_url, redis_url
 
 
 def _start(database_url: str, data_dir: Path, broker: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -49,14 +49,8 @@ async def _healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(params=["redis", "nats"])
 def broker(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    if request.param == "redis":
-        if not answers_on_loopback(6379):
-            pytest.skip("Redis does not answer on 127.0.0.1:6379")
-        yield {"REDIS_URL": "redis://127.0.0.1:6379/0"}
-    else:
-        if not answers_on_loopback(4222):
-            pytest.skip("NATS does not answer on 127.0.0.1:4222")
-        yield {"NATS_URL": "nats://127.0.0.1:4222"}
+    """The broker the two instances share: REDIS_URL / NATS_URL, or the default ports."""
+    yield {"REDIS_URL": redis_url()} if request.param == "redis" else {"NATS_URL": nats_url()}
 
 
 async def test_dashboard_on_one_instance_hears_telemetry_sent_to_another(

@@ -1,22 +1,16 @@
-"""A small test client for /ws over real loopback sockets (the `websockets` library), and servers to talk to."""
+"""A small test client for /ws over real loopback sockets (the `websockets` library)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from pitbox.api.ws import HubFirstServer
-from pitbox.app import create_app
-from pitbox.config import Settings
 from tests.conftest import RunningServer
 
 RECV_TIMEOUT = 20.0  # a safety net against a hung test, not an assertion on timing
@@ -84,40 +78,3 @@ async def frames_until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
 
 def _timeout() -> Any:
     return asyncio.timeout(RECV_TIMEOUT)
-
-
-@contextlib.asynccontextmanager
-async def run_hub_first_server(settings: Settings) -> AsyncIterator[RunningServer]:
-    """Like tests.conftest.run_server, with the server class `pitbox serve` should use (1001 on shutdown)."""
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        ws="websockets-sansio",
-        loop="none",
-        ws_per_message_deflate=False,
-    )
-    server = HubFirstServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    running = RunningServer(
-        f"http://127.0.0.1:{settings.port}", f"ws://127.0.0.1:{settings.port}", app.state.services, settings
-    )
-    try:
-        yield running
-    finally:
-        server.should_exit = True
-        await task
-
-
-def data_dir(tmp: Path) -> Path:
-    """A fresh data directory for an extra server."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    return tmp

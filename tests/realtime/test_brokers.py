@@ -11,33 +11,23 @@ from tests.conftest import (
     RunningServer,
     Team,
     World,
-    answers_on_loopback,
     assert_error,
     make_settings,
+    nats_url,
     pitbox_cli,
+    redis_url,
     run_server,
 )
 from tests.faults.conftest import eventually
 from tests.realtime.socket_client import expect, signed_in, subscribe
 
-BROKERS = {
-    "redis": ("redis_url", "redis://127.0.0.1:6379/0", 6379),
-    "nats": ("nats_url", "nats://127.0.0.1:4222", 4222),
-}
 
-
-@pytest.fixture(params=sorted(BROKERS))
+@pytest.fixture(params=["nats", "redis"])
 async def two_instances(
     request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
-    """Two servers on the same database and the same broker."""
-    setting, url, port = BROKERS[request.param]
-    if not answers_on_loopback(port):
-        reason = (
-            f"{request.param} does not answer on 127.0.0.1:{port}; start it to run the cross-instance tests"
-        )
-        print(reason)
-        pytest.skip(reason)
+    """Two servers on the same database and the same broker (REDIS_URL / NATS_URL, or the default ports)."""
+    setting, url = ("redis_url", redis_url()) if request.param == "redis" else ("nats_url", nats_url())
     first = make_settings(database_url, tmp_path_factory.mktemp("a"), **{setting: url})
     second = make_settings(database_url, tmp_path_factory.mktemp("b"), **{setting: url})
     async with run_server(first) as a, run_server(second) as b:

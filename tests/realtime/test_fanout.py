@@ -9,39 +9,32 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from pitbox.logs import redact_text
-from pitbox.realtime.hub import HubLimits
-from tests.conftest import RunningServer, Team, make_settings
+from tests.conftest import RunningServer, Team, make_settings, run_server
+from tests.faults.conftest import eventually
 from tests.realtime.socket_client import (
     expect,
     frames_until_closed,
     next_frame,
     open_socket,
-    run_hub_first_server,
     signed_in,
     small_window_socket,
     subscribe,
 )
+from tests.telemetry.conftest import synthetic_laps
 
-
-@pytest.fixture
-async def small_queue_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningServer]:
-    """A server of our own whose sockets may fall only 32 frames behind."""
-    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
-    async with run_hub_first_server(settings) as running:
-        running.services.hub.limits = HubLimits(queue_frames=32, history_messages=8)
-        yield running
+#: Frames a socket may fall behind before it is cut, and messages a history channel keeps (docs/websocket.md).
+QUEUE_FRAMES = 1024
+HISTORY_MESSAGES = 1000
 
 
 async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_order(
-    small_queue_server: RunningServer, team: Team
+    server: RunningServer, team: Team
 ) -> None:
-    server = small_queue_server
     hub = server.services.hub
     channel = f"telemetry:{team.driver.driver_id}"
     payload = base64.b64encode(os.urandom(24_000)).decode()  # incompressible, should deflate be negotiated
@@ -55,7 +48,7 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
         assert (await subscribe(slow, channel))["type"] == "subscribed"
         # The slow client reads nothing: publish until the hub gives up on it (buffers on the way fill first).
         received: list[int] = []
-        for n in range(5000):
+        for n in range(QUEUE_FRAMES + 2000):
             hub.publish(channel, {"n": n, "pad": payload})
             received.append((await expect(fast, "message"))["data"]["n"])
             if hub.subscriber_count(channel) == 1:
@@ -65,6 +58,8 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
         received.append((await expect(fast, "message"))["data"]["n"])
         assert received == list(range(len(received)))
 
+        # It was cut past the queue's bound, not before (the kernel's and the transport's buffers come on top).
+        assert len(received) > QUEUE_FRAMES, len(received)
         frames = await frames_until_closed(slow)
         heard = [f["data"]["n"] for f in frames if f["type"] == "message"]
         assert heard == list(range(len(heard))) and len(heard) < len(received)
@@ -72,23 +67,12 @@ async def test_slow_consumer_is_cut_while_a_fast_one_receives_every_message_in_o
         assert slow.close_code == 4008
 
 
-@pytest.fixture
-async def deep_queue_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningServer]:
-    """A server of our own whose sockets may fall 4,096 frames behind before being cut."""
-    settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
-    async with run_hub_first_server(settings) as running:
-        running.services.hub.limits = HubLimits(queue_frames=4096)
-        yield running
-
-
 async def test_a_client_that_stops_reading_for_a_while_then_gets_every_message_in_order(
-    deep_queue_server: RunningServer, team: Team
+    server: RunningServer, team: Team
 ) -> None:
     """Frames go straight to the socket while it keeps up, queue while its transport is full, and leave in
-    publishing order when it drains: no gap, no repeat, sequence numbers consecutive."""
-    server = deep_queue_server
+    publishing order when it drains: no gap, no repeat, sequence numbers consecutive. (Its backlog stays far
+    below the queue's bound: publishing stops as soon as frames queue, then goes on at a quarter of its reads.)"""
     hub = server.services.hub
     channel = f"telemetry:{team.driver.driver_id}"
     payload = base64.b64encode(os.urandom(24_000)).decode()
@@ -163,22 +147,94 @@ async def test_reconnect_with_last_seq_gets_every_missed_message(server: Running
         assert (await expect(ws, "message"))["seq"] == last_seq + 4
 
 
-async def test_catch_up_that_cannot_be_honoured_says_resync(
-    small_queue_server: RunningServer, team: Team
+async def test_reconnect_to_a_session_channel_gets_what_a_live_subscriber_heard(
+    server: RunningServer, team: Team
 ) -> None:
-    server = small_queue_server
+    driver_id = str(team.driver.driver_id)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        created = await http.post(
+            "/api/sessions", json={"driverId": driver_id, "name": "catch-up"}, headers=team.driver.headers
+        )
+        session_id = created.json()["id"]
+        channel = f"session:{session_id}"
+        async with await signed_in(server, team.manager.token) as live:
+            assert (await subscribe(live, channel))["type"] == "subscribed"
+            async with await signed_in(server, team.engineer.token) as leaving:
+                answer = await subscribe(leaving, channel)
+                epoch, last_seq = answer["epoch"], answer["seq"]
+            # `leaving` is gone: a lap is driven (telemetry, then the lap completed) and the session ends.
+            columns = synthetic_laps(laps=1, lap_time=10.0)
+            body = {"driverId": driver_id, "sessionId": session_id, "batchId": "lap-1", "columns": columns}
+            sent = await http.post("/api/telemetry", json=body, headers=team.driver.headers)
+            assert sent.status_code == 201, sent.text
+            ended = await http.post(f"/api/sessions/{session_id}/end", headers=team.driver.headers)
+            assert ended.json()["status"] == "ended", ended.text
+            heard = []
+            while not heard or heard[-1]["data"]["type"] != "session_ended":
+                heard.append(await expect(live, "message"))
+    assert {"telemetry", "lap_completed"} <= {m["data"]["type"] for m in heard}
+    async with await signed_in(server, team.engineer.token) as back:
+        answer = await subscribe(back, channel, lastSeq=last_seq, epoch=epoch)
+        assert answer["recovered"] is True and answer["seq"] == heard[-1]["seq"]
+        missed = [await expect(back, "message") for _ in heard]
+    assert missed == heard
+
+
+@pytest.fixture
+async def short_history_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
+    """A server whose history channels keep messages 0.5 s (WS_HISTORY_S), trimmed every 0.1 s (half of
+    WS_KEEPALIVE_S)."""
+    settings = make_settings(
+        database_url,
+        tmp_path_factory.mktemp("history"),
+        ws_history_s=0.5,
+        ws_keepalive_s=0.2,
+        ingest_processes=0,
+    )
+    async with run_server(settings) as running:
+        yield running
+
+
+async def test_catch_up_past_the_history_age_bound_says_history_gap(
+    short_history_server: RunningServer, team: Team
+) -> None:
+    server, channel = short_history_server, f"ai:{team.driver.driver_id}"
+    async with (
+        await signed_in(server, team.manager.token) as staying,  # keeps the channel (and its epoch) alive
+        await signed_in(server, team.driver.token) as ws,
+    ):
+        assert (await subscribe(staying, channel))["type"] == "subscribed"
+        epoch = (await subscribe(ws, channel))["epoch"]
+        server.services.hub.publish(channel, {"tip": "brake later"})
+        last_seq = (await expect(ws, "message"))["seq"] - 1  # as if that message had been missed
+        await ws.send(orjson.dumps({"type": "unsubscribe", "channel": channel}).decode())
+        assert (await next_frame(ws))["type"] == "unsubscribed"
+        await eventually(lambda: server.services.hub.stats()["history_bytes"] == 0, "the message to age out")
+        answer = await subscribe(ws, channel, lastSeq=last_seq, epoch=epoch)
+        assert answer["recovered"] is False and answer["epoch"] == epoch
+        assert (await expect(ws, "resync"))["reason"] == "history_gap"
+
+
+async def test_catch_up_that_cannot_be_honoured_says_resync(server: RunningServer, team: Team) -> None:
     channel = f"ai:{team.driver.driver_id}"
     async with await signed_in(server, team.driver.token) as ws:
-        epoch = (await subscribe(ws, channel))["epoch"]
-        for n in range(20):  # more than the 8 messages of history this server keeps
-            server.services.hub.publish(channel, {"n": n})
+        first = await subscribe(ws, channel)
+        epoch, base = first["epoch"], first["seq"]
         await ws.send(orjson.dumps({"type": "unsubscribe", "channel": channel}).decode())
-        while (await next_frame(ws))["type"] != "unsubscribed":
-            pass
+        assert (await next_frame(ws))["type"] == "unsubscribed"
+        for n in range(HISTORY_MESSAGES + 20):  # more than a channel's history holds: the first 20 are gone
+            server.services.hub.publish(channel, {"n": n})
+        recovered = await subscribe(ws, channel, lastSeq=base + 20, epoch=epoch)  # the oldest held: base + 21
+        assert recovered["recovered"] is True
+        assert [(await expect(ws, "message"))["data"]["n"] for _ in range(HISTORY_MESSAGES)] == list(
+            range(20, HISTORY_MESSAGES + 20)
+        )
         cases = [
-            ({"lastSeq": 1, "epoch": epoch}, "history_gap"),
+            ({"lastSeq": base + 19, "epoch": epoch}, "history_gap"),
             ({"lastSeq": 3, "epoch": "someone-else"}, "epoch_changed"),
-            ({"lastSeq": 10_000, "epoch": epoch}, "unknown_position"),
+            ({"lastSeq": base + 10_000, "epoch": epoch}, "unknown_position"),
         ]
         for fields, reason in cases:
             answer = await subscribe(ws, channel, **fields)
@@ -195,7 +251,7 @@ async def test_shutdown_flushes_then_closes_1001(
 ) -> None:
     settings = make_settings(database_url, tmp_path_factory.mktemp("data"))
     channel = f"ai:{team.driver.driver_id}"
-    async with run_hub_first_server(settings) as server:
+    async with run_server(settings) as server:
         ws = await signed_in(server, team.driver.token)
         assert (await subscribe(ws, channel))["type"] == "subscribed"
         for n in range(5):

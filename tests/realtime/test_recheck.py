@@ -183,8 +183,8 @@ async def test_ws_recheck_s_0_turns_the_rechecks_off(
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-async def test_a_database_outage_keeps_the_socket_and_its_subscriptions(tmp_path: Path) -> None:
-    database = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+async def test_a_database_outage_keeps_the_socket_and_its_subscriptions(tmp_path: Path, pg_dir: Path) -> None:
+    database = pgserver.get_server(pg_dir, cleanup_mode="stop")
     try:
         settings = recheck_settings(database.get_uri(), tmp_path / "data", RECHECK_S)
         async with run_server(settings) as server:

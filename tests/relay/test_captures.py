@@ -102,7 +102,9 @@ async def test_every_car_sample_of_a_capture_is_stored_once(
     assert session["sampleCount"] == want
     assert session["status"] == "ended"
     for field, value in expected.items():
-        if field == "trackLengthM":  # one shared catalogue: another session's Monza within 1 % is the same track
+        if (
+            field == "trackLengthM"
+        ):  # one shared catalogue: another session's Monza within 1 % is the same track
             assert session[field] == pytest.approx(value, rel=0.01), session
         else:
             assert session[field] == value, (field, session)

@@ -83,3 +83,25 @@ async def driving_session(client: httpx.AsyncClient, team: Team) -> tuple[Team, 
     assert team.driver.driver_id is not None
     await post_batches(client, team.driver.headers, team.driver.driver_id, session_id, as_rows(columns))
     return team, session_id, columns
+
+
+#: More samples than a JSON page holds by default (10,000, docs/telemetry.md): CSV and Parquet must give all.
+LONG_SESSION_SAMPLES = 12_345
+
+
+@pytest.fixture
+async def long_session(client: httpx.AsyncClient, team: Team) -> tuple[Team, str, list[float]]:
+    """A session of the team's driver holding LONG_SESSION_SAMPLES samples (sent as columns); their `t`."""
+    session_id = await new_session(client, team.driver)
+    t = [index / 60 for index in range(LONG_SESSION_SAMPLES)]
+    for batch, start in enumerate(range(0, len(t), 5000)):
+        part = t[start : start + 5000]
+        body = {
+            "driverId": team.driver.driver_id,
+            "sessionId": session_id,
+            "seq": batch,
+            "columns": {"t": part, "speed": [100.0 + (value % 50) for value in part]},
+        }
+        response = await client.post("/api/telemetry", json=body, headers=team.driver.headers)
+        assert response.status_code == 201, response.text
+    return team, session_id, t

@@ -14,8 +14,10 @@ from tests.conftest import World, assert_error, make_settings, run_server
 from tests.telemetry.conftest import new_session
 
 
-async def test_ingest_with_the_database_stopped_answers_503_and_stores_nothing(tmp_path: Path) -> None:
-    database = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+async def test_ingest_with_the_database_stopped_answers_503_and_stores_nothing(
+    tmp_path: Path, pg_dir: Path
+) -> None:
+    database = pgserver.get_server(pg_dir, cleanup_mode="stop")
     try:
         url = database.get_uri()
         async with run_server(make_settings(url, tmp_path / "data")) as server:
@@ -38,7 +40,7 @@ async def test_ingest_with_the_database_stopped_answers_503_and_stores_nothing(t
                 response = await client.post("/api/telemetry", json=body, headers=team.driver.headers)
                 assert_error(response, 503, "unavailable")
 
-        database = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+        database = pgserver.get_server(pg_dir, cleanup_mode="stop")
         conn = await asyncpg.connect(database.get_uri())
         try:
             chunks = await conn.fetchval(

@@ -124,7 +124,9 @@ async def test_api_key_writes_for_its_driver_only(
     assert accepted.status_code == 201, accepted.text
 
 
-async def test_ended_session_takes_no_more_telemetry(client: httpx.AsyncClient, team: Team) -> None:
+async def test_ended_session_takes_no_more_telemetry(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
     session_id = await new_session(client, team.driver)
     ended = await client.post(f"/api/sessions/{session_id}/end", headers=team.driver.headers)
     assert ended.json()["status"] == "ended"
@@ -132,6 +134,7 @@ async def test_ended_session_takes_no_more_telemetry(client: httpx.AsyncClient, 
         "/api/telemetry", json=batch(team.driver.driver_id, session_id), headers=team.driver.headers
     )
     assert_error(response, 409, "session_ended")
+    assert await stored(server, session_id) == (0, 0)
 
 
 BAD_SAMPLES = [

@@ -81,6 +81,14 @@ async def test_missing_values_are_null_in_parquet(client: httpx.AsyncClient, tea
     assert_same_values(parquet, await json_of(client, team, session_id, ""))
 
 
+async def test_parquet_holds_every_sample_past_the_default_page_and_ignores_limit(
+    client: httpx.AsyncClient, long_session: tuple[Team, str, list[float]]
+) -> None:
+    team, session_id, t = long_session
+    for query in ("", "limit=100"):
+        assert (await parquet_of(client, team, session_id, query))["t"] == t, query
+
+
 async def test_parquet_applies_channels_filters_and_lap(
     client: httpx.AsyncClient, driving_session: Driving
 ) -> None:

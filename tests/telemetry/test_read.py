@@ -114,6 +114,21 @@ async def test_csv_text_cells_never_start_a_formula_and_numbers_stay_numbers(
     assert columns["'" + formula] == ["1"] * 3 and columns["speed"] == ["200"] * 3
 
 
+async def test_csv_is_streamed_whole_past_the_default_page_and_ignores_limit(
+    client: httpx.AsyncClient, long_session: tuple[Team, str, list[float]]
+) -> None:
+    team, session_id, t = long_session
+    url = f"/api/sessions/{session_id}/telemetry"
+    page = (await client.get(url, headers=team.driver.headers)).json()
+    assert page["count"] == 10_000 and page["nextCursor"], "JSON stops at its default page"
+    for query in ("format=csv", "format=csv&limit=100"):
+        response = await client.get(f"{url}?{query}&channels=speed", headers=team.driver.headers)
+        assert response.status_code == 200, response.text
+        rows = list(csv.reader(io.StringIO(response.text)))
+        assert rows[0] == ["t", "speed"]
+        assert [float(row[0]) for row in rows[1:]] == t, query
+
+
 async def test_downsampling_gives_the_points_asked_for(
     client: httpx.AsyncClient, driving_session: Driving
 ) -> None:

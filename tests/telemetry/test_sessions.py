@@ -133,6 +133,11 @@ async def test_other_team_gets_404_on_every_route_taking_an_id(
     assert_error(await client.post(f"/api/sessions/{session_id}/end", headers=headers), 404)
     body = {"driverId": team.driver.driver_id, "name": "sneaky"}
     assert_error(await client.post("/api/sessions", json=body, headers=headers), 404)
+    # Nothing changed: the session still runs and the driver has no session named "sneaky".
+    summary = await client.get(f"/api/sessions/{session_id}/summary", headers=team.driver.headers)
+    assert summary.json()["status"] == "active"
+    listed = await client.get(f"/api/sessions/{team.driver.driver_id}", headers=team.driver.headers)
+    assert "sneaky" not in {session["name"] for session in listed.json()["sessions"]}
 
 
 async def test_session_for_unknown_track_is_refused(client: httpx.AsyncClient, team: Team) -> None:

@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+from tests.conftest import SHARED_DATA, missing
+
 LANGLEY = "iracing_ibt/robrobertsce/skmodified_langley 2015-05-28 {}.ibt"
 
 #: iRacing name -> canonical name, for the 40 channels a driver app typically streams.
@@ -84,9 +85,9 @@ def read_ibt(path: Path, *, all_channels: bool = False) -> Columns:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The folder of real recordings; tests that need it skip where it is absent."""
+    """The folder of real recordings; tests that need it stop where it is absent (`missing`)."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real recordings not found at {SHARED_DATA.resolve()} (shared/data beside the checkout)")
+        missing(f"real recordings are missing at {SHARED_DATA.resolve()} (shared/data beside the checkout)")
     return SHARED_DATA
 
 

@@ -8,6 +8,7 @@ from tests.conftest import RunningServer, Team, World, assert_error
 from tests.video.conftest import (
     BASE_TIME,
     files_of_session,
+    frame_rows,
     new_session,
     noise_image,
     post_base64,
@@ -57,7 +58,7 @@ async def test_key_without_video_write_is_forbidden(
 
 
 async def test_key_with_video_write_uploads_for_its_driver_only(
-    client: httpx.AsyncClient, world: World, team: Team
+    client: httpx.AsyncClient, server: RunningServer, world: World, team: Team
 ) -> None:
     own_session = await new_session(client, team.driver)
     teammate_session = await new_session(client, team.driver2)
@@ -72,9 +73,13 @@ async def test_key_with_video_write_uploads_for_its_driver_only(
 
     assert own.status_code == 201, own.text
     assert_error(teammate, 404)
+    assert files_of_session(server, teammate_session) == []
+    assert await frame_rows(server, teammate_session) == 0
 
 
-async def test_key_with_video_read_only_may_read(client: httpx.AsyncClient, world: World, team: Team) -> None:
+async def test_key_with_video_read_only_may_read(
+    client: httpx.AsyncClient, server: RunningServer, world: World, team: Team
+) -> None:
     session_id = await new_session(client, team.driver)
     driver_id = str(team.driver.driver_id)
     created = await post_base64(
@@ -86,9 +91,10 @@ async def test_key_with_video_read_only_may_read(client: httpx.AsyncClient, worl
     image = await client.get(created.json()["url"], headers=reader)
     upload = await post_base64(client, reader, driver_id, session_id, noise_image("PNG", seed=15))
 
-    assert listing.status_code == 200
-    assert image.status_code == 200
+    assert [frame["id"] for frame in listing.json()["frames"]] == [created.json()["id"]]
+    assert image.status_code == 200 and image.content == noise_image("PNG", seed=14)
     assert_error(upload, 403, "missing_scope")
+    assert await frame_rows(server, session_id) == 1
 
 
 async def test_upload_needs_credentials(client: httpx.AsyncClient, team: Team) -> None:

@@ -12,7 +12,19 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_JWT_SECRET, RunningServer, Team
+from pitbox.video.service import RETENTION_INTERVAL_S
+from tests.conftest import (
+    TEST_JWT_SECRET,
+    RunningServer,
+    Team,
+    World,
+    assert_error,
+    create_database,
+    drop_database,
+    make_settings,
+    run_server,
+    wait_until,
+)
 from tests.video.conftest import (
     at_second,
     files_of_session,
@@ -121,3 +133,31 @@ async def test_deleting_a_session_deletes_its_frames_and_files(
     assert await frame_rows(server, session_id) == 0
     assert files_of_session(server, session_id) == []
     assert not (Path(server.settings.data_dir) / "video" / session_id).exists()
+
+
+async def test_a_server_with_video_retention_days_prunes_old_frames(
+    pg_server_url: str, tmp_path: Path
+) -> None:
+    database_url = await create_database(pg_server_url)
+    settings = make_settings(database_url, tmp_path / "data", video_retention_days=7, ingest_processes=0)
+    try:
+        async with run_server(settings) as running, httpx.AsyncClient(base_url=running.url) as client:
+            team = await World(running.services).team()
+            session_id = await new_session(client, team.driver)
+            old = await frames_in(client, team, session_id, 2, seed=3400)
+            recent = await frames_in(client, team, session_id, 1, seed=3500)
+            await age_frames(running, old, days=8)
+        # It prunes when it starts and then every hour (RETENTION_INTERVAL_S): here, the next start.
+        assert RETENTION_INTERVAL_S == 3600
+        async with run_server(settings) as running, httpx.AsyncClient(base_url=running.url) as client:
+
+            async def pruned() -> bool:
+                return await frame_rows(running, session_id) == 1
+
+            await wait_until(pruned, "the old frames to be pruned")
+            assert_error(await client.get(f"/api/video/{old[0]}", headers=team.driver.headers), 404)
+            kept = await client.get(f"/api/video/{recent[0]}", headers=team.driver.headers)
+            assert kept.status_code == 200, kept.text
+            assert [path.read_bytes() for path in files_of_session(running, session_id)] == [kept.content]
+    finally:
+        await drop_database(pg_server_url, database_url)

@@ -168,3 +168,22 @@ async def test_identical_frames_sent_at_once_are_stored_once(
     assert len({a.json()["id"] for a in answers}) == 1
     assert await frame_rows(server, session_id) == 1
     assert len(files_of_session(server, session_id)) == 1
+
+
+async def test_a_duplicate_frame_is_not_published_again(
+    client: httpx.AsyncClient, server: RunningServer, team: Team
+) -> None:
+    driver_id = str(team.driver.driver_id)
+    session_id = await new_session(client, team.driver)
+    first, second = noise_image("JPEG", seed=20), noise_image("JPEG", seed=21)
+    async with await signed_in(server, team.engineer.token) as ws:
+        assert (await subscribe(ws, f"video:{driver_id}"))["type"] == "subscribed"
+        sent = [
+            await post_base64(client, team.driver.headers, driver_id, session_id, first, at_second(1)),
+            await post_binary(client, team.driver.headers, driver_id, session_id, first, at_second(2)),
+            await post_base64(client, team.driver.headers, driver_id, session_id, second, at_second(3)),
+        ]
+        assert [answer.status_code for answer in sent] == [201, 200, 201]
+        heard = [(await next_frame(ws))["data"]["frame"]["id"] for _ in range(2)]
+        # The retry came between the two: had it been published, it would be the second message heard.
+        assert heard == [sent[0].json()["id"], sent[2].json()["id"]]

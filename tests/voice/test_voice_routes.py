@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import io
 import wave
+from pathlib import Path
 
 import httpx
-from tests.conftest import Team, World, assert_error
+import pytest
+from tests.conftest import TEST_JWT_SECRET, Team, World, assert_error, free_port, run_server
+from tests.voice.conftest import MP3_FRAME, FakeElevenLabs
+
+from pitbox.config import load_settings
 
 LINE = "Turn four: you braked fifteen metres early and lost two tenths; trust the brakes to the board."
 
@@ -40,7 +45,7 @@ async def test_json_form_gives_a_url_that_serves_ranges(client: httpx.AsyncClien
     assert part.status_code == 206 and part.content == whole.content[:44]
     # <audio src> cannot send headers: a token in the query works too.
     by_query = await client.get(f"{body['url']}?token={team.engineer.token}")
-    assert by_query.status_code == 200
+    assert by_query.status_code == 200 and by_query.content == whole.content
     assert_error(await client.get(body["url"]), 401)
 
 
@@ -138,3 +143,33 @@ async def test_one_user_is_rate_limited(client: httpx.AsyncClient, world: World)
 async def test_voices_lists_the_bundled_default(client: httpx.AsyncClient, team: Team) -> None:
     voices = (await client.get("/api/voice/voices", headers=team.driver.headers)).json()
     assert {"voiceId": "en_US-joe-medium", "provider": "piper", "default": True} in voices
+
+
+async def test_a_server_configured_with_elevenlabs_api_key_speaks_through_elevenlabs(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, elevenlabs_server: FakeElevenLabs
+) -> None:
+    elevenlabs_server.reset()
+    environment = {
+        "DATABASE_URL": database_url,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "DATA_DIR": str(tmp_path),
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+        "LOG_LEVEL": "warning",
+        "ELEVENLABS_API_KEY": "test-key",  # the one the stand-in accepts
+        "ELEVENLABS_BASE_URL": elevenlabs_server.base_url,
+        "INGEST_PROCESSES": "0",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    async with (
+        run_server(load_settings(_env_file=None)) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        team = await World(server.services).team()
+        spoken = await http.post("/api/voice/synthesize", json={"text": LINE}, headers=team.engineer.headers)
+    assert spoken.status_code == 200, spoken.text
+    assert spoken.headers["x-voice-provider"] == "elevenlabs"
+    assert spoken.headers["content-type"] == "audio/mpeg" and spoken.content == MP3_FRAME * 40
+    [request] = elevenlabs_server.requests
+    assert request["api_key"] == "test-key" and request["body"]["text"] == LINE

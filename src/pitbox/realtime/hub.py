@@ -39,7 +39,8 @@ KEEPALIVE_FRAME = '{"type":"keepalive"}'
 
 @dataclass(frozen=True)
 class HubLimits:
-    """The hub's bounds; the defaults are documented in docs/websocket.md."""
+    """The hub's bounds; the defaults are documented in docs/websocket.md (the app takes the ones that are
+    settings from Settings: WS_RECHECK_S, WS_AUTH_TIMEOUT_S, WS_KEEPALIVE_S, WS_HISTORY_S)."""
 
     queue_frames: int = 1024
     subscriptions_per_socket: int = 100
@@ -54,6 +55,8 @@ class HubLimits:
     shutdown_flush_seconds: float = 5.0
     #: Seconds between two re-checks of a socket's credential and subscriptions (WS_RECHECK_S); 0: none.
     recheck_seconds: float = 60.0
+    #: Seconds a socket opened without a token has to send its `auth` frame (WS_AUTH_TIMEOUT_S).
+    auth_timeout_seconds: float = 10.0
 
 
 class _Phase:
