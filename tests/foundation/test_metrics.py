@@ -15,11 +15,18 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "pitbox_db_pool_size" in text
 
 
-async def test_metrics_answer_404_to_public_addresses_and_200_to_internal_ones(
-    client: httpx.AsyncClient,
-) -> None:
-    # The peer address as a reverse proxy on loopback reports it (uvicorn trusts X-Forwarded-For from 127.0.0.1);
-    # global addresses, named in a header only (documentation ranges count as private for Python).
+async def test_metrics_answer_404_to_public_addresses_and_200_to_internal_ones(server: RunningServer) -> None:
+    # The peer address as a reverse proxy on loopback reports it (TRUSTED_PROXIES=127.0.0.1); global
+    # addresses, named in a header only (documentation ranges count as private for Python).
+    settings = make_settings(
+        str(server.settings.database_url), server.settings.data_dir, trusted_proxies="127.0.0.1"
+    )
+    async with run_server(settings) as proxied, httpx.AsyncClient(base_url=proxied.url) as client:
+        await metrics_by_address(client)
+
+
+async def metrics_by_address(client: httpx.AsyncClient) -> None:
+    """/metrics for global addresses (404), internal ones and loopback itself (200)."""
     for public in ("8.8.8.8", "1.1.1.1", "2606:4700::1111"):
         answer = await client.get("/metrics", headers={"X-Forwarded-For": public})
         assert_error(answer, 404, "not_found")

@@ -45,14 +45,20 @@ async def test_wrong_password_and_unknown_email_look_the_same(
 async def limited_server(database_url: str, tmp_path: Path) -> AsyncIterator[RunningServer]:
     """A server of our own (its limiter counts only this test's attempts) allowing LIMIT failures a minute."""
     async with run_server(
-        make_settings(database_url, tmp_path, login_rate_per_minute=LIMIT, ingest_processes=0)
+        make_settings(
+            database_url,
+            tmp_path,
+            login_rate_per_minute=LIMIT,
+            ingest_processes=0,
+            trusted_proxies="127.0.0.1",
+        )
     ) as running:
         yield running
 
 
 async def log_in(http: httpx.AsyncClient, email: str, password: str, address: str) -> httpx.Response:
-    """A login from `address`, as a reverse proxy on loopback reports it (uvicorn trusts X-Forwarded-For from
-    127.0.0.1, the server's proxy-headers default)."""
+    """A login from `address`, as a reverse proxy on loopback reports it (the server trusts X-Forwarded-For from
+    127.0.0.1: TRUSTED_PROXIES)."""
     return await http.post(
         "/api/auth/login", json={"email": email, "password": password}, headers={"X-Forwarded-For": address}
     )

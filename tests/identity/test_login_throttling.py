@@ -14,8 +14,8 @@ import pytest
 
 from pitbox.auth.ratelimit import ExponentialBackOff
 from pitbox.auth.shared_ratelimit import SharedLimiter
-from tests.conftest import RunningServer, World, answers_on_loopback, assert_error, make_settings, run_server
-from tests.identity.test_shared_login_limit import REDIS_URL, forget_counts
+from tests.conftest import RunningServer, World, assert_error, make_settings, redis_url, run_server
+from tests.identity.test_shared_login_limit import REDIS_DATABASE, forget_counts
 
 LIMIT = 3
 PASSWORD = "correct-horse-battery"
@@ -126,11 +126,9 @@ def test_the_back_off_doubles_after_each_failure_and_is_forgotten_after_a_quiet_
 
 @pytest.mark.parametrize("shared", [False, True], ids=["one instance", "Redis"])
 async def test_the_back_off_is_shared_by_instances_and_grows(shared: bool) -> None:
-    if shared and not answers_on_loopback(6379):
-        pytest.skip("Redis does not answer on 127.0.0.1:6379")
-    if shared:
-        await forget_counts()
-    url = REDIS_URL if shared else None
+    url = redis_url(REDIS_DATABASE) if shared else None
+    if url is not None:
+        await forget_counts(url)
     first = 0.3
     a = SharedLimiter("login", 2, 60.0, url, backoff_first_s=first)
     b = SharedLimiter("login", 2, 60.0, url, backoff_first_s=first) if shared else a
@@ -154,5 +152,5 @@ async def test_the_back_off_is_shared_by_instances_and_grows(shared: bool) -> No
         await a.close()
         if b is not a:
             await b.close()
-        if shared:
-            await forget_counts()
+        if url is not None:
+            await forget_counts(url)
