@@ -5,6 +5,8 @@ analyst always runs first (its numbers ground the others) and its text stands wh
 `source` then says so, e.g. "analyst (agent failed: timeout)". Live coaching runs in background workers fed
 by a bounded queue: `on_lap_completed` never waits, and laps beyond the backlog are dropped and counted.
 A session with `approval_required` keeps AI feedback as `pending_approval` until an engineer approves it.
+A stored feedback about the lap just driven also plans in-lap cues for the next lap (`pitbox.cues`, before it
+is published), and its spoken audio waits for theirs.
 """
 
 from __future__ import annotations
