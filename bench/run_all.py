@@ -1,7 +1,7 @@
 """Run every benchmark in bench/ one after another (the `make bench` verb); each prints its own table.
 
 Usage: python bench/run_all.py [--quick] [name ...]   (names: startup codec ingest ingest_parts read fanout
-video voice coaching dashboard soak; default all)
+video voice coaching cues dashboard soak; default all)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ BENCHES = [
     "video",
     "voice",
     "coaching",
+    "cues",
     "dashboard",
     "soak",
 ]

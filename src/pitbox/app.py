@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -15,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from pitbox import __version__
 from pitbox.api import auth as auth_routes
 from pitbox.api import coaching as coaching_routes
+from pitbox.api import cues as cue_routes
 from pitbox.api import drivers as driver_routes
 from pitbox.api import health as health_routes
 from pitbox.api import invitations as invitation_routes
@@ -35,6 +37,7 @@ from pitbox.auth.service import AuthService
 from pitbox.auth.tokens import TokenIssuer, load_or_create_secret
 from pitbox.coaching.wiring import build_coaching_service
 from pitbox.config import Settings
+from pitbox.cues.service import CueService
 from pitbox.dashboard import router as dashboard_router
 from pitbox.db.pool import open_database
 from pitbox.metrics import Metrics, RequestMetricsMiddleware
@@ -137,6 +140,17 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         await video.start()
         stack.push_async_callback(video.close)
         metrics = metrics or Metrics()
+        cues = CueService(
+            pool,
+            access,
+            hub,
+            voice=voice_clips if settings.speak_coaching else None,
+            lead_s=settings.cue_lead_s,
+            max_per_lap=settings.cue_max_per_lap,
+            enabled=settings.live_cues,
+        )
+        cues.listen(hub.listen)
+        stack.push_async_callback(cues.close)
         coaching = build_coaching_service(
             settings,
             pool,
@@ -145,13 +159,21 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             http=http,
             voice=voice_clips,
             observe_latency=lambda source, seconds: metrics.coaching_latency.labels(source).observe(seconds),
+            cues=cues,
         )
         stack.push_async_callback(coaching.close)
+
+        def lap_completed(session_id: uuid.UUID, driver_id: uuid.UUID, lap_number: int) -> None:
+            cues.on_lap_completed(session_id, driver_id, lap_number)
+            if settings.live_coaching:
+                coaching.on_lap_completed(session_id, driver_id, lap_number)
+
         telemetry = TelemetryService(
             pool,
             access,
             hub,
-            on_lap_completed=coaching.on_lap_completed if settings.live_coaching else None,
+            on_lap_completed=lap_completed,
+            on_samples=cues.observe,
             ingest_processes=settings.ingest_processes,
         )
         stack.push_async_callback(telemetry.close)
@@ -179,6 +201,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             compaction=compaction,
             video=video,
             coaching=coaching,
+            cues=cues,
         )
         yield services
 
@@ -202,6 +225,11 @@ def watch_services(services: Services) -> None:
             f"{k}_total": v for k, v in (services.coaching.counters if services.coaching else {}).items()
         },
         "Live coaching.",
+    )
+    services.metrics.watch(
+        "cues",
+        lambda: {f"{k}_total": v for k, v in (services.cues.counters if services.cues else {}).items()},
+        "In-lap cues.",
     )
     services.metrics.watch(
         "voice",
@@ -247,6 +275,7 @@ def create_app(settings: Settings) -> FastAPI:
         session_routes,
         metrics_routes,
         coaching_routes,
+        cue_routes,
     ):
         app.include_router(module.router)
     app.include_router(dashboard_router)  # last, and only `/` and `/dashboard/…`: never shadows the API

@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     speak_coaching: bool = Field(
         True, description="Also speak each lap's top coaching item (audio URL pushed)."
     )
+    live_cues: bool = Field(
+        True,
+        description="Turn a coached lap's improvements into short spoken cues, each said on the next lap before "
+        "its corner (docs/cues.md).",
+    )
+    cue_lead_s: float = Field(
+        3.0,
+        ge=0.5,
+        le=10.0,
+        description="Seconds of driving between a cue and the braking point it prepares for (its trigger is "
+        "the speed there times this, before it).",
+    )
+    cue_max_per_lap: int = Field(3, ge=1, le=10, description="Most cues said in one lap (one per corner).")
     voice_cache_max_bytes: int = Field(
         512 * 1024 * 1024, ge=1024 * 1024, description="Size cap of the voice cache on disk."
     )

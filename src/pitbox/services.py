@@ -9,6 +9,7 @@ from pitbox.auth.access import Access
 from pitbox.auth.service import AuthService
 from pitbox.coaching.service import CoachingService
 from pitbox.config import Settings
+from pitbox.cues.service import CueService
 from pitbox.db.pool import Database
 from pitbox.metrics import Metrics
 from pitbox.realtime.hub import Hub
@@ -43,4 +44,5 @@ class Services:
     compaction: ChunkCompactor
     video: VideoService
     coaching: CoachingService | None = None
+    cues: CueService | None = None
     started_at: float = field(default_factory=time.monotonic)

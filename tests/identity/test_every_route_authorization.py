@@ -156,6 +156,8 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/api/feedback/{feedback_id}/approve", "", None),
     ("POST", "/api/sessions/{session_id}/pit-wall", "", {"text": "Box this lap"}),
     ("PUT", "/api/sessions/{session_id}/coaching", "", {"approvalRequired": False}),
+    ("PUT", "/api/sessions/{session_id}/coaching", "", {"cuesMuted": True}),
+    ("GET", "/api/sessions/{session_id}/cues", "", None),
     ("GET", "/api/teams/{team_id}/invitations", "", None),
     ("DELETE", "/api/teams/{team_id}/invitations/{invitation_id}", "", None),
     ("POST", "/api/me/invitations/{invitation_id}/accept", "", None),
@@ -207,6 +209,7 @@ async def _snapshot(client: httpx.AsyncClient, admin: Actor, v: Victim) -> list[
         f"/api/sessions/{v.session_id}/laps",
         f"/api/sessions/{v.session_id}/feedback",
         f"/api/sessions/{v.session_id}/video",
+        f"/api/sessions/{v.session_id}/cues",
     ]
     snapshot = [(await client.get(p, headers=h)).json() for p in paths]
     keys = (await client.get("/api/keys", headers=h)).json()

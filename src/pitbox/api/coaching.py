@@ -59,9 +59,12 @@ async def pit_wall(
     return await _coaching(services).pit_wall(principal, session_id, body.text)
 
 
-@router.put("/api/sessions/{session_id}/coaching", summary="Set the session's approval gate")
+@router.put("/api/sessions/{session_id}/coaching", summary="Set the session's approval gate and cue switch")
 async def session_coaching(
     session_id: uuid.UUID, body: SessionCoaching, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
-    """With `approvalRequired`, AI feedback is stored as pending until approved."""
-    return await _coaching(services).set_session_coaching(principal, session_id, body.approval_required)
+    """With `approvalRequired`, AI feedback (and its in-lap cues) is stored as pending until approved; with
+    `cuesMuted`, no in-lap cue is said. Answers both switches as they now are."""
+    return await _coaching(services).set_session_coaching(
+        principal, session_id, approval_required=body.approval_required, cues_muted=body.cues_muted
+    )

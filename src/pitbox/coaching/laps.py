@@ -59,6 +59,8 @@ class LapData:
     invalid_reasons: tuple[str, ...]
     length_m: float | None = None
     t_start: float | None = None  # session time of a stored lap's start; None for a lap sent inline
+    t_end: float | None = None  # and of its end
+    session_id: uuid.UUID | None = None  # the session of a stored lap; None for a lap sent inline
 
 
 class StoredLaps:
@@ -99,6 +101,8 @@ class StoredLaps:
             lap.invalid_reasons,
             lap.length_m or lap_length(samples),
             lap.t_start,
+            lap.t_end,
+            session_id,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pitbox.auth.models import CamelModel
 
@@ -31,9 +31,22 @@ class PitWallMessage(CamelModel):
 
 
 class SessionCoaching(CamelModel):
-    """The coaching switches of a session."""
+    """The coaching switches of a session: give one or both."""
 
-    approval_required: bool = Field(
+    approval_required: bool | None = Field(
+        None,
         alias="approvalRequired",
-        description="AI feedback waits for an engineer's approval before the driver sees it.",
+        description="AI feedback (and its in-lap cues) waits for an engineer's approval before the driver "
+        "sees or hears it.",
     )
+    cues_muted: bool | None = Field(
+        None,
+        alias="cuesMuted",
+        description="No in-lap cue is said to the driver while set (docs/cues.md).",
+    )
+
+    @model_validator(mode="after")
+    def _something_to_set(self) -> SessionCoaching:
+        if self.approval_required is None and self.cues_muted is None:
+            raise ValueError("give approvalRequired or cuesMuted")
+        return self

@@ -5,6 +5,8 @@ analyst always runs first (its numbers ground the others) and its text stands wh
 `source` then says so, e.g. "analyst (agent failed: timeout)". Live coaching runs in background workers fed
 by a bounded queue: `on_lap_completed` never waits, and laps beyond the backlog are dropped and counted.
 A session with `approval_required` keeps AI feedback as `pending_approval` until an engineer approves it.
+A stored feedback about the lap just driven also plans in-lap cues for the next lap (`pitbox.cues`, before it
+is published), and its spoken audio waits for theirs.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from pitbox.coaching.analyst import analyse_lap
 from pitbox.coaching.gradient import GradientClient, GradientFailure
 from pitbox.coaching.laps import LapData, StoredLaps, inline_lap
 from pitbox.coaching.models import Analysis, Corner
-from pitbox.errors import Conflict, Invalid, NotFound
+from pitbox.cues.service import CueService
+from pitbox.errors import Conflict, Invalid, NotFound, Unavailable
 from pitbox.realtime.publisher import Publisher, ai_channel
 from pitbox.telemetry.compare import compare_laps
 from pitbox.tracks.service import same_length
@@ -97,6 +100,7 @@ class CoachingService:
         workers: int = 2,
         speak_feedback: bool = True,
         observe_latency: Callable[[str, float], None] | None = None,
+        cues: CueService | None = None,
     ) -> None:
         self._pool = pool
         self._access = access
@@ -111,6 +115,7 @@ class CoachingService:
         self._speech: set[asyncio.Task[None]] = set()
         self._speak_feedback = speak_feedback
         self._observe_latency = observe_latency
+        self._cues = cues
         self.counters: Counter[str] = Counter()
         """Events since start: queued, dropped, coached, silent, failed, agent_fallbacks, gradient_fallbacks."""
 
@@ -226,8 +231,21 @@ class CoachingService:
             reference = await self._default_reference(session, lap)
         if reference is None:
             return await self._store_silent(session, lap, "no reference lap yet", started, created_by)
+        # Cues for the lap in progress only from the session's latest lap, stored, against a stored reference.
+        plan_cues = (
+            lap.session_id == session_id
+            and reference.lap.session_id is not None
+            and lap.number == await store.last_completed_lap(self._pool, session_id)
+        )
         feedback = await self._coach(
-            session, lap, reference, started, created_by, live=False, telemetry_data=passed_on
+            session,
+            lap,
+            reference,
+            started,
+            created_by,
+            live=False,
+            telemetry_data=passed_on,
+            plan_cues=plan_cues,
         )
         assert feedback is not None  # only live coaching stays silent
         return feedback
@@ -367,6 +385,7 @@ class CoachingService:
         *,
         live: bool,
         telemetry_data: Mapping[str, Any] | None = None,
+        plan_cues: bool | None = None,
     ) -> dict[str, Any] | None:
         track_length = session["track_length_m"]
         corners = _stored_corners(session["track_corners"])
@@ -395,7 +414,8 @@ class CoachingService:
                 self._pool, session["track_id"], [result.corner.to_json() for result in analysis.corners]
             )
         phrased = await self._phrase(session, analysis, lap, reference.lap, telemetry_data)
-        return await self._store_phrased(session, lap.number, phrased, started, created_by)
+        cue_plan = (analysis, lap, reference.lap) if (live if plan_cues is None else plan_cues) else None
+        return await self._store_phrased(session, lap.number, phrased, started, created_by, cue_plan=cue_plan)
 
     async def _store_phrased(
         self,
@@ -404,8 +424,11 @@ class CoachingService:
         phrased: _Phrased,
         started: float,
         created_by: uuid.UUID | None,
+        *,
+        cue_plan: tuple[Analysis, LapData, LapData] | None = None,
     ) -> dict[str, Any]:
-        """Store a feedback and publish it (or hold it for approval)."""
+        """Store a feedback, plan its in-lap cues (`cue_plan`: the analysis, the lap and its reference), and
+        publish it (or hold it for approval)."""
         status = "pending_approval" if session["approval_required"] else "published"
         row = await store.insert_feedback(
             self._pool,
@@ -422,10 +445,16 @@ class CoachingService:
         )
         feedback = feedback_json(row)
         self.counters["coached"] += 1
+        cues_ready: asyncio.Future[None] | None = None
+        if cue_plan is not None and self._cues is not None:
+            try:
+                cues_ready = await self._cues.plan(session, feedback, *cue_plan)
+            except Exception as exc:  # noqa: BLE001 - cues that cannot be planned leave the feedback standing
+                log.error("cue_planning_failed", feedback_id=feedback["id"], error=repr(exc))
         if self._observe_latency is not None:
             self._observe_latency(phrased.source.split(" ")[0], time.perf_counter() - started)
         if status == "published":
-            self._push(feedback)
+            self._push(feedback, after=cues_ready)
         return feedback
 
     async def _store_silent(
@@ -528,17 +557,20 @@ class CoachingService:
                 return _Phrased(_source("gradient", failures), summary or analysis.summary, items)
         return _Phrased(_source("analyst", failures), analysis.summary, builtin)
 
-    def _push(self, feedback: dict[str, Any]) -> None:
-        """Publish a feedback on the driver's ai channel and, when it has something to say, speak it."""
+    def _push(self, feedback: dict[str, Any], *, after: asyncio.Future[None] | None = None) -> None:
+        """Publish a feedback on the driver's ai channel and, when it has something to say, speak it (once
+        the audio of its in-lap cues, `after`, is made: those are needed before the next corners)."""
         self._publisher.publish(ai_channel(feedback["driverId"]), {"type": "coaching", "feedback": feedback})
         spoken = _spoken_text(feedback)
         if self._voice is not None and self._speak_feedback and spoken:
-            task = asyncio.create_task(self._speak(feedback, spoken))
+            task = asyncio.create_task(self._speak(feedback, spoken, after))
             self._speech.add(task)
             task.add_done_callback(self._speech.discard)
 
-    async def _speak(self, feedback: dict[str, Any], text: str) -> None:
+    async def _speak(self, feedback: dict[str, Any], text: str, after: asyncio.Future[None] | None) -> None:
         assert self._voice is not None
+        if after is not None:
+            await asyncio.wait([after])  # its outcome is the cues' own business
         try:
             result = await self._voice.speak(("driver", uuid.UUID(feedback["driverId"])), text)
         except Exception as exc:  # noqa: BLE001 - a voice failure leaves the written feedback standing
@@ -577,16 +609,35 @@ class CoachingService:
             raise Conflict(f"feedback is {row['status']}, not pending approval", code="not_pending")
         feedback = feedback_json(updated)
         self._push(feedback)
+        if self._cues is not None:
+            await self._cues.release(feedback)
         return feedback
 
     async def set_session_coaching(
-        self, principal: Principal, session_id: uuid.UUID, approval_required: bool
+        self,
+        principal: Principal,
+        session_id: uuid.UUID,
+        approval_required: bool | None = None,
+        cues_muted: bool | None = None,
     ) -> dict[str, Any]:
-        """Switch the approval gate of a session (its team's managers and engineers)."""
+        """Switch a session's approval gate and mute its in-lap cues, each when given (its team's managers
+        and engineers); answers both switches as they now are."""
         driver_id = await self._access.require_session(principal, session_id, "write", scope="ai:write")
         await self._access.require_driver_staff(principal, driver_id)
-        await store.set_session_approval(self._pool, session_id, approval_required)
-        return {"sessionId": str(session_id), "approvalRequired": approval_required}
+        if approval_required is not None:
+            await store.set_session_approval(self._pool, session_id, approval_required)
+        if cues_muted is not None:
+            if self._cues is None:
+                raise Unavailable("in-lap cues are not running", code="cues_unavailable")
+            await self._cues.set_muted(session_id, cues_muted)
+        session = await store.coaching_session(self._pool, session_id)
+        if session is None:
+            raise NotFound("session not found")
+        return {
+            "sessionId": str(session_id),
+            "approvalRequired": session["approval_required"],
+            "cuesMuted": session["cues_muted"],
+        }
 
     async def pit_wall(self, principal: Principal, session_id: uuid.UUID, text: str) -> dict[str, Any]:
         """A message from the pit wall: spoken to the driver, stored, and published on `ai:<driverId>`."""

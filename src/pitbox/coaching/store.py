@@ -90,10 +90,11 @@ async def set_feedback_audio(pool: Queryable, feedback_id: uuid.UUID, audio_key:
 
 
 async def coaching_session(pool: Queryable, session_id: uuid.UUID) -> asyncpg.Record | None:
-    """What coaching needs to know of a session: its driver, track (id, name, length, corners), car, start and
-    coaching switches."""
+    """What coaching needs to know of a session: its driver, track (id, name, length, corners), car, start,
+    status and coaching switches (approval, cues muted)."""
     row: asyncpg.Record | None = await pool.fetchrow(
         """SELECT s.id, s.driver_id, s.track_id, s.car, s.coaching_enabled, s.approval_required, s.started_at,
+                  s.status, s.cues_muted,
                   tr.name AS track_name, tr.length_m AS track_length_m, tr.corners AS track_corners
            FROM sessions s LEFT JOIN tracks tr ON tr.id = s.track_id WHERE s.id = $1""",
         session_id,

@@ -12,6 +12,7 @@ from pitbox.coaching.agent import AgentClient
 from pitbox.coaching.gradient import GradientClient
 from pitbox.coaching.service import CoachingService
 from pitbox.config import Settings
+from pitbox.cues.service import CueService
 from pitbox.realtime.publisher import Publisher
 from pitbox.voice.clips import VoiceClips
 
@@ -25,6 +26,7 @@ def build_coaching_service(
     http: httpx.AsyncClient,
     voice: VoiceClips | None,
     observe_latency: Callable[[str, float], None] | None = None,
+    cues: CueService | None = None,
 ) -> CoachingService:
     """The coaching service for these settings (AI_AGENT_URL, GRADIENT_AI_API_KEY and friends)."""
     agent = (
@@ -51,4 +53,5 @@ def build_coaching_service(
         gradient=gradient,
         observe_latency=observe_latency,
         speak_feedback=settings.speak_coaching,
+        cues=cues,
     )

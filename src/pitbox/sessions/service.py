@@ -61,6 +61,8 @@ def session_json(row: asyncpg.Record) -> dict[str, Any]:
         "distanceM": round(row["distance_m"], 3),
         "durationS": round(duration, 3),
         "channels": list(row["channels"]),
+        "approvalRequired": row["approval_required"],
+        "cuesMuted": row["cues_muted"],
     }
 
 

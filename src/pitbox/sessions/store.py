@@ -13,7 +13,7 @@ from pitbox.sessions.models import SessionCursor, SessionFilter
 COLUMNS = """s.id, s.driver_id, s.track_id, tr.name AS track_name, tr.configuration AS track_config,
     tr.length_m AS track_length_m, s.name, s.car,
     s.sim, s.type, s.status, s.started_at, s.ended_at, s.last_activity_at, s.sample_count, s.channels, s.t_first,
-    s.t_last, s.distance_m, s.lap_count, s.best_lap_s"""
+    s.t_last, s.distance_m, s.lap_count, s.best_lap_s, s.approval_required, s.cues_muted"""
 
 
 async def insert_session(

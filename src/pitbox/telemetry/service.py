@@ -138,6 +138,7 @@ class TelemetryService:
         *,
         codec: ChunkCodec | None = None,
         on_lap_completed: Callable[[uuid.UUID, uuid.UUID, int], object] | None = None,
+        on_samples: Callable[[uuid.UUID, uuid.UUID, dict[str, FloatArray]], object] | None = None,
         ingest_processes: int = 0,
     ) -> None:
         self._pool = pool
@@ -150,6 +151,8 @@ class TelemetryService:
         # Reads decode on threads, each with its own codec: zstd and numpy release the GIL.
         self._decoders = CodecThreads(lambda: self._codec.copy())
         self._on_lap_completed = on_lap_completed
+        # Called with every committed batch's columns (in-lap cues check their triggers); must not wait.
+        self._on_samples = on_samples
         self.counters: collections.Counter[str] = collections.Counter()
         """Since start: samples_total and batches_total committed, duplicates_total, body_bytes_total."""
         self._progress: OrderedDict[uuid.UUID, _SessionProgress] = OrderedDict()
@@ -208,6 +211,8 @@ class TelemetryService:
             self.counters["samples_total"] += int(ack["samples"])
             self.counters["batches_total"] += 1
             self._publish(stored, ack, laps)
+            if self._on_samples is not None:
+                self._on_samples(batch.session_id, batch.driver_id, stored.columns)
             if self._on_lap_completed is not None:
                 for lap in laps:
                     self._on_lap_completed(batch.session_id, batch.driver_id, lap.number)

@@ -50,6 +50,10 @@ export class Api {
     return this.request("POST", path, body);
   }
 
+  put(path, body) {
+    return this.request("PUT", path, body);
+  }
+
   async request(method, path, body, authorized = true) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";

@@ -4,6 +4,7 @@
 
 import { Api, LiveSocket } from "./api.js";
 import { LiveCharts } from "./charts.js";
+import { CuePanel } from "./cues.js";
 import { el, setText, toast } from "./dom.js";
 import { DriverLive, ReferenceLap, deltaText, lapTimeText, planePosition, trackText } from "./telemetry.js";
 import { SessionsView, renderLapTable } from "./sessions.js";
@@ -30,6 +31,8 @@ class Dashboard {
     this.selected = null;
     this.charts = null;
     this.map = new TrackMap($("track-map"));
+    this.cues = new CuePanel($("cue-list"), { onPlay: (url, button) => this.playUrl(url, button) });
+    this.me = null;
     this.sessions = new SessionsView(this.api, { onError: (e) => toast(e.message) });
     this.liveSummary = null; // summary of the selected driver's current session
     this.lapRefresh = null;
@@ -51,6 +54,7 @@ class Dashboard {
     for (const tab of document.querySelectorAll(".tab")) {
       tab.addEventListener("click", () => this.showTab(tab.dataset.tab));
     }
+    $("cue-mute").addEventListener("click", () => this.toggleCueMute());
     $("live-laps").addEventListener("lap-open", (event) => {
       this.showTab("sessions");
       this.sessions.openSession(event.detail.sessionId, event.detail.lap);
@@ -96,6 +100,7 @@ class Dashboard {
       if (error.status !== 401) this.showLogin(error.message);
       return;
     }
+    this.me = me;
     $("login-view").hidden = true;
     $("app-view").hidden = false;
     $("logout").hidden = false;
@@ -154,6 +159,8 @@ class Dashboard {
     this.socket.subscribe(`video:${id}`, { maxRate: 2 });
     this.socket.subscribe(`ai:${id}`);
     $("coaching-feed").replaceChildren();
+    this.cues.clear();
+    this.showCueMute(null);
     $("video-img").hidden = true;
     $("video-empty").hidden = false;
     this.map.clear();
@@ -189,6 +196,7 @@ class Dashboard {
     }
     $("stat-last").textContent = lapTimeText(live.lastLapTime);
     $("stat-best").textContent = lapTimeText(summary.bestLap ? summary.bestLap.lapTime : NaN);
+    this.showCueMute(summary);
     const best = summary.bestLap;
     if (best && (!live.reference || live.reference.lap.lap !== best.lap || live.reference.lap.sessionId !== sessionId)) {
       await this.loadReference(live, summary, best);
@@ -201,6 +209,55 @@ class Dashboard {
       } catch (error) {
         if (error.status !== 503) toast(error.message);
       }
+    }
+    await this.loadCues(id, sessionId);
+  }
+
+  /** The session's cues, with their efficacy (measured after each cue's lap, so read again as laps complete). */
+  async loadCues(id, sessionId) {
+    try {
+      const cues = await this.api.get(`/api/sessions/${sessionId}/cues?limit=30`);
+      if (this.selected === id) for (const cue of cues) this.cues.show(cue);
+    } catch (error) {
+      if (error.status !== 503) toast(error.message);
+    }
+  }
+
+  showCueMute(summary) {
+    const button = $("cue-mute");
+    button.hidden = !summary;
+    button.dataset.session = summary ? summary.id : "";
+    button.dataset.muted = summary && summary.cuesMuted ? "true" : "false";
+    button.textContent = summary && summary.cuesMuted ? "Cues muted" : "Cues on";
+  }
+
+  /** Mute or unmute the selected session's cues (the team's managers and engineers; a driver gets told no). */
+  async toggleCueMute() {
+    const button = $("cue-mute");
+    const sessionId = button.dataset.session;
+    if (!sessionId) return;
+    try {
+      const answer = await this.api.put(`/api/sessions/${sessionId}/coaching`, {
+        cuesMuted: button.dataset.muted !== "true",
+      });
+      this.showCueMute({ id: sessionId, cuesMuted: answer.cuesMuted });
+    } catch (error) {
+      toast(error.message);
+    }
+  }
+
+  /** A cue was said: its row, its mark on the map where it was said, and in the driver's own view, its audio. */
+  onCue(cue) {
+    const row = this.cues.show(cue);
+    const live = this.drivers.get(cue.driverId);
+    const pct = Number.isFinite(cue.firedDistance) ? cue.firedDistance / cue.lapLength : cue.triggerPct;
+    const now = live ? live.snapshot() : null;
+    if (this.map.markCue(pct, cue.corner, now ? now.px : NaN, now ? now.py : NaN)) {
+      $("track-map").dataset.cueMarks = String(this.map.cueMarks.length);
+    }
+    if (live) live.changed = true;
+    if (cue.audioUrl && this.me && this.me.driverId === cue.driverId) {
+      this.playUrl(cue.audioUrl, row.querySelector("button.play"));
     }
   }
 
@@ -221,7 +278,7 @@ class Dashboard {
       xs.push(px);
       ys.push(py);
     }
-    if (this.selected === live.driver.id) this.map.setOutline(xs, ys);
+    if (this.selected === live.driver.id) this.map.setOutline(xs, ys, columns.lapDistPct);
     live.outline = [xs, ys];
   }
 
@@ -254,7 +311,10 @@ class Dashboard {
     } else if (kind === "video" && id === this.selected && data.type === "video_frame") {
       this.showFrame(data);
     } else if (kind === "ai" && id === this.selected) {
-      if (data.feedback) this.addFeedback(data.feedback);
+      if (data.type === "cue") this.onCue(data.cue);
+      else if (data.type === "cue_efficacy") this.cues.show(data.cue);
+      else if (data.type === "cue_plan") for (const cue of data.cues) this.cues.show(cue);
+      else if (data.feedback) this.addFeedback(data.feedback);
       else if (data.type === "coaching_audio") this.setFeedbackAudio(data.feedbackId, data.audioUrl);
     }
   }
@@ -300,8 +360,13 @@ class Dashboard {
   }
 
   play(item, button) {
+    this.playUrl(item.dataset.audio, button);
+  }
+
+  playUrl(url, button) {
+    if (!url) return;
     const audio = $("coaching-audio");
-    audio.src = this.api.mediaUrl(item.dataset.audio);
+    audio.src = this.api.mediaUrl(url);
     for (const other of document.querySelectorAll("button.play.playing")) other.classList.remove("playing");
     button.classList.add("playing");
     audio.onended = () => button.classList.remove("playing");
@@ -373,8 +438,8 @@ class Dashboard {
     $("pedal-brake").style.height = `${Math.round((now.brake || 0) * 100)}%`;
     if (!this.map.hasOutline && ring.size > 600) {
       // No best lap yet: the live path of the last laps is the outline.
-      const [px, py] = ring.newest(["px", "py"], ring.size);
-      this.map.setOutline(Array.from(px), Array.from(py));
+      const [px, py, pct] = ring.newest(["px", "py", "lapDistPct"], ring.size);
+      this.map.setOutline(Array.from(px), Array.from(py), Array.from(pct));
     }
     this.map.draw(now.px, now.py);
   }

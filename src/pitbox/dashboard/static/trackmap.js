@@ -1,6 +1,8 @@
-// The track map: the outline (from the reference lap, else the live path) drawn once, the car's dot each frame.
+// The track map: the outline (from the reference lap, else the live path) drawn once, the car's dot each frame,
+// and each in-lap cue at the place it was said.
 
 const MAX_OUTLINE_POINTS = 1500;
+const MAX_CUE_MARKS = 6;
 
 export class TrackMap {
   constructor(canvas) {
@@ -9,17 +11,49 @@ export class TrackMap {
     this.outlineImage = null; // offscreen canvas, redrawn only when the outline or the size changes
     this.transform = null;
     this.size = [0, 0];
+    this.cueMarks = []; // {x, y, label}
   }
 
-  /** Use these plane points as the track outline (decimated to a bounded number of points). */
-  setOutline(xs, ys) {
+  /** Use these plane points as the track outline (decimated to a bounded number of points); `pcts`, the lap
+   * fraction of each point when known, places cues on it. */
+  setOutline(xs, ys, pcts = null) {
     const finite = [];
     for (let i = 0; i < xs.length; i += 1) if (Number.isFinite(xs[i]) && Number.isFinite(ys[i])) finite.push(i);
     if (finite.length < 10) return;
     const step = Math.max(1, Math.ceil(finite.length / MAX_OUTLINE_POINTS));
     const keep = finite.filter((_, k) => k % step === 0);
-    this.outline = { xs: keep.map((i) => xs[i]), ys: keep.map((i) => ys[i]) };
+    this.outline = {
+      xs: keep.map((i) => xs[i]),
+      ys: keep.map((i) => ys[i]),
+      pcts: pcts ? keep.map((i) => pcts[i]) : null,
+    };
     this.outlineImage = null;
+  }
+
+  /** The outline point nearest a lap fraction, or null when the outline does not know its fractions. */
+  placeOf(pct) {
+    const pcts = this.outline && this.outline.pcts;
+    if (!pcts || !Number.isFinite(pct)) return null;
+    let best = -1;
+    let bestGap = Infinity;
+    for (let i = 0; i < pcts.length; i += 1) {
+      if (!Number.isFinite(pcts[i])) continue;
+      const gap = Math.min(Math.abs(pcts[i] - pct), 1 - Math.abs(pcts[i] - pct));
+      if (gap < bestGap) {
+        bestGap = gap;
+        best = i;
+      }
+    }
+    return best < 0 ? null : [this.outline.xs[best], this.outline.ys[best]];
+  }
+
+  /** Mark a cue where it was said: at its lap fraction on the outline, else at the car's place (x, y). */
+  markCue(pct, label, x = NaN, y = NaN) {
+    const place = this.placeOf(pct) || (Number.isFinite(x) && Number.isFinite(y) ? [x, y] : null);
+    if (!place) return false;
+    this.cueMarks.push({ x: place[0], y: place[1], label });
+    while (this.cueMarks.length > MAX_CUE_MARKS) this.cueMarks.shift();
+    return true;
   }
 
   get hasOutline() {
@@ -29,6 +63,7 @@ export class TrackMap {
   clear() {
     this.outline = null;
     this.outlineImage = null;
+    this.cueMarks = [];
   }
 
   fit() {
@@ -92,6 +127,21 @@ export class TrackMap {
     }
     if (!this.outlineImage) this.buildOutlineImage();
     ctx.drawImage(this.outlineImage, 0, 0);
+    const ratio = window.devicePixelRatio || 1;
+    ctx.font = `${11 * ratio}px system-ui, sans-serif`;
+    for (const mark of this.cueMarks) {
+      const [mx, my] = this.transform(mark.x, mark.y);
+      const r = 5 * ratio;
+      ctx.fillStyle = "#f2cc60";
+      ctx.beginPath();
+      ctx.moveTo(mx, my - r);
+      ctx.lineTo(mx + r, my);
+      ctx.lineTo(mx, my + r);
+      ctx.lineTo(mx - r, my);
+      ctx.closePath();
+      ctx.fill();
+      ctx.fillText(mark.label, mx + r + 2, my - r);
+    }
     if (Number.isFinite(x) && Number.isFinite(y)) {
       const [cx, cy] = this.transform(x, y);
       const r = 6 * (window.devicePixelRatio || 1);
