@@ -47,13 +47,13 @@ async def configured(
 async def ask(client: httpx.AsyncClient, team: Team, langley: RealLaps) -> dict[str, Any]:
     """Feedback on the slowest lap against the best one, asked over HTTP by the team's engineer."""
     session_id = await new_session(client, team)
-    _, samples = max(langley.others, key=lambda pair: pair[0].lap_time)
+    slowest = max(langley.others, key=lambda lap: lap.time)
     body = {
         "driverId": team.driver.driver_id,
         "sessionId": session_id,
         "telemetryData": {
-            "columns": columns_json(samples),
-            "reference": {"columns": columns_json(langley.best[1])},
+            "columns": columns_json(slowest.columns),
+            "reference": {"columns": columns_json(langley.best.columns)},
         },
     }
     response = await client.post("/api/ai/feedback", json=body, headers=team.engineer.headers)

@@ -137,7 +137,7 @@ async def test_other_team_gets_404_on_every_route_taking_an_id(
     summary = await client.get(f"/api/sessions/{session_id}/summary", headers=team.driver.headers)
     assert summary.json()["status"] == "active"
     listed = await client.get(f"/api/sessions/{team.driver.driver_id}", headers=team.driver.headers)
-    assert "sneaky" not in {session["name"] for session in listed.json()["sessions"]}
+    assert "sneaky" not in {session["name"] for session in listed.json()}
 
 
 async def test_session_for_unknown_track_is_refused(client: httpx.AsyncClient, team: Team) -> None:
