@@ -19,7 +19,7 @@ import asyncpg
 
 from pitbox.auth import store
 from pitbox.auth.principal import Principal
-from pitbox.errors import Forbidden, Invalid, NotFound
+from pitbox.errors import Conflict, Forbidden, Invalid, NotFound
 
 Mode = Literal["read", "write"]
 #: Who a stored thing such as a voice clip belongs to: a team, a driver or a user, by id.
@@ -75,7 +75,7 @@ class Access:
             _, visible = await store.user_may_see_driver(self._pool, principal.user_id, driver_id)
             if not visible:
                 raise NotFound("driver not found")
-        elif not await self._pool.fetchval("SELECT EXISTS (SELECT 1 FROM drivers WHERE id = $1)", driver_id):
+        elif not await store.driver_exists(self._pool, driver_id):
             raise NotFound("driver not found")
         if scope:
             self.require_scope(principal, scope)
@@ -104,6 +104,17 @@ class Access:
         if not await store.user_manages_every_team_of_driver(self._pool, principal.user_id, driver_id):
             raise Forbidden(
                 "only a manager of every team that holds the driver may change it", code="role_required"
+            )
+
+    async def require_driver_deletion(self, principal: Principal, driver_id: uuid.UUID) -> None:
+        """The caller may delete the driver profile and everything recorded for it: whoever controls the driver
+        (`require_driver_control`) while no session was recorded for it; a driver with sessions is deleted by an
+        admin only (Conflict `driver_has_sessions` for anyone else)."""
+        await self.require_driver_control(principal, driver_id)
+        if not principal.is_admin and await store.driver_has_sessions(self._pool, driver_id):
+            raise Conflict(
+                "this driver has recorded sessions: only an admin may delete it with them",
+                code="driver_has_sessions",
             )
 
     async def may_link_driver(self, principal: Principal, driver_id: uuid.UUID) -> bool:

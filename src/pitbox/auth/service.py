@@ -333,9 +333,7 @@ class AuthService:
             _check_password(password)
         password_hash = self._passwords.hash(password) if password else None
         async with self._pool.acquire() as conn, conn.transaction():
-            if team_id is not None and not await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM teams WHERE id = $1)", team_id
-            ):
+            if team_id is not None and not await store.team_exists(conn, team_id):
                 raise NotFound("team not found")
             try:
                 user = await store.insert_user(
@@ -346,23 +344,14 @@ class AuthService:
             result: dict[str, Any] = {"id": str(user["id"]), "email": email, "role": role}
             driver_id = None
             if role == "driver":
-                driver_id = await conn.fetchval(
-                    "INSERT INTO drivers (name, user_id) VALUES ($1, $2) RETURNING id",
-                    user["display_name"],
-                    user["id"],
-                )
+                driver_id = await store.insert_driver_profile(conn, user["display_name"], user["id"])
                 result["driverId"] = str(driver_id)
             if team_id is not None:
-                await conn.execute(
-                    "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3)",
-                    team_id,
-                    user["id"],
-                    "manager" if role in ("admin", "manager") else role,
+                await store.insert_member(
+                    conn, team_id, user["id"], "manager" if role in ("admin", "manager") else role
                 )
                 if driver_id is not None:
-                    await conn.execute(
-                        "INSERT INTO team_drivers (team_id, driver_id) VALUES ($1, $2)", team_id, driver_id
-                    )
+                    await store.insert_team_driver(conn, team_id, driver_id)
         return result
 
     async def resolve_user(self, email_or_id: str) -> asyncpg.Record:

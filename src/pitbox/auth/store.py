@@ -118,6 +118,31 @@ async def set_disabled(conn: Queryable, user_id: uuid.UUID, disabled: bool, vali
     )
 
 
+async def team_exists(conn: Queryable, team_id: uuid.UUID) -> bool:
+    """True when a team with this id exists."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM teams WHERE id = $1)", team_id))
+
+
+async def insert_driver_profile(conn: Queryable, name: str, user_id: uuid.UUID) -> uuid.UUID:
+    """Insert the driver profile of a new driver user."""
+    driver_id: uuid.UUID = await conn.fetchval(
+        "INSERT INTO drivers (name, user_id) VALUES ($1, $2) RETURNING id", name, user_id
+    )
+    return driver_id
+
+
+async def insert_member(conn: Queryable, team_id: uuid.UUID, user_id: uuid.UUID, role: str) -> None:
+    """Make a new user a member of a team with this role."""
+    await conn.execute(
+        "INSERT INTO team_members (team_id, user_id, role) VALUES ($1, $2, $3)", team_id, user_id, role
+    )
+
+
+async def insert_team_driver(conn: Queryable, team_id: uuid.UUID, driver_id: uuid.UUID) -> None:
+    """Put a new driver profile in a team."""
+    await conn.execute("INSERT INTO team_drivers (team_id, driver_id) VALUES ($1, $2)", team_id, driver_id)
+
+
 async def driver_of_user(conn: Queryable, user_id: uuid.UUID) -> uuid.UUID | None:
     """The driver profile linked to a user, if any."""
     value: uuid.UUID | None = await conn.fetchval("SELECT id FROM drivers WHERE user_id = $1", user_id)
@@ -278,6 +303,16 @@ async def user_standing(conn: Queryable, manager_id: uuid.UUID, user_id: uuid.UU
         manager_id,
         user_id,
     )
+
+
+async def driver_exists(conn: Queryable, driver_id: uuid.UUID) -> bool:
+    """True when a driver profile with this id exists."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM drivers WHERE id = $1)", driver_id))
+
+
+async def driver_has_sessions(conn: Queryable, driver_id: uuid.UUID) -> bool:
+    """True when any session was recorded for the driver."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM sessions WHERE driver_id = $1)", driver_id))
 
 
 async def driver_user(conn: Queryable, driver_id: uuid.UUID) -> uuid.UUID | None:

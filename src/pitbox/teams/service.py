@@ -101,18 +101,12 @@ class TeamService:
         if row is None:
             raise NotFound("team not found")
         members = await store.members(self._pool, team_id)
-        drivers = await store.drivers_by_ids(self._pool, await self._team_driver_ids(team_id))
+        drivers = await store.drivers_by_ids(self._pool, await store.driver_ids_of_team(self._pool, team_id))
         return {
             **team_json(row),
             "members": [self._member_json(m) for m in members],
             "drivers": [driver_json(d) for d in drivers],
         }
-
-    async def _team_driver_ids(self, team_id: uuid.UUID) -> list[uuid.UUID]:
-        return [
-            r["driver_id"]
-            for r in await self._pool.fetch("SELECT driver_id FROM team_drivers WHERE team_id = $1", team_id)
-        ]
 
     @staticmethod
     def _member_json(m: asyncpg.Record) -> dict[str, Any]:
@@ -243,13 +237,8 @@ class TeamService:
 
     async def delete_driver(self, principal: Principal, driver_id: uuid.UUID) -> None:
         """Delete a driver and all their data (admins, and managers of every team that holds the driver as long
-        as no session was recorded for it: a driver with sessions is deleted by an admin only)."""
-        await self._access.require_driver_control(principal, driver_id)
-        if not principal.is_admin and await store.driver_has_sessions(self._pool, driver_id):
-            raise Conflict(
-                "this driver has recorded sessions: only an admin may delete it with them",
-                code="driver_has_sessions",
-            )
+        as no session was recorded for it: `Access.require_driver_deletion`)."""
+        await self._access.require_driver_deletion(principal, driver_id)
         await store.delete_driver(self._pool, driver_id)
 
     async def add_team_driver(self, principal: Principal, team_id: uuid.UUID, driver_id: uuid.UUID) -> None:

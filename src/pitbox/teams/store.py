@@ -160,9 +160,12 @@ async def join_team(conn: Conn, team_id: uuid.UUID, user_id: uuid.UUID, role: st
             await add_driver_to_team(conn, team_id, driver_id)
 
 
-async def driver_has_sessions(conn: Conn, driver_id: uuid.UUID) -> bool:
-    """True when any session was recorded for the driver."""
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM sessions WHERE driver_id = $1)", driver_id))
+async def driver_ids_of_team(conn: Conn, team_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of the drivers a team holds."""
+    return [
+        r["driver_id"]
+        for r in await conn.fetch("SELECT driver_id FROM team_drivers WHERE team_id = $1", team_id)
+    ]
 
 
 INVITATION_SELECT = (
