@@ -250,3 +250,115 @@ async def test_an_api_key_stops_working_when_its_creators_rights_end(
     assert (
         await client.get(f"/api/sessions/{team.driver.driver_id}", headers=operator_key)
     ).status_code == 200
+
+
+async def test_an_invitation_reissued_for_another_role_cannot_be_accepted_under_its_old_id(
+    client: httpx.AsyncClient, team: Team, other_team: Team, admin: Actor
+) -> None:
+    # Review after issue 17: re-posting the add with a new role kept the invitation id, so a driver who accepted
+    # what they saw as "engineer" joined as "driver" and shared their data (or the reverse).
+    a, b = team, other_team
+    shown = await _invite(client, b, a.driver.id, "engineer")
+    assert (await _invite(client, b, a.driver.id, "engineer"))["id"] == shown["id"]  # the same offer, renewed
+    switched = await _invite(client, b, a.driver.id, "driver")
+    assert switched["id"] != shown["id"] and switched["role"] == "driver"
+    listed = (await client.get("/api/me/invitations", headers=a.driver.headers)).json()
+    assert [(i["id"], i["role"]) for i in listed] == [(switched["id"], "driver")]
+    managers_view = (await client.get(f"/api/teams/{b.id}/invitations", headers=b.manager.headers)).json()
+    assert [(i["id"], i["role"]) for i in managers_view] == [(switched["id"], "driver")]
+    # Accepting what was shown as "engineer" does nothing: that offer is gone, and the driver stays out of B.
+    stale = await client.post(f"/api/me/invitations/{shown['id']}/accept", headers=a.driver.headers)
+    assert_error(stale, 404)
+    driver = (await client.get(f"/api/drivers/{a.driver.driver_id}", headers=admin.headers)).json()
+    assert driver["teamIds"] == [a.id]
+    assert_error(await client.get(f"/api/drivers/{a.driver.driver_id}", headers=b.engineer.headers), 404)
+    assert [t["id"] for t in (await client.get("/api/me", headers=a.driver.headers)).json()["teams"]] == [
+        a.id
+    ]
+    # The other way round: shown "driver", switched to "manager"; the old id cannot make them a manager.
+    as_driver = await _invite(client, b, a.engineer.id, "driver")
+    as_manager = await _invite(client, b, a.engineer.id, "manager")
+    assert as_manager["id"] != as_driver["id"]
+    assert_error(
+        await client.post(f"/api/me/invitations/{as_driver['id']}/accept", headers=a.engineer.headers), 404
+    )
+    assert_error(
+        await client.post(f"/api/me/invitations/{as_driver['id']}/decline", headers=a.engineer.headers), 404
+    )
+    assert_error(await client.get(f"/api/teams/{b.id}", headers=a.engineer.headers), 404)
+    # The invitation the user now sees is accepted for exactly the role it shows.
+    accepted = await client.post(f"/api/me/invitations/{switched['id']}/accept", headers=a.driver.headers)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["role"] == "driver"
+    members = (await client.get(f"/api/teams/{b.id}/members", headers=b.manager.headers)).json()
+    assert {m["userId"]: m["role"] for m in members}[a.driver.id] == "driver"
+
+
+async def test_bad_invitation_ids_and_roles_are_refused_with_4xx(
+    client: httpx.AsyncClient, team: Team, other_team: Team
+) -> None:
+    h = team.engineer.headers
+    for path in ("/api/me/invitations/not-a-uuid/accept", "/api/me/invitations/1/decline"):
+        assert_error(await client.post(path, headers=h), 422)
+    assert_error(await client.post(f"/api/me/invitations/{uuid.uuid4()}/accept", headers=h), 404)
+    for body in (
+        {"userId": team.engineer.id, "role": "admin"},
+        {"userId": team.engineer.id, "role": None},
+        {"userId": team.engineer.id},
+        {"userId": "someone", "role": "driver"},
+    ):
+        refused = await client.post(
+            f"/api/teams/{other_team.id}/members", json=body, headers=other_team.manager.headers
+        )
+        assert_error(refused, 422)
+    assert (await client.get("/api/me/invitations", headers=h)).json() == []
+
+
+async def test_a_member_may_leave_a_team_but_not_remove_others(
+    client: httpx.AsyncClient, world: World, team: Team, other_team: Team
+) -> None:
+    # The engineer leaves: the team is then as unknown to them as any other team.
+    left = await client.delete(
+        f"/api/teams/{team.id}/members/{team.engineer.id}", headers=team.engineer.headers
+    )
+    assert left.status_code == 204, left.text
+    assert_error(await client.get(f"/api/teams/{team.id}", headers=team.engineer.headers), 404)
+    assert_error(
+        await client.get(f"/api/drivers/{team.driver.driver_id}", headers=team.engineer.headers), 404
+    )
+    assert team.engineer.id not in {
+        m["userId"]
+        for m in (await client.get(f"/api/teams/{team.id}/members", headers=team.manager.headers)).json()
+    }
+    # Gone, they cannot leave again nor remove anyone: the team is not found.
+    for user in (team.engineer, team.driver):
+        assert_error(
+            await client.delete(f"/api/teams/{team.id}/members/{user.id}", headers=team.engineer.headers), 404
+        )
+    # A member who is no manager removes only themself.
+    assert_error(
+        await client.delete(f"/api/teams/{team.id}/members/{team.driver2.id}", headers=team.driver.headers),
+        403,
+    )
+    # Another team's members cannot use "leave" on someone else's team, nor remove its members.
+    for intruder in (other_team.manager, other_team.driver):
+        for user in (intruder, team.driver):
+            assert_error(
+                await client.delete(f"/api/teams/{team.id}/members/{user.id}", headers=intruder.headers), 404
+            )
+    # A key acts for no user: it never leaves on anyone's behalf.
+    key = {"X-API-Key": await world.api_key(team_id=team.id, scopes=["sessions:read"])}
+    assert_error(await client.delete(f"/api/teams/{team.id}/members/{team.driver.id}", headers=key), 403)
+    # A driver leaves too; the last manager may not leave a team that still has members.
+    assert (
+        await client.delete(f"/api/teams/{team.id}/members/{team.driver.id}", headers=team.driver.headers)
+    ).status_code == 204
+    last = await client.delete(
+        f"/api/teams/{team.id}/members/{team.manager.id}", headers=team.manager.headers
+    )
+    assert_error(last, 409, "last_manager")
+    assert_error(
+        await client.delete(f"/api/teams/{team.id}/members/not-a-uuid", headers=team.manager.headers), 422
+    )
+    remaining = (await client.get(f"/api/teams/{team.id}/members", headers=team.manager.headers)).json()
+    assert sorted(m["userId"] for m in remaining) == sorted([team.manager.id, team.driver2.id])

@@ -71,7 +71,11 @@ async def add_member(
     return OrjsonResponse(added.members, status_code=201)
 
 
-@router.delete("/{team_id}/members/{user_id}", status_code=204, summary="Remove a member")
+@router.delete(
+    "/{team_id}/members/{user_id}",
+    status_code=204,
+    summary="Remove a member, or leave the team (your own id)",
+)
 async def remove_member(
     team_id: uuid.UUID, user_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
 ) -> Response:

@@ -6,8 +6,9 @@ see answers 404 (ids cannot be probed); what it sees but may not do answers 403.
 
 Links across teams need rights on both sides (docs/security.md, "Links across teams"): a user joins a team
 directly only when the caller manages every team the user belongs to (and may link the user's driver profile);
-otherwise by accepting an invitation. A driver profile is linked into a team, re-linked to a user or deleted only
-by a manager of every team that holds it.
+otherwise by accepting an invitation (fixed to the role it shows). A driver profile is linked into a team,
+re-linked to a user or deleted only by a manager of every team that holds it; one with sessions by an admin only.
+Every member may leave a team; only its managers remove others.
 """
 
 from __future__ import annotations
@@ -242,6 +243,17 @@ class Access:
             raise NotFound("team not found")
         if mode == "write" and role != "manager" and not principal.is_admin:
             raise Forbidden("only the team's managers may change it", code="role_required")
+
+    async def require_member_removal(
+        self, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID
+    ) -> None:
+        """The caller may take `user_id` out of the team: the team's managers (and admins) any member; every
+        member themself (leaving the team). NotFound when the caller does not see the team, Forbidden when a
+        member who is no manager removes someone else."""
+        if principal.kind == "user" and principal.user_id == user_id:
+            await self.require_team(principal, team_id)
+            return
+        await self.require_team(principal, team_id, "write")
 
     async def require_channel(self, principal: Principal, channel: str) -> tuple[str, uuid.UUID]:
         """(kind, id) of a channel the caller may subscribe to."""

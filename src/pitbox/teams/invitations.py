@@ -35,7 +35,8 @@ class InvitationService:
         ]
 
     async def accept(self, principal: Principal, invitation_id: uuid.UUID) -> dict[str, Any]:
-        """Join the team with the invited role (a driver's profile joins it too: the user consents to share it)."""
+        """Join the team with the role this invitation id was issued for (a driver's profile joins it too: the user
+        consents to share it). An invitation re-issued for another role has a new id: the old one is not found."""
         self._access.require_user(principal)
         assert principal.user_id is not None
         async with self._pool.acquire() as conn, conn.transaction():

@@ -157,8 +157,9 @@ class TeamService:
         return MemberAdded(members=await self.list_members(principal, team_id))
 
     async def remove_member(self, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """Remove a member; the last manager cannot leave a team with other members."""
-        await self._access.require_team(principal, team_id, "write")
+        """Remove a member (the team's managers), or leave the team (any member, themself); the last manager
+        cannot leave a team with other members."""
+        await self._access.require_member_removal(principal, team_id, user_id)
         members = await store.members(self._pool, team_id)
         managers = [m for m in members if m["role"] == "manager"]
         if len(managers) == 1 and managers[0]["user_id"] == user_id and len(members) > 1:

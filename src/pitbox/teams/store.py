@@ -177,13 +177,17 @@ INVITATION_SELECT = (
 async def upsert_invitation(
     conn: Conn, team_id: uuid.UUID, user_id: uuid.UUID, role: str, invited_by: uuid.UUID, ttl_s: float
 ) -> asyncpg.Record:
-    """Invite a user to a team (again: a new role and expiry); the team's expired invitations are dropped."""
+    """Invite a user to a team; the team's expired invitations are dropped. Inviting again with the same role
+    renews the pending invitation (same id, new expiry); with another role it replaces it under a new id, so an
+    id the user was shown can only ever be accepted for the role it was shown with."""
     await conn.execute("DELETE FROM team_invitations WHERE team_id = $1 AND expires_at <= now()", team_id)
     invitation_id = await conn.fetchval(
         "INSERT INTO team_invitations (team_id, user_id, role, invited_by, expires_at) "
         "VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) "
-        "ON CONFLICT (team_id, user_id) DO UPDATE SET role = EXCLUDED.role, invited_by = EXCLUDED.invited_by, "
-        "created_at = now(), expires_at = EXCLUDED.expires_at RETURNING id",
+        "ON CONFLICT (team_id, user_id) DO UPDATE SET "
+        "id = CASE WHEN team_invitations.role = EXCLUDED.role THEN team_invitations.id ELSE EXCLUDED.id END, "
+        "role = EXCLUDED.role, invited_by = EXCLUDED.invited_by, created_at = now(), "
+        "expires_at = EXCLUDED.expires_at RETURNING id",
         team_id,
         user_id,
         role,
@@ -218,7 +222,8 @@ async def invitations_of_user(conn: Conn, user_id: uuid.UUID) -> list[asyncpg.Re
 
 
 async def take_invitation(conn: Conn, invitation_id: uuid.UUID, user_id: uuid.UUID) -> asyncpg.Record | None:
-    """Remove a pending invitation of this user and return its team and role (None when there is none)."""
+    """Remove a pending invitation of this user and return its team and role (None when there is none: answered,
+    withdrawn, expired, or replaced under a new id by an invitation to another role)."""
     return await conn.fetchrow(
         "DELETE FROM team_invitations WHERE id = $1 AND user_id = $2 AND expires_at > now() "
         "RETURNING team_id, role",
