@@ -425,4 +425,13 @@ CREATE INDEX coaching_cues_live_idx ON coaching_cues (session_id)
 CREATE INDEX coaching_cues_unmeasured_idx ON coaching_cues (session_id, fired_t)
     WHERE state = 'fired' AND efficacy IS NULL;
 INSERT INTO schema_migrations (version, name) VALUES (11, 'in_lap_cues');
+
+-- migration 0012_session_measurements
+-- Version 12: a session keeps what its own data measured of its track — the lap length (sent when it was made,
+-- or from its first valid lap) and the corners coaching found — instead of writing it onto the catalogue's track.
+-- Tracks are one catalogue every team's sessions hang on: only an admin changes a track once it exists.
+ALTER TABLE sessions
+    ADD COLUMN measured_length_m double precision CHECK (measured_length_m > 0),
+    ADD COLUMN corners jsonb;
+INSERT INTO schema_migrations (version, name) VALUES (12, 'session_measurements');
 COMMIT;

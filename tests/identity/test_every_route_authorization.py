@@ -41,6 +41,7 @@ class Victim:
     invitation_id: str
     clip_key: str
     track_id: str
+    track_name: str
 
 
 def _png() -> str:
@@ -52,8 +53,17 @@ def _png() -> str:
 async def _victim(client: httpx.AsyncClient, world: World, team: Team) -> Victim:
     h = team.engineer.headers
     driver = str(team.driver.driver_id)
+    # A track with no length or corners yet, which the victim's session is on: whatever another team's session
+    # measured and wrote onto it would show in the victim's track and session.
+    track_name = f"Victim {uuid.uuid4()}"
+    track = await client.post("/api/tracks", json={"name": track_name}, headers=h)
+    assert track.status_code == 201, track.text
     session = (
-        await client.post("/api/sessions", json={"driverId": driver, "name": "Victim"}, headers=h)
+        await client.post(
+            "/api/sessions",
+            json={"driverId": driver, "name": "Victim", "trackId": track.json()["id"]},
+            headers=h,
+        )
     ).json()
     await post_batches(client, h, driver, session["id"], as_rows(synthetic_laps(laps=2)))
     frame = await client.post(
@@ -87,10 +97,6 @@ async def _victim(client: httpx.AsyncClient, world: World, team: Team) -> Victim
         f"/api/sessions/{session['id']}/pit-wall", json={"text": "Box, box."}, headers=h
     )
     assert radio.status_code == 201, radio.text
-    track = await client.post(
-        "/api/tracks", json={"name": f"Victim {session['id']}", "lengthM": 4000.0}, headers=h
-    )
-    assert track.status_code == 201, track.text
     return Victim(
         team,
         driver,
@@ -101,6 +107,7 @@ async def _victim(client: httpx.AsyncClient, world: World, team: Team) -> Victim
         invited.json()["id"],
         radio.json()["audioUrl"].rpartition("/")[2],
         track.json()["id"],
+        track_name,
     )
 
 
@@ -364,6 +371,43 @@ LINK_TABLE: list[tuple[str, str, dict[str, Any] | None, list[int | None]]] = [
         [403, 403, 403, 403, 403],
     ),
     ("DELETE", "/api/tracks/{track_id}", None, [403, 403, 403, 403, 403]),
+    # A session of the intruder's own on the victim's track (one catalogue: allowed), by name and by id, with a
+    # length of its own: it stays the intruder session's, the victim's track and session do not change.
+    (
+        "POST",
+        "/api/sessions",
+        {
+            "driverId": "{own_driver}",
+            "name": "own",
+            "trackName": "{victim_track_name}",
+            "trackLengthM": 1234.5,
+        },
+        [201, 201, 201, 201, 201],
+    ),
+    (
+        "POST",
+        "/api/sessions",
+        {"driverId": "{own_driver}", "name": "own", "trackId": "{track_id}", "trackLengthM": 2345.5},
+        [201, 201, 201, 201, 201],
+    ),
+    # A session for the victim's driver, on the victim's track by id or by name: as if the driver did not exist.
+    (
+        "POST",
+        "/api/sessions",
+        {"driverId": "{driver_id}", "name": "theirs", "trackId": "{track_id}"},
+        [404, 404, 404, 404, None],
+    ),
+    (
+        "POST",
+        "/api/sessions",
+        {
+            "driverId": "{driver_id}",
+            "name": "theirs",
+            "trackName": "{victim_track_name}",
+            "trackLengthM": 99.0,
+        },
+        [404, 404, 404, 404, None],
+    ),
 ]
 
 
@@ -432,6 +476,7 @@ async def test_intruders_cannot_link_their_objects_to_ours(
         "driver_id": victim.driver_id,
         "session_id": victim.session_id,
         "track_id": victim.track_id,
+        "victim_track_name": victim.track_name,
     }
     before = await _snapshot(client, admin, victim)
     wrong = []
@@ -446,6 +491,10 @@ async def test_intruders_cannot_link_their_objects_to_ours(
             wrong.append((method, path, response.status_code, response.text[:160]))
     assert not wrong, wrong
     assert await _snapshot(client, admin, victim) == before
+    # The intruder's session on the victim's track shows its own length, nothing the victim's laps measured.
+    own = await client.get(f"/api/sessions/{intruder.driver_id}", headers=intruder.headers)
+    on_track = [s for s in own.json() if s["trackId"] == victim.track_id]
+    assert sorted(s["trackLengthM"] for s in on_track) == [1234.5, 2345.5], on_track
     if intruder_kind != "dual role":  # nothing of the victim's became visible
         assert (
             await client.get(f"/api/drivers/{victim.driver_id}", headers=intruder.headers)

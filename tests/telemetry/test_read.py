@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import Team, assert_error
-from tests.telemetry.conftest import new_session
+from tests.telemetry.conftest import as_rows, new_session, post_batches, synthetic_laps
 
 Driving = tuple[Team, str, dict[str, list[float]]]
 
@@ -171,6 +171,48 @@ async def test_lap_compared_with_itself_has_no_delta_and_with_another_the_lap_ti
     assert len(other["distance"]) == len(other["delta"]) == len(other["a"]["channels"]["speed"]) == 500
     # The coaching's sign: positive where this lap (a) is behind the other (b), the reference.
     assert abs(other["delta"][-1] - (other["a"]["lapTime"] - other["b"]["lapTime"])) < 1e-6
+
+
+async def test_a_lap_is_compared_only_with_one_driven_on_the_same_track(
+    client: httpx.AsyncClient, team: Team, other_team: Team
+) -> None:
+    # Review after issue 17: /compare aligned laps of two circuits on one distance axis and answered a delta.
+    driver = team.driver
+    assert driver.driver_id is not None
+
+    async def driven(lap_time: float = 20.0, **fields: Any) -> str:
+        session_id = await new_session(client, driver, **fields)
+        rows = as_rows(synthetic_laps(lap_time=lap_time))
+        await post_batches(client, driver.headers, driver.driver_id or "", session_id, rows)
+        return session_id
+
+    tag = team.id[:8]
+    here = await driven(trackName=f"Thruxton {tag}")
+    twin_layout = await driven(
+        trackName=f"Thruxton {tag}", trackConfig="Club"
+    )  # the same length, another track
+    elsewhere = await driven(trackName=f"Castle Combe {tag}")
+    again = await driven(trackName=f"Thruxton {tag}")
+    unnamed_short, unnamed_long = await driven(), await driven(lap_time=40.0)  # no track: 833 m, 1667 m
+
+    def compare(session_id: str, other: str) -> Any:
+        return client.get(
+            f"/api/sessions/{session_id}/laps/1/compare",
+            params={"with": f"{other}:1"},
+            headers=driver.headers,
+        )
+
+    for session_id, other in ((here, twin_layout), (here, elsewhere), (unnamed_short, unnamed_long)):
+        error = assert_error(await compare(session_id, other), 422, "reference_other_track")
+        assert error["details"] == [{"field": "with", "message": "another track"}], error
+    for session_id, other in ((here, again), (again, here), (unnamed_short, here)):
+        answer = await compare(session_id, other)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["trackLength"] == pytest.approx(150 / 3.6 * 20.0, rel=0.01)
+    # The refusal says nothing about sessions the caller may not read: those are not found, whatever their track.
+    theirs = await new_session(client, other_team.driver, trackName=f"Castle Combe {tag}")
+    assert_error(await compare(here, theirs), 404)
+    assert_error(await compare(here, "not-a-session"), 422)
 
 
 async def test_best_lap_per_driver_track_and_car(client: httpx.AsyncClient, driving_session: Driving) -> None:

@@ -36,7 +36,7 @@ from pitbox.cues.service import CueService
 from pitbox.errors import Conflict, Invalid, NotFound, Unavailable
 from pitbox.realtime.publisher import Publisher, ai_channel
 from pitbox.telemetry.compare import compare_laps
-from pitbox.tracks.service import same_length
+from pitbox.tracks.service import DrivenOn, agreed_length, refuse_other_track, same_length
 from pitbox.voice.clips import VoiceClips
 
 log = structlog.get_logger(__name__)
@@ -225,7 +225,11 @@ class CoachingService:
             return await self._no_lap_yet(session, telemetry, started, created_by)
         reference: _Reference | None
         if requested is not None:
-            _refuse_other_track(session, lap, requested)
+            refuse_other_track(
+                DrivenOn(session["track_id"], session["track_name"], lap.length_m),
+                DrivenOn(requested.track_id, requested.track_name, requested.reference.lap.length_m),
+                field="telemetryData.reference",
+            )
             reference = requested.reference
         else:
             reference = await self._default_reference(session, lap)
@@ -387,11 +391,16 @@ class CoachingService:
         telemetry_data: Mapping[str, Any] | None = None,
         plan_cues: bool | None = None,
     ) -> dict[str, Any] | None:
-        track_length = session["track_length_m"]
-        corners = _stored_corners(session["track_corners"])
-        if lap.length_m is not None and not same_length(lap.length_m, track_length):
-            # The lap's own length says it was not driven on the session's track: its corners do not apply.
-            track_length, corners = None, None
+        # The catalogue track's length and corners (a person's), else what this session's own data measured;
+        # neither where the lap's own length says it was driven elsewhere.
+        on_catalogue = same_length(lap.length_m, session["track_length_m"])
+        on_own = same_length(lap.length_m, session["measured_length_m"])
+        track_length = agreed_length(lap.length_m, session["track_length_m"], session["measured_length_m"])
+        corners = (
+            (on_catalogue and _stored_corners(session["track_corners"]))
+            or (on_own and _stored_corners(session["session_corners"]))
+            or None
+        )
         analysis = await asyncio.to_thread(
             analyse_lap,
             lap.columns,
@@ -410,8 +419,8 @@ class CoachingService:
             self.counters["silent"] += 1
             return None
         if corners is None and session["track_id"] is not None and track_length and analysis.corners:
-            await store.remember_track_corners(
-                self._pool, session["track_id"], [result.corner.to_json() for result in analysis.corners]
+            await store.remember_session_corners(
+                self._pool, session["id"], [result.corner.to_json() for result in analysis.corners]
             )
         phrased = await self._phrase(session, analysis, lap, reference.lap, telemetry_data)
         cue_plan = (analysis, lap, reference.lap) if (live if plan_cues is None else plan_cues) else None
@@ -735,25 +744,6 @@ def _driven_before(row: asyncpg.Record, session: asyncpg.Record, lap: LapData) -
     if row["session_id"] == session["id"]:
         return bool(row["t_start"] < lap.t_start)
     return bool(row["started_at"] < session["started_at"])
-
-
-def _refuse_other_track(session: asyncpg.Record, lap: LapData, requested: _Requested) -> None:
-    """422 `reference_other_track` when the reference was driven elsewhere: its session's track is another
-    one, or its lap length (measured from its data) is more than 1 % off the lap's."""
-    reference = requested.reference.lap
-    other_id = requested.track_id
-    if other_id is not None and session["track_id"] is not None and other_id != session["track_id"]:
-        problem = f"its session is at {requested.track_name}, this one at {session['track_name']}"
-    elif not same_length(reference.length_m, lap.length_m):
-        assert reference.length_m is not None and lap.length_m is not None
-        problem = f"it is {reference.length_m:.0f} m long, this lap {lap.length_m:.0f} m"
-    else:
-        return
-    raise Invalid(
-        f"the reference lap was driven on another track: {problem}",
-        code="reference_other_track",
-        details=[{"field": "telemetryData.reference", "message": "another track"}],
-    )
 
 
 def _stored_corners(raw: Any) -> list[Corner] | None:

@@ -90,11 +90,12 @@ async def set_feedback_audio(pool: Queryable, feedback_id: uuid.UUID, audio_key:
 
 
 async def coaching_session(pool: Queryable, session_id: uuid.UUID) -> asyncpg.Record | None:
-    """What coaching needs to know of a session: its driver, track (id, name, length, corners), car, start,
-    status and coaching switches (approval, cues muted)."""
+    """What coaching needs to know of a session: its driver, catalogue track (id, name, length, corners), what
+    its own data measured (`measured_length_m`, `session_corners`), car, start, status and coaching switches
+    (approval, cues muted)."""
     row: asyncpg.Record | None = await pool.fetchrow(
         """SELECT s.id, s.driver_id, s.track_id, s.car, s.coaching_enabled, s.approval_required, s.started_at,
-                  s.status, s.cues_muted,
+                  s.status, s.cues_muted, s.measured_length_m, s.corners AS session_corners,
                   tr.name AS track_name, tr.length_m AS track_length_m, tr.corners AS track_corners
            FROM sessions s LEFT JOIN tracks tr ON tr.id = s.track_id WHERE s.id = $1""",
         session_id,
@@ -171,10 +172,11 @@ async def session_track(pool: Queryable, session_id: uuid.UUID) -> asyncpg.Recor
     return row
 
 
-async def remember_track_corners(pool: Queryable, track_id: uuid.UUID, corners: list[dict[str, Any]]) -> None:
-    """Store the corners found on a track, unless it already has some (a person's names win)."""
+async def remember_session_corners(
+    pool: Queryable, session_id: uuid.UUID, corners: list[dict[str, Any]]
+) -> None:
+    """Keep the corners coaching first found in a session's laps with that session (the catalogue's track keeps
+    only the corners a person gave it), so its later laps are coached on the same corners."""
     await pool.execute(
-        "UPDATE tracks SET corners = $2 WHERE id = $1 AND (corners IS NULL OR corners = '[]'::jsonb)",
-        track_id,
-        corners,
+        "UPDATE sessions SET corners = $2 WHERE id = $1 AND corners IS NULL", session_id, corners
     )

@@ -47,6 +47,7 @@ def session_json(row: asyncpg.Record) -> dict[str, Any]:
         "trackName": row["track_name"],
         "trackConfig": row["track_config"],
         "trackLengthM": row["track_length_m"],
+        "measuredLengthM": row["measured_length_m"],
         "name": row["name"],
         "car": row["car"],
         "sim": row["sim"],
@@ -86,16 +87,13 @@ class SessionService:
         """A new active session for a driver the caller may write for."""
         await self._access.require_driver(principal, body.driver_id, "write", scope="sessions:write")
         track_id = body.track_id
-        if track_id is not None and not await store.track_exists(self._pool, track_id):
-            raise Invalid(
-                "trackId: no such track",
-                code="unknown_track",
-                details=[{"field": "trackId", "message": "no such track"}],
-            )
-        if track_id is None and body.track_name:
-            # Tracks are one shared catalogue: whoever may create a session may have its track found or made.
+        if track_id is not None:
+            await tracks.named_track(self._pool, track_id, body.track_length_m)
+        elif body.track_name:
+            # Tracks are one shared catalogue: whoever may create a session may have its track found or made;
+            # the length it measured stays with the session, never written onto a track that exists.
             track = await tracks.match_or_create(
-                self._pool, body.track_name, body.track_config or "", body.track_length_m
+                self._pool, body.track_name, body.track_config or "", body.track_length_m, body.driver_id
             )
             track_id = track["id"]
         row = await store.insert_session(
@@ -107,6 +105,7 @@ class SessionService:
             body.sim,
             body.type,
             principal.user_id,
+            body.track_length_m,
         )
         session = session_json(row)
         event = {"type": "session_started", "session": session}

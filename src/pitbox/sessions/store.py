@@ -10,8 +10,10 @@ import asyncpg
 from pitbox.db.types import Queryable
 from pitbox.sessions.models import SessionCursor, SessionFilter
 
+# `track_length_m`: the catalogue track's length, else the one this session's data measured (`measured_length_m`).
 COLUMNS = """s.id, s.driver_id, s.track_id, tr.name AS track_name, tr.configuration AS track_config,
-    tr.length_m AS track_length_m, s.name, s.car,
+    coalesce(tr.length_m, s.measured_length_m) AS track_length_m, tr.length_m AS catalogue_length_m,
+    s.measured_length_m, s.name, s.car,
     s.sim, s.type, s.status, s.started_at, s.ended_at, s.last_activity_at, s.sample_count, s.channels, s.t_first,
     s.t_last, s.distance_m, s.lap_count, s.best_lap_s, s.approval_required, s.cues_muted"""
 
@@ -25,12 +27,13 @@ async def insert_session(
     sim: str | None,
     session_type: str,
     created_by: uuid.UUID | None,
+    measured_length_m: float | None,
 ) -> asyncpg.Record:
-    """Insert an active session and return it with its track."""
+    """Insert an active session (with the lap length its data measured, if known) and return it with its track."""
     row: asyncpg.Record | None = await pool.fetchrow(
         f"""WITH s AS (
-                INSERT INTO sessions (driver_id, name, track_id, car, sim, type, created_by)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *)
+                INSERT INTO sessions (driver_id, name, track_id, car, sim, type, created_by, measured_length_m)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *)
             SELECT {COLUMNS} FROM s LEFT JOIN tracks tr ON tr.id = s.track_id""",  # noqa: S608
         driver_id,
         name,
@@ -39,14 +42,10 @@ async def insert_session(
         sim,
         session_type,
         created_by,
+        measured_length_m,
     )
     assert row is not None
     return row
-
-
-async def track_exists(pool: Queryable, track_id: uuid.UUID) -> bool:
-    """Whether a track with this id exists."""
-    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM tracks WHERE id = $1)", track_id))
 
 
 async def session_by_id(pool: Queryable, session_id: uuid.UUID) -> asyncpg.Record | None:

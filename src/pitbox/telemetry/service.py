@@ -48,7 +48,7 @@ from pitbox.telemetry.query import (
     output_channels,
 )
 from pitbox.telemetry.reader import Block, Selection, TooManySamples, read_blocks, read_columns
-from pitbox.tracks import store as track_store
+from pitbox.tracks.service import DrivenOn, agreed_length, refuse_other_track
 
 #: Largest gap between two samples still counted as driven distance (a longer one is a pause or a tow).
 MAX_DISTANCE_GAP_S = 1.0
@@ -264,7 +264,7 @@ class TelemetryService:
                 laps = [lap for lap in laps if lap.lap_time > 0]
                 if laps:
                     await store.insert_laps(conn, batch.session_id, batch.driver_id, laps)
-                    await _keep_track_length(conn, session, laps)
+                    await _keep_measured_length(conn, batch.session_id, session, laps)
                 await store.insert_chunk(
                     conn,
                     batch.session_id,
@@ -500,9 +500,15 @@ class TelemetryService:
         await self._access.require_session(principal, session_id, scope="telemetry:read")
         if other[0] != session_id:
             await self._access.require_session(principal, other[0], scope="telemetry:read")
-        lap_a, samples_a = await self._lap_with_samples(session_id, lap_number, channels)
-        lap_b, samples_b = await self._lap_with_samples(other[0], other[1], channels)
-        length = await store.track_length_of_session(self._pool, session_id)
+        session_a, lap_a = await self._stored_lap(session_id, lap_number)
+        session_b, lap_b = await self._stored_lap(other[0], other[1])
+        refuse_other_track(_driven_on(session_a, lap_a), _driven_on(session_b, lap_b), field="with")
+        samples_a = await self._lap_samples(session_a, lap_a, channels)
+        samples_b = await self._lap_samples(session_b, lap_b, channels)
+        # The track's length where this lap agrees with it (else what the session measured, else the data's).
+        length = agreed_length(
+            lap_a["length_m"], session_a["catalogue_length_m"], session_a["measured_length_m"]
+        )
         # The other lap is the reference, as in coaching: delta = this lap's time - the other's (+: behind).
         result = compare_laps(samples_b, samples_a, channels=channels, points=points, track_length=length)
         return {
@@ -518,7 +524,8 @@ class TelemetryService:
     ) -> float:
         """Session time `t` at which lap `lap_number` passed `fraction` (0..1) of the lap distance."""
         await self._access.require_session(principal, session_id, scope="telemetry:read")
-        _, columns = await self._lap_with_samples(session_id, lap_number, [])
+        session, lap = await self._stored_lap(session_id, lap_number)
+        columns = await self._lap_samples(session, lap, [])
         if "lapDistPct" not in columns:
             raise Invalid(
                 "this session has no lapDistPct channel to place a lap distance", code="missing_channels"
@@ -531,14 +538,22 @@ class TelemetryService:
             pct[-1] += 1.0
         return float(np.interp(fraction, np.maximum.accumulate(pct), columns["t"]))
 
-    async def _lap_with_samples(
-        self, session_id: uuid.UUID, lap_number: int, channels: list[str]
-    ) -> tuple[asyncpg.Record, dict[str, FloatArray]]:
+    async def _stored_lap(
+        self, session_id: uuid.UUID, lap_number: int
+    ) -> tuple[asyncpg.Record, asyncpg.Record]:
+        """(the session with its track, the stored lap); NotFound for a lap the session does not have."""
         row = await store.lap_of_session(self._pool, session_id, lap_number)
         if row is None:
             raise NotFound(f"lap {lap_number} of session {session_id} not found")
         session = await session_store.session_by_id(self._pool, session_id)
         assert session is not None
+        return session, row
+
+    async def _lap_samples(
+        self, session: asyncpg.Record, row: asyncpg.Record, channels: list[str]
+    ) -> dict[str, FloatArray]:
+        """A stored lap's samples of `channels`, with what aligning it needs."""
+        session_id, lap_number = session["id"], row["lap_number"]
         wanted = [
             "t",
             *(name for name in ("lapDistPct", "lapDist", "speed", *channels) if name in session["channels"]),
@@ -550,7 +565,7 @@ class TelemetryService:
         columns = dict(zip(names, _concatenate(names, blocks), strict=True))
         if columns["t"].size < 2:
             raise Invalid(f"lap {lap_number} has no stored samples", code="lap_too_short")
-        return row, lap_samples(columns, lap_from_row(row))
+        return lap_samples(columns, lap_from_row(row))
 
     async def best_laps(
         self,
@@ -583,13 +598,20 @@ class TelemetryService:
         ]
 
 
-async def _keep_track_length(conn: Connection, session: asyncpg.Record, laps: list[Lap]) -> None:
-    """A track with no length yet keeps the one the first valid lap measured on it."""
-    if session["track_id"] is None or session["track_length_m"] is not None:
+async def _keep_measured_length(
+    conn: Connection, session_id: uuid.UUID, session: asyncpg.Record, laps: list[Lap]
+) -> None:
+    """A session with no measured lap length yet keeps the one its first valid lap measured (the session's own:
+    the catalogue's track is not changed by a session's data)."""
+    if session["measured_length_m"] is not None:
         return
     measured = [lap.length_m for lap in laps if lap.valid and lap.length_m is not None]
     if measured:
-        await track_store.set_track_length_if_unknown(conn, session["track_id"], measured[0])
+        await store.keep_measured_length(conn, session_id, measured[0])
+
+
+def _driven_on(session: asyncpg.Record, lap: asyncpg.Record) -> DrivenOn:
+    return DrivenOn(session["track_id"], session["track_name"], lap["length_m"])
 
 
 def _lap_range(columns: dict[str, FloatArray]) -> tuple[int | None, int | None]:

@@ -38,11 +38,11 @@ async def lock_session_for_ingest(
 ) -> asyncpg.Record | None:
     """Lock the session row for this batch (batches of a session commit one at a time, in order).
 
-    Returns its status, its track (`track_id`, `track_length_m`) and the track's sector splits, the number its
-    next chunk gets (`next_chunk_no`), what a batch's clock needs (`started_at`, `t_last`, and `received_at`:
-    now, by the database's clock, which also stamped `started_at`) and, when a batch with this key was stored
-    before, what its ack said: `chunk_no`, `sample_count`, `t_start`, `t_end`, `laps_completed`, `clock`; None
-    when the session is not this driver's.
+    Returns its status, its track (`track_id`) and the track's sector splits, the lap length the session's own
+    data measured (`measured_length_m`), the number its next chunk gets (`next_chunk_no`), what a batch's clock
+    needs (`started_at`, `t_last`, and `received_at`: now, by the database's clock, which also stamped
+    `started_at`) and, when a batch with this key was stored before, what its ack said: `chunk_no`,
+    `sample_count`, `t_start`, `t_end`, `laps_completed`, `clock`; None when the session is not this driver's.
 
     `next_chunk_no` is read from the locked row, so it is current even when another transaction held the
     lock. Servers from before migration 0005 (a rolling deploy) store chunks without moving it on: the number
@@ -50,7 +50,7 @@ async def lock_session_for_ingest(
     catches up with its next chunk.
     """
     row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT s.status, s.track_id, tr.length_m AS track_length_m, tr.sector_splits,
+        """SELECT s.status, s.track_id, s.measured_length_m, tr.sector_splits,
                   greatest(s.next_chunk_no, (SELECT coalesce(max(d.chunk_no) + 1, 0) FROM telemetry_data d
                                              WHERE d.session_id = s.id)) AS next_chunk_no,
                   s.started_at, s.t_last, statement_timestamp() AS received_at,
@@ -345,12 +345,14 @@ async def lap_of_session(pool: Queryable, session_id: uuid.UUID, lap_number: int
     return row
 
 
-async def track_length_of_session(pool: Queryable, session_id: uuid.UUID) -> float | None:
-    """The length in metres of the session's track, when known."""
-    value = await pool.fetchval(
-        "SELECT tr.length_m FROM sessions s JOIN tracks tr ON tr.id = s.track_id WHERE s.id = $1", session_id
+async def keep_measured_length(conn: Queryable, session_id: uuid.UUID, length_m: float) -> None:
+    """Keep the lap length a session's data measured, unless it has one (sent when it was made, or measured
+    before). It is the session's own: the catalogue's track is never changed by a session's data."""
+    await conn.execute(
+        "UPDATE sessions SET measured_length_m = $2 WHERE id = $1 AND measured_length_m IS NULL",
+        session_id,
+        length_m,
     )
-    return None if value is None else float(value)
 
 
 async def best_laps(

@@ -3,13 +3,19 @@ create sessions may add one; only admins change or delete one, since every team'
 
 A track is one layout of a circuit: name, configuration and length. Sessions made from data name their track
 (`match_or_create`): the one with the same name and configuration whose length is within `SAME_LENGTH` of the
-measured one (or that has no length yet) is used, else a new track is created. Two tracks may share a name
-and configuration only when their lengths say they are different circuits.
+measured one (or that has no length) is used, else a new track is created. Two tracks may share a name and
+configuration only when their lengths say they are different circuits.
+
+Matching never changes a track that exists: what a session's data measured (its lap length, the corners
+coaching finds) stays with the session, so one team's sessions cannot change what another team's show. Where a
+track's length and a lap's own disagree, the lap is not held to the track (`agreed_length`), and a lap is
+compared only with a reference driven on the same track (`refuse_other_track`).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -17,7 +23,7 @@ import asyncpg
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.db.types import Queryable
-from pitbox.errors import Conflict, NotFound
+from pitbox.errors import Conflict, Invalid, NotFound
 from pitbox.tracks import store
 from pitbox.tracks.models import TrackCreate, TrackUpdate
 
@@ -46,31 +52,90 @@ def same_length(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= SAME_LENGTH * max(a, b)
 
 
+def agreed_length(lap_length: float | None, *lengths: float | None) -> float | None:
+    """The first known of `lengths` (the catalogue track's, then what the session measured) that can be the
+    length of a lap that measured `lap_length`; None when none can: the lap is then not held to them."""
+    for length in lengths:
+        if length is not None and same_length(length, lap_length):
+            return length
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DrivenOn:
+    """Where a lap was driven, as far as we know: its session's catalogue track (None when the session names
+    none, or the lap was sent inline) and the lap's length as its own data measured it."""
+
+    track_id: uuid.UUID | None
+    track_name: str | None
+    lap_length_m: float | None
+
+
+def refuse_other_track(lap: DrivenOn, reference: DrivenOn, *, field: str) -> None:
+    """Invalid (422 `reference_other_track`, naming `field`) when the reference lap was driven elsewhere: both
+    sessions name a track and they differ, or the two laps' measured lengths are more than 1 % apart."""
+    if lap.track_id is not None and reference.track_id is not None and lap.track_id != reference.track_id:
+        problem = f"its session is at {reference.track_name}, this one at {lap.track_name}"
+    elif not same_length(reference.lap_length_m, lap.lap_length_m):
+        assert reference.lap_length_m is not None and lap.lap_length_m is not None
+        problem = f"it is {reference.lap_length_m:.0f} m long, this lap {lap.lap_length_m:.0f} m"
+    else:
+        return
+    raise Invalid(
+        f"the reference lap was driven on another track: {problem}",
+        code="reference_other_track",
+        details=[{"field": field, "message": "another track"}],
+    )
+
+
+async def named_track(pool: asyncpg.Pool, track_id: uuid.UUID, length_m: float | None) -> asyncpg.Record:
+    """The track a new session names by id; Invalid when there is none (`unknown_track`) or when the length the
+    session measured says it is another circuit (`track_length_mismatch`)."""
+    row = await store.track_by_id(pool, track_id)
+    if row is None:
+        raise Invalid(
+            "trackId: no such track",
+            code="unknown_track",
+            details=[{"field": "trackId", "message": "no such track"}],
+        )
+    if not same_length(row["length_m"], length_m):
+        raise Invalid(
+            f"trackLengthM: {length_m:.0f} m is not the length of this track ({row['length_m']:.0f} m)",
+            code="track_length_mismatch",
+            details=[{"field": "trackLengthM", "message": "is not the length of this track"}],
+        )
+    return row
+
+
 async def match_or_create(
-    pool: asyncpg.Pool, name: str, configuration: str, length_m: float | None
+    pool: asyncpg.Pool, name: str, configuration: str, length_m: float | None, driver_id: uuid.UUID
 ) -> asyncpg.Record:
-    """The track of this name and configuration whose length matches `length_m` (or is unknown: it is then
-    kept), created when there is none. Concurrent callers naming one track get one track."""
+    """The track of this name and configuration for a new session of `driver_id`, created when there is none.
+    Never changes a track: a length measured from the data stays with the session. Concurrent callers naming
+    one new track get one track.
+
+    With a length: the track whose length agrees (the closest), else the one with no length, else a new one.
+    With none: the only track of that name; of several (other lengths), the one this driver last drove, else
+    the oldest — never one another team made later to catch this driver's sessions."""
     async with pool.acquire() as conn, conn.transaction():
         await store.lock_track_name(conn, name, configuration)
         candidates = await store.tracks_named(conn, name, configuration)
-        known = [row for row in candidates if row["length_m"] is not None]
         if length_m is not None:
-            for row in known:
-                if same_length(row["length_m"], length_m):
-                    return row
-        else:
-            if known:
-                return known[0]
-        unknown = [row for row in candidates if row["length_m"] is None]
-        if unknown:
-            row = unknown[0]
-            if length_m is not None:
-                await store.set_track_length_if_unknown(conn, row["id"], length_m)
-                updated = await store.track_by_id(conn, row["id"])
-                assert updated is not None
-                return updated
-            return row
+            agreeing = [
+                row
+                for row in candidates
+                if row["length_m"] is not None and same_length(row["length_m"], length_m)
+            ]
+            if agreeing:
+                return min(agreeing, key=lambda row: abs(row["length_m"] - length_m))
+            unknown = [row for row in candidates if row["length_m"] is None]
+            if unknown:
+                return unknown[0]
+        elif len(candidates) == 1:
+            return candidates[0]
+        elif candidates:
+            last = await store.last_driven_track(conn, driver_id, [row["id"] for row in candidates])
+            return next((row for row in candidates if row["id"] == last), candidates[0])
         return await store.insert_track(conn, name, None, length_m, [], None, configuration)
 
 

@@ -61,11 +61,17 @@ async def tracks_named(
     return rows
 
 
-async def set_track_length_if_unknown(pool: Queryable, track_id: uuid.UUID, length_m: float) -> None:
-    """Keep a length measured from the data with a track that has none yet (a person's figure wins)."""
-    await pool.execute(
-        "UPDATE tracks SET length_m = $2 WHERE id = $1 AND length_m IS NULL", track_id, length_m
+async def last_driven_track(
+    conn: Queryable, driver_id: uuid.UUID, track_ids: list[uuid.UUID]
+) -> uuid.UUID | None:
+    """Which of these tracks the driver's most recent session on any of them was at (None: none)."""
+    value: uuid.UUID | None = await conn.fetchval(
+        "SELECT track_id FROM sessions WHERE driver_id = $1 AND track_id = ANY($2::uuid[]) "
+        "ORDER BY started_at DESC, id LIMIT 1",
+        driver_id,
+        track_ids,
     )
+    return value
 
 
 async def track_by_id(pool: Queryable, track_id: uuid.UUID) -> asyncpg.Record | None:
