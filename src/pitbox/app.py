@@ -259,6 +259,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.services = services
             log.info("server_ready", version=__version__, embedded_db=services.database.embedded is not None)
             yield
+            # The server stopped accepting and the hub closed the sockets (serving.HubFirstServer); the services
+            # now stop in the reverse of their start order (build_services), the database last.
             log.info("server_stopping")
 
     metrics = Metrics()
