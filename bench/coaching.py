@@ -72,6 +72,7 @@ async def run(repeats: int) -> None:
             database_url=database.get_uri(),
             data_dir=Path(workdir) / "data",
             log_level="warning",
+            ingest_processes=0,  # laps go in through ingest_message, in this process
         )
         try:
             async with build_services(settings) as services:

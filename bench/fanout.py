@@ -78,9 +78,9 @@ def serve_hub(port: int) -> None:
 
     import uvicorn
 
-    from pitbox.api.ws import HubFirstServer
     from pitbox.app import create_app
     from pitbox.config import Settings
+    from pitbox.serving import HubFirstServer
 
     tmp = Path(tempfile.mkdtemp(prefix="pitbox-bench-"))
     settings = Settings(

@@ -161,7 +161,7 @@ async def drivers_with_sessions(settings: Settings, count: int) -> list[tuple[st
     from pitbox.sessions.models import SessionCreate
 
     made = []
-    async with build_services(settings) as services:
+    async with build_services(settings.model_copy(update={"ingest_processes": 0})) as services:
         for _ in range(count):
             user = await services.auth.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
             driver_id = uuid.UUID(user["driverId"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -93,7 +93,16 @@ def hub_limits(settings: Settings) -> HubLimits:
 
 @asynccontextmanager
 async def build_services(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Services]:
-    """Open the database and build every service; close them in reverse on exit."""
+    """Open the database, build every service, and start the parts that have work of their own; on exit they
+    stop in the reverse order, and the database closes last.
+
+    Building starts nothing. Each part with background work or a connection is an async context manager
+    (`pitbox.lifecycle.Lifecycle`, or httpx's client) entered below, in this order: auth (the shared login
+    limiter's Redis), the HTTP client, voice (syntheses in flight, the Piper worker), the hub (the broker, the
+    keep-alives), sessions (ending idle ones), video (retention), cues, coaching (the live-coaching workers),
+    telemetry (the ingest worker processes) and compaction. So each part stops before those it uses: ingest
+    before the coaching and cues it feeds, those before the hub and voice they publish to.
+    """
     async with AsyncExitStack() as stack:
         database = await stack.enter_async_context(open_database(settings))
         pool = database.pool
@@ -107,8 +116,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             login_limit_per_minute=settings.login_rate_per_minute,
             redis_url=settings.redis_url,
         )
-        stack.push_async_callback(auth.close)
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)))
+        http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         voice = VoiceService(
             pool,
             settings.data_dir,
@@ -118,17 +126,12 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             elevenlabs_model=settings.elevenlabs_model,
             cache_max_bytes=settings.voice_cache_max_bytes,
         )
-        stack.push_async_callback(voice.close)
         voice_clips = VoiceClips(pool, voice, access)
         hub = Hub(broker_for(settings.redis_url, settings.nats_url), hub_limits(settings))
-        await hub.start()
-        stack.push_async_callback(hub.close)
         # Revocations reach every instance's credential cache through the hub's broker, not after its 5 s.
         hub.listen(REVOCATIONS_CHANNEL, auth.forget_announced)
         auth.announce_revocations(lambda ids: hub.publish(REVOCATIONS_CHANNEL, ids))
-        sessions = SessionService(pool, access, hub)
-        await stack.enter_async_context(sessions.idle_session_reaper(settings.session_idle_timeout_s))
-        # VIDEO_RETENTION_DAYS (optional): read with getattr until Settings declares it.
+        sessions = SessionService(pool, access, hub, idle_timeout_s=settings.session_idle_timeout_s)
         video_retention_days = settings.video_retention_days
         video = VideoService(
             pool,
@@ -137,8 +140,6 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             LocalFrameStore(settings.data_dir),
             retention=timedelta(days=video_retention_days) if video_retention_days else None,
         )
-        await video.start()
-        stack.push_async_callback(video.close)
         metrics = metrics or Metrics()
         cues = CueService(
             pool,
@@ -150,7 +151,6 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             enabled=settings.live_cues,
         )
         cues.listen(hub.listen)
-        stack.push_async_callback(cues.close)
         coaching = build_coaching_service(
             settings,
             pool,
@@ -161,7 +161,6 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             observe_latency=lambda source, seconds: metrics.coaching_latency.labels(source).observe(seconds),
             cues=cues,
         )
-        stack.push_async_callback(coaching.close)
 
         def lap_completed(session_id: uuid.UUID, driver_id: uuid.UUID, lap_number: int) -> None:
             cues.on_lap_completed(session_id, driver_id, lap_number)
@@ -176,15 +175,28 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             on_samples=cues.observe,
             ingest_processes=settings.ingest_processes,
         )
-        stack.push_async_callback(telemetry.close)
         compaction = ChunkCompactor(
             pool,
             telemetry.codec,
             chunk_samples=settings.compaction_chunk_samples,
             settle_s=settings.compaction_settle_s,
+            every_s=settings.compaction_interval_s,
         )
-        await stack.enter_async_context(compaction.in_background(settings.compaction_interval_s))
-        services = Services(
+        started_in_order: tuple[AbstractAsyncContextManager[object], ...] = (
+            auth,
+            http,
+            voice,
+            hub,
+            sessions,
+            video,
+            cues,
+            coaching,
+            telemetry,
+            compaction,
+        )
+        for part in started_in_order:
+            await stack.enter_async_context(part)
+        yield Services(
             settings=settings,
             database=database,
             metrics=metrics,
@@ -203,7 +215,6 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             coaching=coaching,
             cues=cues,
         )
-        yield services
 
 
 def watch_services(services: Services) -> None:
@@ -245,10 +256,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with build_services(settings, metrics) as services:
             watch_services(services)
-            services.telemetry.start()  # the ingest worker processes, so the first batch does not wait for them
             app.state.services = services
             log.info("server_ready", version=__version__, embedded_db=services.database.embedded is not None)
             yield
+            # The server stopped accepting and the hub closed the sockets (serving.HubFirstServer); the services
+            # now stop in the reverse of their start order (build_services), the database last.
             log.info("server_stopping")
 
     metrics = Metrics()

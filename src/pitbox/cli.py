@@ -77,7 +77,8 @@ def _run_with_services(settings: Settings, work: Callable[[Any], Awaitable[T]]) 
     from pitbox.app import build_services
 
     async def main() -> T:
-        async with build_services(settings) as services:
+        # A command posts no telemetry bodies: no ingest worker processes to start and stop around it.
+        async with build_services(settings.model_copy(update={"ingest_processes": 0})) as services:
             return await work(services)
 
     return _run(main())

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 
-from pitbox.api.ws import HubFirstServer
 from pitbox.config import Settings
 from pitbox.header_limit import MAX_HEADER_BYTES, HeaderLimitedHttpToolsProtocol
-
-if TYPE_CHECKING:
-    import uvicorn
+from pitbox.realtime.server_send import ServerSendInScope
+from pitbox.services import Services
 
 
 def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
@@ -21,8 +20,6 @@ def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     per-message deflate would compress it again for each; websockets-sansio without deflate is also what lets
     fan-out write that frame straight to each transport, realtime/transport.py); protocol pings every
     WS_PING_INTERVAL_S, peers silent for WS_PING_TIMEOUT_S dropped."""
-    import uvicorn
-
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -41,6 +38,29 @@ def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=10,
     )
+
+
+class HubFirstServer(uvicorn.Server):
+    """A uvicorn server that, on shutdown, lets the hub send 1001 to every socket before uvicorn's own 1012;
+    and that lets /ws reach each socket's transport (ServerSendInScope)."""
+
+    async def startup(self, sockets: Any = None) -> None:
+        """Wrap the loaded app in ServerSendInScope, then start as uvicorn does."""
+        if not isinstance(self.config.loaded_app, ServerSendInScope):
+            self.config.loaded_app = ServerSendInScope(self.config.loaded_app)
+        await super().startup(sockets)
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        """Close the hub's sockets with 1001 (after flushing them), then shut down as uvicorn does."""
+        app: Any = self.config.loaded_app
+        while hasattr(app, "app") and not hasattr(app, "state"):
+            app = app.app  # unwrap uvicorn's proxy-headers / message-logger wrappers
+        services: Services | None = getattr(getattr(app, "state", None), "services", None)
+        if services is not None:
+            for server in self.servers:
+                server.close()  # stop accepting first
+            await services.hub.close_sockets()
+        await super().shutdown(sockets)
 
 
 def make_server(app: FastAPI, settings: Settings) -> HubFirstServer:

@@ -322,6 +322,7 @@ async def test_a_full_backlog_drops_laps_instead_of_waiting(server: RunningServe
     coaching = CoachingService(
         services.database.pool, services.access, services.hub, queue_size=2, workers=1, speak_feedback=False
     )
+    await coaching.start()
     try:
         session_id, driver_id = uuid.uuid4(), uuid.uuid4()
         accepted = [coaching.on_lap_completed(session_id, driver_id, lap) for lap in range(5)]

@@ -282,7 +282,7 @@ async def test_chunks_at_the_live_edge_are_left_alone(compacting: Compacting) ->
     before = await stored_chunks(compacting.server, session_id)
     pool = compacting.server.services.database.pool
     patient = ChunkCompactor(pool, compacting.server.services.telemetry.codec, settle_s=3600)
-    async with patient.in_background(0):
+    async with patient:
         assert await patient.compact_session(uuid.UUID(session_id)) == 0
         assert await stored_chunks(compacting.server, session_id) == before
 

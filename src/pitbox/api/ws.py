@@ -1,21 +1,20 @@
 """The /ws WebSocket route: handshake checks (Origin, where the token is), then one ClientConnection.
 
 It is a raw ASGI endpoint rather than a FastAPI WebSocket handler so the hub's hot path sends each frame with
-one ASGI call and no per-frame state checks. Under HubFirstServer it goes further: the outermost ASGI layer
-leaves the server's own `send` in the scope, so fan-out can write each pre-built frame straight to the socket's
-transport (realtime/transport.py) instead of through the middleware's send wrappers. Protocol: docs/websocket.md.
+one ASGI call and no per-frame state checks. Under `serving.HubFirstServer` it goes further: the outermost ASGI
+layer (realtime/server_send.py) leaves the server's own `send` in the scope, so fan-out can write each pre-built
+frame straight to the socket's transport (realtime/transport.py) instead of through the middleware's send
+wrappers. Protocol: docs/websocket.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import uvicorn
 from fastapi import APIRouter
 from starlette.datastructures import Headers
 from starlette.routing import WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from pitbox.realtime.connection import ClientConnection
 from pitbox.realtime.frames import CLOSE_FORBIDDEN, error_frame
@@ -69,7 +68,6 @@ class WebSocketEndpoint:
             await send({"type": "websocket.send", "text": frame})
             await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN, "reason": "origin not allowed"})
             return
-        telemetry: Any = getattr(services, "telemetry", None)
         extensions = scope.get("extensions") or {}
         connection = ClientConnection(
             services.hub,
@@ -77,7 +75,7 @@ class WebSocketEndpoint:
             send,
             authenticate=services.auth.authenticate,
             authorize_channel=services.access.require_channel,
-            ingest=telemetry.ingest_message if telemetry is not None else None,
+            ingest=services.telemetry.ingest_message,
             transport=direct_transport(extensions.get(SERVER_SEND_EXTENSION)),
         )
         await connection.run(token)
@@ -85,45 +83,6 @@ class WebSocketEndpoint:
 
 router = APIRouter()
 router.routes.append(WebSocketRoute("/ws", WebSocketEndpoint(), name="ws"))
-
-
-class ServerSendInScope:
-    """Outermost ASGI layer: puts the server's own `send` of each WebSocket in the scope's extensions."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Record `send` for WebSocket scopes, then call the app unchanged."""
-        if scope["type"] == "websocket":
-            extensions = scope.get("extensions")
-            if extensions is None:
-                extensions = scope["extensions"] = {}
-            extensions[SERVER_SEND_EXTENSION] = send
-        await self.app(scope, receive, send)
-
-
-class HubFirstServer(uvicorn.Server):
-    """A uvicorn server that, on shutdown, lets the hub send 1001 to every socket before uvicorn's own 1012;
-    and that lets /ws reach each socket's transport (ServerSendInScope)."""
-
-    async def startup(self, sockets: Any = None) -> None:
-        """Wrap the loaded app in ServerSendInScope, then start as uvicorn does."""
-        if not isinstance(self.config.loaded_app, ServerSendInScope):
-            self.config.loaded_app = ServerSendInScope(self.config.loaded_app)
-        await super().startup(sockets)
-
-    async def shutdown(self, sockets: Any = None) -> None:
-        """Close the hub's sockets with 1001 (after flushing them), then shut down as uvicorn does."""
-        app: Any = self.config.loaded_app
-        while hasattr(app, "app") and not hasattr(app, "state"):
-            app = app.app  # unwrap uvicorn's proxy-headers / message-logger wrappers
-        services: Services | None = getattr(getattr(app, "state", None), "services", None)
-        if services is not None:
-            for server in self.servers:
-                server.close()  # stop accepting first
-            await services.hub.close_sockets()
-        await super().shutdown(sockets)
 
 
 def _same_origin(origin: str, scope: Scope, headers: Headers) -> bool:

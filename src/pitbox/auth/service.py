@@ -21,6 +21,7 @@ from pitbox.auth.principal import Principal, Role
 from pitbox.auth.shared_ratelimit import SharedLimiter
 from pitbox.auth.tokens import TokenIssuer
 from pitbox.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from pitbox.lifecycle import Lifecycle
 
 ROLES: tuple[Role, ...] = ("admin", "manager", "engineer", "driver")
 #: Seconds a verified credential's Principal is reused without asking the database again. Revocations are
@@ -42,7 +43,7 @@ def _source(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
-class AuthService:
+class AuthService(Lifecycle):
     """Turns credentials into a Principal, and manages users and API keys."""
 
     def __init__(

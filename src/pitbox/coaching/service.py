@@ -34,6 +34,7 @@ from pitbox.coaching.laps import LapData, StoredLaps, inline_lap
 from pitbox.coaching.models import Analysis, Corner
 from pitbox.cues.service import CueService
 from pitbox.errors import Conflict, Invalid, NotFound, Unavailable
+from pitbox.lifecycle import Lifecycle
 from pitbox.realtime.publisher import Publisher, ai_channel
 from pitbox.telemetry.compare import compare_laps
 from pitbox.tracks.service import DrivenOn, agreed_length, refuse_other_track, same_length
@@ -84,8 +85,9 @@ class _LiveLap:
     started: float
 
 
-class CoachingService:
-    """Coaching for laps: on request (POST /api/ai/feedback), live after every lap, and pit-wall messages."""
+class CoachingService(Lifecycle):
+    """Coaching for laps: on request (POST /api/ai/feedback), live after every lap (by workers that run from
+    `start()` to `close()`), and pit-wall messages."""
 
     def __init__(
         self,
@@ -121,8 +123,8 @@ class CoachingService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the live-coaching workers (idempotent; needs a running event loop)."""
+    async def start(self) -> None:
+        """Start the live-coaching workers (once)."""
         if not self._workers:
             self._workers = [asyncio.create_task(self._work()) for _ in range(self._worker_count)]
 
@@ -144,8 +146,7 @@ class CoachingService:
     # -- live coaching -------------------------------------------------------------------------------------
 
     def on_lap_completed(self, session_id: uuid.UUID, driver_id: uuid.UUID, lap_number: int) -> bool:
-        """Queue a completed lap for coaching; never waits. False when the backlog is full (the lap is dropped)."""
-        self.start()
+        """Queue a completed lap for the workers; never waits. False when the backlog is full (the lap is dropped)."""
         try:
             self._queue.put_nowait(_LiveLap(session_id, driver_id, lap_number, time.perf_counter()))
         except asyncio.QueueFull:

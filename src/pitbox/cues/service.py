@@ -32,6 +32,7 @@ from pitbox.cues.board import CueBoard, LiveCue, LivePlan, Outcome
 from pitbox.cues.efficacy import cause_persists, measure_efficacy, read_corner
 from pitbox.cues.models import CUES_CHANNEL, cue_json
 from pitbox.cues.plan import PlannedCue, SpeedProfile, plan_cues
+from pitbox.lifecycle import Lifecycle
 from pitbox.realtime.publisher import Publisher, ai_channel
 from pitbox.telemetry.compare import compare_laps
 from pitbox.telemetry.models import FloatArray
@@ -43,7 +44,7 @@ log = structlog.get_logger(__name__)
 TRACKED_SESSIONS = 4096
 
 
-class CueService:
+class CueService(Lifecycle):
     """In-lap cues: planning, the live board, efficacy, and the session's cue list."""
 
     def __init__(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import itertools
 import math
 import secrets
@@ -24,6 +23,7 @@ from typing import Any
 import structlog
 
 from pitbox.errors import Invalid
+from pitbox.lifecycle import Lifecycle, Periodic
 from pitbox.realtime.brokers import Broker
 from pitbox.realtime.frames import CLOSE_GOING_AWAY, ServerFrame, control_frame, encode_data, message_frame
 from pitbox.realtime.outbox import Outbox
@@ -174,7 +174,7 @@ class _Channel:
         return not self.subscribers and not self.groups
 
 
-class Hub:
+class Hub(Lifecycle):
     """Subscriptions and fan-out for this instance; messages arrive through the broker from every instance."""
 
     def __init__(self, broker: Broker, limits: HubLimits | None = None) -> None:
@@ -188,7 +188,7 @@ class Hub:
         self._sockets_of_caller: collections.Counter[str] = collections.Counter()
         self._generations = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._maintenance: asyncio.Task[None] | None = None
+        self._maintenance = Periodic("ws-maintenance", self.limits.keepalive_seconds / 2, self._maintain)
         self._listeners: dict[str, Callable[[bytes], None]] = {}
         self.counters: collections.Counter[str] = collections.Counter()
         """Since start: messages_total (from the broker), deliveries_total (frames queued to sockets),
@@ -200,7 +200,7 @@ class Hub:
         """Connect the broker and start the keep-alive and history-trimming task."""
         self._loop = asyncio.get_running_loop()
         await self.broker.start(self.deliver, self._broker_gap)
-        self._maintenance = asyncio.create_task(self._maintain())
+        await self._maintenance.start()
 
     def publish(self, channel: str, data: Any) -> None:
         """Publish `data` on `channel` to every subscriber of every instance; never blocks, never raises."""
@@ -352,11 +352,7 @@ class Hub:
     async def close(self) -> None:
         """Stop accepting, tell every client 1001 after what it was sent, and stop the broker."""
         await self.close_sockets()
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
-            self._maintenance = None
+        await self._maintenance.close()
         for state in self._channels.values():
             for group in state.groups.values():
                 group.cancel()
@@ -454,17 +450,15 @@ class Hub:
                 outbox.put(frame)
 
     async def _maintain(self) -> None:
-        period = self.limits.keepalive_seconds / 2
-        while True:
-            await asyncio.sleep(period)
-            now = time.monotonic()
-            keepalive = ServerFrame.from_text(KEEPALIVE_FRAME)
-            for outbox in self._outboxes:
-                if now - outbox.last_put >= self.limits.keepalive_seconds:
-                    outbox.put(keepalive)
-            horizon = now - self.limits.history_seconds
-            for name, state in list(self._channels.items()):
-                while state.history and state.history[0][1] < horizon:
-                    state.drop_oldest()
-                if state.idle and state.last_message_at < horizon:
-                    del self._channels[name]
+        """Keep-alives to sockets sent nothing for a while; history and idle channels past their time dropped."""
+        now = time.monotonic()
+        keepalive = ServerFrame.from_text(KEEPALIVE_FRAME)
+        for outbox in self._outboxes:
+            if now - outbox.last_put >= self.limits.keepalive_seconds:
+                outbox.put(keepalive)
+        horizon = now - self.limits.history_seconds
+        for name, state in list(self._channels.items()):
+            while state.history and state.history[0][1] < horizon:
+                state.drop_oldest()
+            if state.idle and state.last_message_at < horizon:
+                del self._channels[name]

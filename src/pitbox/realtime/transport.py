@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 SERVER_SEND_EXTENSION = "pitbox.websocket.server_send"
-"""Scope extension under which the outermost ASGI wrapper leaves the server's own `send` (see api/ws.py)."""
+"""Scope extension under which the outermost ASGI layer leaves the server's own `send` (server_send.py)."""
 
 
 class FrameTransport(Protocol):

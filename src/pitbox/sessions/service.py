@@ -1,15 +1,12 @@
 """Sessions: created for a driver, listed newest first, read with their stats, ended by hand or when idle.
 
-Idle sessions are ended by `end_idle_sessions`, which `idle_session_reaper` runs every minute or so for the
-app's lifetime. Ending is a single UPDATE, so several instances may run the reaper side by side.
+Idle sessions are ended by `end_idle_sessions`, which the service runs every minute or so between `start()`
+and `close()` when given `idle_timeout_s`. Ending is a single UPDATE, so several instances may do it side by side.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +17,7 @@ import structlog
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.errors import Invalid, NotFound
+from pitbox.lifecycle import Lifecycle, Periodic
 from pitbox.realtime.publisher import Publisher, session_channel, telemetry_channel
 from pitbox.sessions import store
 from pitbox.sessions.models import SessionCreate, SessionCursor, SessionFilter
@@ -75,13 +73,27 @@ class SessionPage:
     next_cursor: str | None
 
 
-class SessionService:
-    """The rules of sessions; every method checks access through `Access` first."""
+class SessionService(Lifecycle):
+    """The rules of sessions; every method checks access through `Access` first. With `idle_timeout_s`, it
+    ends idle sessions in the background (every idle_timeout_s/4 s, at most a minute) while started."""
 
-    def __init__(self, pool: asyncpg.Pool, access: Access, publisher: Publisher) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, access: Access, publisher: Publisher, *, idle_timeout_s: float | None = None
+    ) -> None:
         self._pool = pool
         self._access = access
         self._publisher = publisher
+        self._idle_timeout_s = idle_timeout_s or 0.0
+        every = min(max(self._idle_timeout_s / 4, 1.0), 60.0) if idle_timeout_s else 0.0
+        self._reaper = Periodic("idle-session-reaper", every, self._end_idle_sessions)
+
+    async def start(self) -> None:
+        """Start ending idle sessions in the background (when given `idle_timeout_s`)."""
+        await self._reaper.start()
+
+    async def close(self) -> None:
+        """Stop ending idle sessions."""
+        await self._reaper.close()
 
     async def create(self, principal: Principal, body: SessionCreate) -> dict[str, Any]:
         """A new active session for a driver the caller may write for."""
@@ -165,29 +177,10 @@ class SessionService:
             self._announce_end(row["id"], row["driver_id"], reason="idle")
         return len(rows)
 
-    @contextlib.asynccontextmanager
-    async def idle_session_reaper(self, idle_s: float) -> AsyncIterator[None]:
-        """Run `end_idle_sessions` in the background (every idle_s/4 s, at most a minute) while inside."""
-
-        async def reap() -> None:
-            every = min(max(idle_s / 4, 1.0), 60.0)
-            while True:
-                await asyncio.sleep(every)
-                try:
-                    ended = await self.end_idle_sessions(idle_s)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                    log.warning("idle_reaper_failed", error=type(error).__name__)
-                    continue
-                if ended:
-                    log.info("idle_sessions_ended", count=ended)
-
-        task = asyncio.create_task(reap(), name="idle-session-reaper")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _end_idle_sessions(self) -> None:
+        ended = await self.end_idle_sessions(self._idle_timeout_s)
+        if ended:
+            log.info("idle_sessions_ended", count=ended)
 
     def _announce_end(self, session_id: uuid.UUID, driver_id: uuid.UUID, *, reason: str) -> None:
         event = {

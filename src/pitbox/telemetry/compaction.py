@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -31,6 +30,7 @@ import structlog
 
 from pitbox.db.types import Connection
 from pitbox.errors import PitboxError
+from pitbox.lifecycle import Lifecycle, Periodic
 from pitbox.telemetry import store
 from pitbox.telemetry.codec import ChunkCodec
 from pitbox.telemetry.models import FloatArray
@@ -185,11 +185,18 @@ def _changed_channels(names: Sequence[str], expected: FloatArray, decoded: Float
     return frozenset(names[index] for index in np.flatnonzero(~same.all(axis=1)).tolist())
 
 
-class ChunkCompactor:
-    """Merges the settled small chunks of sessions; `in_background` runs it for the app's lifetime."""
+class ChunkCompactor(Lifecycle):
+    """Merges the settled small chunks of sessions; between `start()` and `close()`, every `every_s` seconds
+    (`compact_pending`; never when 0)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, codec: ChunkCodec, *, chunk_samples: int = 600, settle_s: float = 60.0
+        self,
+        pool: asyncpg.Pool,
+        codec: ChunkCodec,
+        *,
+        chunk_samples: int = 600,
+        settle_s: float = 60.0,
+        every_s: float = 0.0,
     ) -> None:
         """`codec` is ingest's; the compactor encodes like it, at `MERGED_LEVEL` at least, on its worker thread."""
         self._pool = pool
@@ -198,6 +205,7 @@ class ChunkCompactor:
         self._chunk_samples = chunk_samples
         self._settle_s = settle_s
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="chunk-compaction")
+        self._rounds = Periodic("chunk-compaction", every_s, self._round)
         self.counters: collections.Counter[str] = collections.Counter()
         """Since start: merges_total, chunks_merged_total, and merges_skipped_total (left as they were)."""
 
@@ -273,32 +281,19 @@ class ChunkCompactor:
             log.warning("compaction_not_lossless", session_id=str(session_id), chunks=len(chunks))
         return merged
 
-    @contextlib.asynccontextmanager
-    async def in_background(self, every_s: float) -> AsyncIterator[None]:
-        """Run `compact_pending` every `every_s` seconds while inside (not at all when 0); stop the worker after."""
-        task = asyncio.create_task(self._rounds(every_s), name="chunk-compaction") if every_s > 0 else None
-        try:
-            yield
-        finally:
-            try:
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            finally:
-                # A merge in progress finishes on its thread; the event loop does not wait on it meanwhile.
-                await asyncio.to_thread(self._executor.shutdown, wait=True)
+    async def start(self) -> None:
+        """Start the background rounds (none when `every_s` is 0)."""
+        await self._rounds.start()
 
-    async def _rounds(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                merges = await self.compact_pending()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("compaction_failed", error=type(error).__name__)
-                continue
-            except Exception:  # a bug must not end compaction for the rest of the process's life
-                log.exception("compaction_round_failed")
-                continue
-            if merges:
-                log.info("chunks_compacted", merges=merges)
+    async def close(self) -> None:
+        """Stop the background rounds, then the worker thread."""
+        try:
+            await self._rounds.close()
+        finally:
+            # A merge in progress finishes on its thread; the event loop does not wait on it meanwhile.
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
+
+    async def _round(self) -> None:
+        merges = await self.compact_pending()
+        if merges:
+            log.info("chunks_compacted", merges=merges)

@@ -26,6 +26,7 @@ from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.db.types import Connection
 from pitbox.errors import Conflict, Invalid, NotFound
+from pitbox.lifecycle import Lifecycle
 from pitbox.realtime.publisher import Publisher, session_channel, telemetry_channel
 from pitbox.sessions import store as session_store
 from pitbox.telemetry import store
@@ -127,7 +128,7 @@ def lap_event(session_id: uuid.UUID, driver_id: uuid.UUID, lap: Lap) -> dict[str
     }
 
 
-class TelemetryService:
+class TelemetryService(Lifecycle):
     """Ingest and reading of telemetry; holds the codec and the per-session lap detectors."""
 
     def __init__(
@@ -165,8 +166,8 @@ class TelemetryService:
         """The codec chunks are stored with (compaction builds its own from its settings)."""
         return self._codec
 
-    def start(self) -> None:
-        """Start the ingest worker processes."""
+    async def start(self) -> None:
+        """Start the ingest worker processes now, so the first batch does not wait for them."""
         self.workers.start()
 
     async def close(self) -> None:

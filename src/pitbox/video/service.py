@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.db.types import Connection
 from pitbox.errors import Conflict, Invalid, NotFound, PayloadTooLarge
+from pitbox.lifecycle import Lifecycle, Periodic
 from pitbox.realtime.publisher import Publisher, video_channel
 from pitbox.video import store
 from pitbox.video.frame_store import FrameStore
@@ -75,8 +75,9 @@ async def read_limited(chunks: AsyncIterable[bytes], max_bytes: int, what: str) 
     return b"".join(parts)
 
 
-class VideoService:
-    """Accepts, serves and prunes video frames; images go to a `FrameStore`, metadata to PostgreSQL."""
+class VideoService(Lifecycle):
+    """Accepts, serves and prunes video frames; images go to a `FrameStore`, metadata to PostgreSQL. With a
+    `retention`, frames older than it are pruned at `start()` and then every RETENTION_INTERVAL_S."""
 
     def __init__(
         self,
@@ -96,7 +97,12 @@ class VideoService:
         self._max_frame_bytes = max_frame_bytes
         self._pixel_limits = pixel_limits or PixelLimits()
         self._retention = retention
-        self._retention_task: asyncio.Task[None] | None = None
+        self._pruning = Periodic(
+            "video-retention",
+            RETENTION_INTERVAL_S if retention is not None else 0.0,
+            self._prune_expired,
+            at_start=True,
+        )
 
     # -- upload ------------------------------------------------------------------------------------------
 
@@ -254,25 +260,16 @@ class VideoService:
         await self._frames.delete_prefix(f"{session_id}/")
 
     async def start(self) -> None:
-        """Start pruning every hour when a retention period was given; nothing otherwise."""
-        if self._retention is not None and self._retention_task is None:
-            self._retention_task = asyncio.create_task(self._prune_forever(self._retention))
+        """Start pruning, now and every hour, when a retention period was given; nothing otherwise."""
+        await self._pruning.start()
 
     async def close(self) -> None:
         """Stop the automatic pruning."""
-        if self._retention_task is not None:
-            self._retention_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention_task
-            self._retention_task = None
+        await self._pruning.close()
 
-    async def _prune_forever(self, retention: timedelta) -> None:
-        while True:
-            try:
-                await self.prune_older_than(retention)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("video_prune_failed", error=type(exc).__name__, message=str(exc)[:200])
-            await asyncio.sleep(RETENTION_INTERVAL_S)
+    async def _prune_expired(self) -> None:
+        if self._retention is not None:
+            await self.prune_older_than(self._retention)
 
 
 def frame_message(frame: Frame, data: bytes) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import httpx
 import structlog
 
 from pitbox.errors import Invalid, NotFound, Unavailable
+from pitbox.lifecycle import Lifecycle
 from pitbox.voice.elevenlabs import (
     DEFAULT_ELEVENLABS_BASE_URL,
     DEFAULT_ELEVENLABS_MODEL,
@@ -52,7 +53,7 @@ class _Choice:
     audio_format: AudioFormat
 
 
-class VoiceService:
+class VoiceService(Lifecycle):
     """Speaks text: ElevenLabs when an API key is set, else (or when it fails) the bundled Piper voice.
 
     Audio is cached as files under `data_dir` with a row each in voice_cache, capped at `cache_max_bytes`
