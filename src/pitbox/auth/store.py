@@ -192,11 +192,6 @@ async def key_by_prefix(conn: Queryable, prefix: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1", prefix)  # noqa: S608
 
 
-async def key_by_id(conn: Queryable, key_id: uuid.UUID) -> asyncpg.Record | None:
-    """The key with this id."""
-    return await conn.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)  # noqa: S608
-
-
 async def touch_key(conn: Queryable, key_id: uuid.UUID) -> None:
     """Record that the key was used now (at most once a minute, to keep the hot path write-free)."""
     await conn.execute(

@@ -1,18 +1,15 @@
 """Turning an ingest body into a batch ready to store: decode, check, encode, in worker processes.
 
-That work holds the GIL (orjson builds ~24,000 Python floats for a 600-sample batch, then numpy's many small
-steps) for about 3 ms a batch. Done in the server process it caps ingest at one core and stalls everything
-else on the event loop meanwhile (HTTP, WebSocket fan-out). `IngestWorkers` hands the raw body to worker
-processes instead and gets back the checked columns and the encoded chunk; the server process keeps the
-database transaction, lap detection and publishing (the live message's JSON is built there: sending it back
-over the pipe cost more than building it). With `processes=0` the same work runs inline (tests of both ways,
-and machines where another process does not pay off).
+The rule: work that holds the GIL per batch (parsing JSON into floats, numpy checks, encoding) runs outside the
+server process, so the event loop stays free for HTTP and WebSocket fan-out. `IngestWorkers` hands the raw body
+to worker processes and gets back the checked columns and the encoded chunk; the server process keeps the
+database transaction, lap detection and publishing. With `processes=0` the same work runs inline.
 
 Each worker is a child process spoken to over its stdin and stdout from the event loop itself: a body goes
-out length-prefixed, its answer (a pickled `PreparedBatch` or the domain error) comes back in order. No
-executor threads: handing work to a thread costs a GIL hand-off on each side, which under load took longer
-than the work (ProcessPoolExecutor, measured). A worker that dies (killed, out of memory) loses nothing: the
-batches in flight to it are prepared in the server process and a new worker is started.
+out length-prefixed, its answer (a pickled `PreparedBatch` or the domain error) comes back in order, with no
+executor threads between. A worker that dies (killed, out of memory) loses nothing: the batches in flight to
+it are prepared in the server process and a new worker is started. Why this shape, in numbers:
+docs/benchmarks.md.
 """
 
 from __future__ import annotations

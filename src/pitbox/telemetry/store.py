@@ -47,7 +47,9 @@ async def lock_session_for_ingest(
     `next_chunk_no` is read from the locked row, so it is current even when another transaction held the
     lock. Servers from before migration 0005 (a rolling deploy) store chunks without moving it on: the number
     after the session's last chunk, as this statement sees them, covers those, and the session's own number
-    catches up with its next chunk.
+    catches up with its next chunk. Remove that subquery (and `telemetry_data_pkey` from the service's
+    `TAKEN_BY_ANOTHER_SERVER`) in release 0.3: a rolling deploy spans one release, and 0.2 is the first
+    release every server of which runs migration 0005.
     """
     row: asyncpg.Record | None = await conn.fetchrow(
         """SELECT s.status, s.track_id, s.measured_length_m, tr.sector_splits,

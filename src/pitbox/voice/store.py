@@ -86,11 +86,6 @@ class VoiceCacheStore:
         """Delete the entry for `key` (its file is gone or damaged)."""
         await self._pool.execute("DELETE FROM voice_cache WHERE key = $1", key)
 
-    async def total_bytes(self) -> int:
-        """Bytes of audio the cache holds, by its rows."""
-        total = await self._pool.fetchval("SELECT coalesce(sum(bytes), 0) FROM voice_cache")
-        return int(total)
-
     async def evict_over(self, max_bytes: int, keep_key: str | None = None) -> list[str]:
         """Delete the least-recently-used rows until the rest fit in `max_bytes`; return their paths.
 
