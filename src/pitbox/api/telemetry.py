@@ -11,6 +11,14 @@ from starlette.responses import StreamingResponse
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
 from pitbox.api.responses import OrjsonResponse
 from pitbox.errors import Invalid, UnsupportedMedia
+from pitbox.telemetry.models import (
+    BestLap,
+    ComparedLaps,
+    CompletedLap,
+    DownsampledTelemetry,
+    IngestAck,
+    TelemetryPage,
+)
 from pitbox.telemetry.parquet import MEDIA_TYPE as PARQUET_MEDIA_TYPE
 from pitbox.telemetry.query import FORMATS, MAX_LIMIT, MAX_POINTS, parse_telemetry_query
 
@@ -100,7 +108,11 @@ INGEST_BODY: dict[str, Any] = {
     status_code=201,
     summary="Ingest one sample (`data`), a batch of rows (`samples`) or of columns (`columns`)",
     description="201 when stored; 200 with `duplicate: true` for a batch (`batchId`/`seq`) stored before.",
-    responses={200: {"description": "A batch stored before", "content": {"application/json": {}}}},
+    response_model=None,
+    responses={
+        201: {"description": "Stored", "model": IngestAck},
+        200: {"description": "A batch stored before", "model": IngestAck},
+    },
     openapi_extra=INGEST_BODY,
 )
 async def ingest_telemetry(
@@ -118,7 +130,17 @@ async def ingest_telemetry(
     summary="A session's telemetry: by lap or time, chosen channels, filters, paged, downsampled; JSON, CSV, Parquet",
     description=READ_DESCRIPTION,
     response_model=None,
-    responses={200: {"content": {"application/json": {}, "text/csv": {}, PARQUET_MEDIA_TYPE: {}}}},
+    responses={
+        200: {
+            "description": "A page of columns (`limit`, `cursor`), the downsampled series (`points`), a CSV or a "
+            "Parquet file (`format`)",
+            "model": TelemetryPage | DownsampledTelemetry,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                PARQUET_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
     openapi_extra=READ_PARAMETERS,
 )
 async def read_telemetry(
@@ -141,7 +163,7 @@ async def read_telemetry(
 @router.get("/api/sessions/{session_id}/laps", summary="A session's completed laps with sector times")
 async def session_laps(
     session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> list[dict[str, Any]]:
+) -> list[CompletedLap]:
     return await services.telemetry.laps(principal, session_id)
 
 
@@ -151,6 +173,8 @@ async def session_laps(
     description="`a` is this lap, `b` the other (the reference). `delta[i]` is a's elapsed time minus b's at "
     "`distance[i]` metres: positive where this lap is behind the other, the sign coaching uses; at the "
     "finish it is the difference of the two laps' line-to-line times.",
+    response_model=None,
+    responses={200: {"model": ComparedLaps}},
 )
 async def compare_laps(
     session_id: uuid.UUID,
@@ -182,5 +206,5 @@ async def best_laps(
     track_id: Annotated[uuid.UUID | None, Query(alias="trackId")] = None,
     car: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[BestLap]:
     return await services.telemetry.best_laps(principal, driver_id, track_id, car, limit)
