@@ -65,6 +65,10 @@ READ_PARAMETERS: dict[str, Any] = {
         {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
     ]
 }
+#: `with=` of a comparison: the other lap, in another session or this one (the route parses it itself).
+WITH_PATTERN = (
+    r"^([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}:)?[0-9]{1,9}$"
+)
 _TIMESTAMP = {
     "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "epoch ms"}],
     "description": "The clock of samples without `t`: ISO 8601 or epoch milliseconds (docs/telemetry.md).",
@@ -83,6 +87,7 @@ INGEST_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["driverId", "sessionId"],
+                    "oneOf": [{"required": [shape]} for shape in ("data", "samples", "columns")],
                     "description": "Exactly one of `data`, `samples` or `columns` (docs/telemetry.md). A "
                     "sample's time is its `t`, else a `timestamp` (its own, else the body's), else when the "
                     "server stores it; the ack's `clock` says which.",
@@ -182,7 +187,12 @@ async def compare_laps(
     principal: CurrentPrincipal,
     services: ServicesDep,
     other: Annotated[
-        str, Query(alias="with", description="<sessionId>:<lap>, or just <lap> in this session")
+        str,
+        Query(
+            alias="with",
+            description="<sessionId>:<lap>, or just <lap> in this session",
+            json_schema_extra={"pattern": WITH_PATTERN},
+        ),
     ],
     channels: str = "speed,throttle,brake,gear,steering",
     points: Annotated[int | None, Query(ge=2, le=20_000)] = None,

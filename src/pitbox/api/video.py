@@ -30,6 +30,7 @@ _FRAME_JSON = {
         "sessionId": {"type": "string", "format": "uuid"},
         "frameData": {
             "type": "string",
+            "minLength": 1,
             "description": "The JPEG, PNG or WebP image, base64 (a data: URL is ok).",
         },
         "timestamp": {"type": "string", "format": "date-time", "example": "2023-07-17T12:34:56Z"},

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from pitbox.auth.api_keys import SCOPES
 from pitbox.auth.principal import Role
 from pitbox.wire import Answer, Timestamp
 
@@ -56,9 +57,15 @@ class LoginRequest(CamelModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+#: The shortest password accepted (the service says so with a message of its own; the schema shows it).
+MIN_PASSWORD = 8
+
+
 class PasswordChange(CamelModel):
     current_password: str = Field(alias="currentPassword", min_length=1, max_length=1024)
-    new_password: str = Field(alias="newPassword", min_length=1, max_length=1024)
+    new_password: str = Field(
+        alias="newPassword", min_length=1, max_length=1024, json_schema_extra={"minLength": MIN_PASSWORD}
+    )
 
 
 class TokenResponse(CamelModel):
@@ -109,10 +116,25 @@ Me = Annotated[UserMe | KeyMe, Field(discriminator="kind")]
 
 
 class ApiKeyCreate(CamelModel):
+    """A key for exactly one driver or one team (the service refuses both and neither: the schema says so)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["driverId"], "properties": {"driverId": {"type": "string"}}},
+                {"required": ["teamId"], "properties": {"teamId": {"type": "string"}}},
+            ]
+        }
+    )
+
     name: str = Field("", max_length=200)
     driver_id: uuid.UUID | None = Field(None, alias="driverId")
     team_id: uuid.UUID | None = Field(None, alias="teamId")
-    scopes: list[str] = Field(min_length=1, max_length=20)
+    scopes: list[str] = Field(
+        min_length=1,
+        max_length=20,
+        json_schema_extra={"items": {"type": "string", "enum": list[JsonValue](sorted(SCOPES))}},
+    )
 
 
 class ApiKey(Answer):

@@ -16,7 +16,7 @@ import orjson
 
 from pitbox.auth import api_keys, store
 from pitbox.auth.access import Access
-from pitbox.auth.models import KeyMe, MyTeam, User, UserMe
+from pitbox.auth.models import MIN_PASSWORD, KeyMe, MyTeam, User, UserMe
 from pitbox.auth.passwords import Passwords
 from pitbox.auth.principal import Principal, Role
 from pitbox.auth.shared_ratelimit import SharedLimiter
@@ -31,7 +31,6 @@ PRINCIPAL_CACHE_S = 5.0
 #: Credentials remembered at most (least recently used forgotten first).
 PRINCIPAL_CACHE_SIZE = 10_000
 #: Shortest password accepted.
-MIN_PASSWORD = 8
 #: Days a source (a device token, an address) an account signed in from stays known to it.
 KNOWN_SOURCE_DAYS = 30
 #: Longest device token looked at (ours have 43 characters).

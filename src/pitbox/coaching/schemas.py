@@ -6,7 +6,7 @@ import uuid
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from pitbox.auth.models import CamelModel
 from pitbox.wire import Answer, Timestamp
@@ -29,11 +29,25 @@ class FeedbackRequest(CamelModel):
 class PitWallMessage(CamelModel):
     """A message from the pit wall to the driver."""
 
-    text: str = Field(min_length=1, max_length=500, description="What the driver hears (and sees).")
+    text: str = Field(
+        min_length=1,
+        max_length=500,
+        description="What the driver hears (and sees).",
+        json_schema_extra={"pattern": r"\S"},  # whitespace is trimmed: something must be left
+    )
 
 
 class SessionCoaching(CamelModel):
     """The coaching switches of a session: give one or both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["approvalRequired"], "properties": {"approvalRequired": {"type": "boolean"}}},
+                {"required": ["cuesMuted"], "properties": {"cuesMuted": {"type": "boolean"}}},
+            ]
+        }
+    )
 
     approval_required: bool | None = Field(
         None,

@@ -12,7 +12,12 @@ from pitbox.wire import Answer
 
 
 class SynthesizeRequest(CamelModel):
-    text: str = Field(max_length=5000, description="What to say (1,000 characters at most after trimming).")
+    text: str = Field(
+        max_length=5000,
+        description="What to say (1,000 characters at most after trimming).",
+        # What the service accepts once the text is normalised (whitespace collapsed): something to say.
+        json_schema_extra={"maxLength": 1000, "pattern": r"\S"},
+    )
     voice_id: str | None = Field(
         None, alias="voiceId", max_length=100, description="A voice id; default voice if absent."
     )
