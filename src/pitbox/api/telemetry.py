@@ -12,6 +12,10 @@ from pitbox.api.deps import CurrentPrincipal, ServicesDep
 from pitbox.api.responses import OrjsonResponse
 from pitbox.errors import Invalid, UnsupportedMedia
 from pitbox.telemetry.models import (
+    MAX_CHANNEL_NAME,
+    MAX_CHANNELS,
+    MAX_SAMPLES,
+    MAX_T,
     BestLap,
     ComparedLaps,
     CompletedLap,
@@ -73,12 +77,23 @@ _TIMESTAMP = {
     "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "epoch ms"}],
     "description": "The clock of samples without `t`: ISO 8601 or epoch milliseconds (docs/telemetry.md).",
 }
+#: A channel name (telemetry/ingest.py); `timestamp` is one too as far as names go.
+_CHANNEL_NAMES = {"pattern": '^[^\\x00-\\x1f,"=<>!&;]{1,' + str(MAX_CHANNEL_NAME) + "}$"}
+_T = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_T, "description": "Session clock (s)."}
 _SAMPLE = {
     "type": "object",
-    "properties": {"timestamp": _TIMESTAMP},
+    "properties": {"timestamp": _TIMESTAMP, "t": _T},
     "additionalProperties": {"type": ["number", "null"]},
+    "propertyNames": _CHANNEL_NAMES,
+    "maxProperties": MAX_CHANNELS,
     "example": {"t": 1.5, "speed": 201.4},
 }
+
+
+def _column(values: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "maxItems": MAX_SAMPLES, "items": values}
+
+
 INGEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -94,12 +109,24 @@ INGEST_BODY: dict[str, Any] = {
                     "properties": {
                         "driverId": {"type": "string", "format": "uuid"},
                         "sessionId": {"type": "string", "format": "uuid"},
-                        "batchId": {"type": "string", "maxLength": 197},
-                        "seq": {"type": "integer"},
+                        "batchId": {"type": "string", "minLength": 1, "maxLength": 197},
+                        "seq": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                         "timestamp": _TIMESTAMP,
                         "data": _SAMPLE,
-                        "samples": {"type": "array", "items": _SAMPLE, "maxItems": 10_000},
-                        "columns": {"type": "object", "additionalProperties": {"type": "array"}},
+                        "samples": {
+                            "type": "array",
+                            "items": _SAMPLE,
+                            "minItems": 1,
+                            "maxItems": MAX_SAMPLES,
+                        },
+                        "columns": {
+                            "type": "object",
+                            "properties": {"t": _column(_T), "timestamp": _column(_TIMESTAMP)},
+                            "additionalProperties": _column({"type": ["number", "null"]}),
+                            "propertyNames": _CHANNEL_NAMES,
+                            "minProperties": 1,
+                            "maxProperties": MAX_CHANNELS,
+                        },
                     },
                 }
             }
