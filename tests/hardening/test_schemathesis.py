@@ -54,6 +54,7 @@ UNSTATED_RULES: dict[str, set[tuple[str, str]]] = {
         ("invalid_telemetry", "where the first channel has"),  # columns of equal length
         ("invalid_telemetry", "must be a whole number"),  # the lap counter
         ("invalid_telemetry", "source: must be one of"),
+        ("invalid_telemetry", "seq: must be a non-negative integer"),  # 1.0 is an integer to JSON Schema
     },
     "POST /api/video": {("absurd_time", "")},  # a timestamp after 2000 and at most a day from now
     "POST /api/drivers": {("invalid", "teamId is required")},  # for callers other than admins
