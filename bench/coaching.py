@@ -88,7 +88,7 @@ async def run(repeats: int) -> None:
                 session = await services.sessions.create(
                     principal, SessionCreate(driver_id=driver_id, name="bench", car="SK Modified")
                 )
-                session_id = uuid.UUID(session["id"])
+                session_id = session.id
                 offset = 0.0
                 for number, c in enumerate(columns):
                     shifted = {**c, "t": c["t"] + offset}  # one long session: three stints back to back
@@ -103,18 +103,18 @@ async def run(repeats: int) -> None:
                                 "columns": {k: v[start : start + 600].tolist() for k, v in shifted.items()},
                             },
                         )
-                stored = [lap for lap in await services.telemetry.laps(principal, session_id) if lap["valid"]]
+                stored = [lap for lap in await services.telemetry.laps(principal, session_id) if lap.valid]
                 direct_ms = []
                 for _ in range(repeats):
                     for stored_lap in stored:
                         started = time.perf_counter()
-                        await coaching.coach_stored_lap(session_id, stored_lap["lap"], started=started)
+                        await coaching.coach_stored_lap(session_id, stored_lap.lap, started=started)
                         direct_ms.append((time.perf_counter() - started) * 1000)
                         await coaching.idle()  # let the spoken version finish before the next lap
                 before = len(await coaching.session_feedback(principal, session_id, limit=1000))
                 for _ in range(repeats):
                     for stored_lap in stored:
-                        coaching.on_lap_completed(session_id, driver_id, stored_lap["lap"])
+                        coaching.on_lap_completed(session_id, driver_id, stored_lap.lap)
                         await coaching.idle()
                 feedback = await coaching.session_feedback(principal, session_id, limit=1000)
                 live_ms = [float(item["latencyMs"]) for item in feedback[before:]]

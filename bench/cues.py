@@ -189,7 +189,7 @@ async def make_drivers(settings: Settings, count: int) -> list[DriverRun]:
                 ),
             )
             token, _ = services.auth.issue_token(uuid.UUID(user["id"]))
-            runs.append(DriverRun(user["driverId"], session["id"], token))
+            runs.append(DriverRun(user["driverId"], str(session.id), token))
     return runs
 
 

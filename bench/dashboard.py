@@ -88,7 +88,7 @@ async def team_of_ten(settings: Settings) -> tuple[str, str, list[str]]:
         manager = await services.auth.create_user(f"m-{uuid.uuid4().hex[:6]}@pitbox.test", "manager")
         principal = Principal(kind="user", user_id=uuid.UUID(manager["id"]), role="manager")
         team = await services.teams.create_team(principal, "Bench team")
-        team_id = uuid.UUID(team["id"])
+        team_id = team.id
         email = f"e-{uuid.uuid4().hex[:6]}@pitbox.test"
         engineer = await services.auth.create_user(email, "engineer", password=PASSWORD, team_id=team_id)
         token, _ = services.auth.issue_token(uuid.UUID(engineer["id"]))

@@ -172,7 +172,7 @@ async def drivers_with_sessions(settings: Settings, count: int) -> list[tuple[st
             session = await services.sessions.create(
                 principal, SessionCreate(driver_id=driver_id, name="bench", car="SK Modified")
             )
-            made.append((str(driver_id), session["id"], str(key["key"])))
+            made.append((str(driver_id), str(session.id), str(key["key"])))
     return made
 
 

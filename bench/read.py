@@ -51,12 +51,12 @@ async def load_hour(bench_settings: Settings, samples: int) -> tuple[str, str]:
         for seq, start in enumerate(range(0, samples, 600)):
             message = {
                 "driverId": user["driverId"],
-                "sessionId": session["id"],
+                "sessionId": str(session.id),
                 "seq": seq,
                 "samples": rows_of(columns, start, start + 600),
             }
             await services.telemetry.ingest_message(principal, message)
-    return session["id"], token
+    return str(session.id), token
 
 
 async def median_time(runs: int, action: Callable[[], Awaitable[object]]) -> float:

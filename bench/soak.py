@@ -134,7 +134,7 @@ async def make_world(settings: Settings, load: Load) -> tuple[list[Driver], list
             session = await services.sessions.create(
                 principal, SessionCreate.model_validate({"driverId": driver_id, "name": "soak"})
             )
-            drivers.append(Driver(str(driver_id), session["id"], str(key["key"])))
+            drivers.append(Driver(str(driver_id), str(session.id), str(key["key"])))
         for _ in range(math.ceil(load.sockets / SOCKETS_PER_USER)):
             admin = await services.auth.create_user(f"wall-{uuid.uuid4().hex[:8]}@pitbox.test", "admin")
             token, _ = services.auth.issue_token(uuid.UUID(admin["id"]))

@@ -326,10 +326,11 @@ class World:
 
         principal = Principal(kind="user", user_id=uuid.UUID(manager.id), role="manager")
         team = await self.services.teams.create_team(principal, f"Team {uuid.uuid4().hex[:6]}")
-        engineer = await self.user("engineer", team["id"])
-        driver = await self.user("driver", team["id"])
-        driver2 = await self.user("driver", team["id"])
-        return Team(team["id"], manager, engineer, driver, driver2)
+        team_id = str(team.id)
+        engineer = await self.user("engineer", team_id)
+        driver = await self.user("driver", team_id)
+        driver2 = await self.user("driver", team_id)
+        return Team(team_id, manager, engineer, driver, driver2)
 
     async def api_key(
         self, *, driver_id: str | None = None, team_id: str | None = None, scopes: list[str]

@@ -12,6 +12,7 @@ import jwt
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from pitbox import __version__
 from pitbox.api import auth as auth_routes
@@ -264,11 +265,13 @@ def create_app(settings: Settings) -> FastAPI:
             log.info("server_stopping")
 
     metrics = Metrics()
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) from assets this server serves: no CDN, so they work offline.
+    app = FastAPIOffline(
         title="PitBox Backend Engine",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI's default would call validator.swagger.io
     )
     install_error_handlers(app)
     # Routes are matched one by one in this order: the ingest routes, which take most requests, come first.

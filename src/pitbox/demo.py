@@ -132,15 +132,15 @@ async def build_demo_world(services: Services, data_dir: Path) -> DemoWorld:
         raise SystemExit(f"{DEMO_EMAIL} exists but {credentials} is gone: use a fresh --data-dir") from None
     manager = Principal(kind="user", user_id=uuid.UUID(created["id"]), role="manager")
     team = await services.teams.create_team(manager, "PitBox Demo Team")
-    driver = await services.teams.create_driver(manager, "Demo Driver", None, uuid.UUID(team["id"]))
+    driver = await services.teams.create_driver(manager, "Demo Driver", None, team.id)
     credentials.write_bytes(
         orjson.dumps(
-            {"email": DEMO_EMAIL, "password": password, "teamId": team["id"], "driverId": driver["id"]}
+            {"email": DEMO_EMAIL, "password": password, "teamId": str(team.id), "driverId": str(driver.id)}
         )
     )
     credentials.chmod(0o600)
     token, _ = services.auth.issue_token(uuid.UUID(created["id"]))
-    return DemoWorld(DEMO_EMAIL, password, token, team["id"], driver["id"])
+    return DemoWorld(DEMO_EMAIL, password, token, str(team.id), str(driver.id))
 
 
 async def run_demo(settings: Settings, recording: Recording, speed: float | None, announce: Any) -> None:

@@ -39,7 +39,7 @@ async def new_session(server: RunningServer, team: Team) -> str:
     created = await server.services.sessions.create(
         manager, SessionCreate(driver_id=driver_id, name="limits")
     )
-    return str(created["id"])
+    return str(created.id)
 
 
 #: Sockets one caller may hold on an instance, and subscriptions one socket may hold (docs/security.md).

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, client_ip
 from pitbox.api.errors import error_responses
-from pitbox.auth.models import LoginRequest, PasswordChange, TokenResponse
+from pitbox.auth.models import KeyMe, LoginRequest, Me, PasswordChange, TokenResponse, UserMe
 from pitbox.auth.service import KNOWN_SOURCE_DAYS
 
 #: The cookie that marks a device an account signed in from (OWASP's device cookie).
@@ -45,8 +43,10 @@ async def login(
     return TokenResponse(access_token=token, expires_at=expires)
 
 
-@router.get("/me", summary="The caller: user, driver profile, teams; or API key and scopes")
-async def me(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+@router.get(
+    "/me", summary="The caller: user, driver profile, teams; or API key and scopes", response_model=Me
+)
+async def me(principal: CurrentPrincipal, services: ServicesDep) -> UserMe | KeyMe:
     """Who the token or key belongs to."""
     return await services.auth.describe(principal)
 

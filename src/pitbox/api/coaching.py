@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
-from pitbox.coaching.schemas import FeedbackRequest, PitWallMessage, SessionCoaching
+from pitbox.coaching.schemas import (
+    Feedback,
+    FeedbackRequest,
+    PitWallMessage,
+    SessionCoaching,
+    SessionCoachingState,
+)
 from pitbox.coaching.service import CoachingService
 from pitbox.errors import Unavailable
 
@@ -22,7 +28,7 @@ def _coaching(services: ServicesDep) -> CoachingService:
     return coaching
 
 
-@router.post("/api/ai/feedback", summary="Coaching for a lap", status_code=201)
+@router.post("/api/ai/feedback", summary="Coaching for a lap", status_code=201, response_model=Feedback)
 async def request_feedback(
     body: FeedbackRequest, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
@@ -32,7 +38,11 @@ async def request_feedback(
     )
 
 
-@router.get("/api/sessions/{session_id}/feedback", summary="A session's coaching feedback")
+@router.get(
+    "/api/sessions/{session_id}/feedback",
+    summary="A session's coaching feedback",
+    response_model=list[Feedback],
+)
 async def session_feedback(
     session_id: uuid.UUID,
     principal: CurrentPrincipal,
@@ -43,7 +53,11 @@ async def session_feedback(
     return await _coaching(services).session_feedback(principal, session_id, limit)
 
 
-@router.post("/api/feedback/{feedback_id}/approve", summary="Release a pending feedback to the driver")
+@router.post(
+    "/api/feedback/{feedback_id}/approve",
+    summary="Release a pending feedback to the driver",
+    response_model=Feedback,
+)
 async def approve_feedback(
     feedback_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
@@ -51,7 +65,12 @@ async def approve_feedback(
     return await _coaching(services).approve(principal, feedback_id)
 
 
-@router.post("/api/sessions/{session_id}/pit-wall", summary="Talk to the driver", status_code=201)
+@router.post(
+    "/api/sessions/{session_id}/pit-wall",
+    summary="Talk to the driver",
+    status_code=201,
+    response_model=Feedback,
+)
 async def pit_wall(
     session_id: uuid.UUID, body: PitWallMessage, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
@@ -62,7 +81,7 @@ async def pit_wall(
 @router.put("/api/sessions/{session_id}/coaching", summary="Set the session's approval gate and cue switch")
 async def session_coaching(
     session_id: uuid.UUID, body: SessionCoaching, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+) -> SessionCoachingState:
     """With `approvalRequired`, AI feedback (and its in-lap cues) is stored as pending until approved; with
     `cuesMuted`, no in-lap cue is said. Answers both switches as they now are."""
     return await _coaching(services).set_session_coaching(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.cues.models import Cue
 from pitbox.cues.service import CueService
 from pitbox.errors import Unavailable
 
@@ -27,7 +28,7 @@ async def session_cues(
     principal: CurrentPrincipal,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[dict[str, Any]]:
+) -> list[Cue]:
     """Every cue planned for the session, oldest first: where it was to be said, what became of it (`state`,
     `reason`, where and when it fired) and, after the lap it fired on, whether the corner changed
     (`efficacy`). Readers of the session's driver, keys with `ai:read`."""

@@ -3,39 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
-from pitbox.teams.models import DriverCreate, DriverUpdate
+from pitbox.teams.models import Driver, DriverCreate, DriverUpdate
 
 router = APIRouter(prefix="/api/drivers", tags=["drivers"])
 
 
 @router.post("", status_code=201, summary="Create a driver profile")
-async def create_driver(
-    body: DriverCreate, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+async def create_driver(body: DriverCreate, principal: CurrentPrincipal, services: ServicesDep) -> Driver:
     return await services.teams.create_driver(principal, body.name, body.user_id, body.team_id)
 
 
 @router.get("", summary="Drivers the caller may see")
-async def list_drivers(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+async def list_drivers(principal: CurrentPrincipal, services: ServicesDep) -> list[Driver]:
     return await services.teams.list_drivers(principal)
 
 
 @router.get("/{driver_id}", summary="One driver")
-async def get_driver(
-    driver_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+async def get_driver(driver_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> Driver:
     return await services.teams.get_driver(principal, driver_id)
 
 
 @router.patch("/{driver_id}", summary="Rename a driver or link it to a user")
 async def update_driver(
     driver_id: uuid.UUID, body: DriverUpdate, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+) -> Driver:
     return await services.teams.update_driver(
         principal, driver_id, body.name, body.user_id, "user_id" in body.model_fields_set
     )

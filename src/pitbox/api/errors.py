@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from pitbox.api.allow import methods_of_path
 from pitbox.api.responses import OrjsonResponse
 from pitbox.errors import PitboxError, RateLimited, Unauthorized
 
@@ -175,7 +176,10 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.url.path}"
-        return error_response(exc.status_code, code, message, None, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(methods_of_path(request))
+        return error_response(exc.status_code, code, message, None, headers)
 
     @app.exception_handler(asyncpg.PostgresConnectionError)
     async def _db_connection(request: Request, exc: Exception) -> OrjsonResponse:

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.teams.models import Invitation, InvitationAccepted
 
 router = APIRouter(prefix="/api", tags=["teams"])
 
 
 @router.get("/me/invitations", summary="The caller's pending invitations to join a team")
-async def my_invitations(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+async def my_invitations(principal: CurrentPrincipal, services: ServicesDep) -> list[Invitation]:
     return await services.invitations.mine(principal)
 
 
 @router.post("/me/invitations/{invitation_id}/accept", summary="Join the team of an invitation")
 async def accept_invitation(
     invitation_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+) -> InvitationAccepted:
     """Join with the invited role; as a driver, the caller's driver profile (and its data) joins the team too."""
     return await services.invitations.accept(principal, invitation_id)
 
@@ -36,7 +36,7 @@ async def decline_invitation(
 @router.get("/teams/{team_id}/invitations", summary="A team's pending invitations (its managers)")
 async def team_invitations(
     team_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> list[dict[str, Any]]:
+) -> list[Invitation]:
     return await services.invitations.of_team(principal, team_id)
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
-from pitbox.sessions.models import SessionCreate, SessionFilter
+from pitbox.sessions.models import Session, SessionCreate, SessionFilter, SessionSummary
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 
 @router.post("", status_code=201, summary="Create a session for a driver")
-async def create_session(
-    body: SessionCreate, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+async def create_session(body: SessionCreate, principal: CurrentPrincipal, services: ServicesDep) -> Session:
     return await services.sessions.create(principal, body)
 
 
@@ -51,7 +49,7 @@ async def list_sessions(
     started_to: Annotated[datetime | None, Query(alias="to")] = None,
     best_lap_below: Annotated[float | None, Query(alias="bestLapBelow", gt=0)] = None,
     status: Literal["active", "ended"] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Session]:
     where = SessionFilter(track, car, started_from, started_to, best_lap_below, status)
     page = await services.sessions.list_for_driver(principal, driver_id, where, cursor, limit)
     if page.next_cursor is not None:
@@ -64,12 +62,10 @@ async def list_sessions(
 @router.get("/{session_id}/summary", summary="One session with its stats and laps")
 async def session_summary(
     session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+) -> SessionSummary:
     return await services.sessions.summary(principal, session_id)
 
 
 @router.post("/{session_id}/end", summary="End a session (idempotent)")
-async def end_session(
-    session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+async def end_session(session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> Session:
     return await services.sessions.end(principal, session_id)

@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
 from pitbox.api.responses import OrjsonResponse
-from pitbox.teams.models import MemberAdd, TeamCreate, TeamDriverAdd, TeamUpdate
+from pitbox.teams.models import (
+    Invitation,
+    Member,
+    MemberAdd,
+    Team,
+    TeamCreate,
+    TeamDetail,
+    TeamDriverAdd,
+    TeamUpdate,
+)
 
 router = APIRouter(prefix="/api/teams", tags=["teams"])
 
 
 @router.post("", status_code=201, summary="Create a team (its creator becomes manager)")
-async def create_team(body: TeamCreate, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+async def create_team(body: TeamCreate, principal: CurrentPrincipal, services: ServicesDep) -> Team:
     return await services.teams.create_team(principal, body.name)
 
 
 @router.get("", summary="Teams the caller belongs to")
-async def list_teams(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+async def list_teams(principal: CurrentPrincipal, services: ServicesDep) -> list[Team]:
     return await services.teams.list_teams(principal)
 
 
 @router.get("/{team_id}", summary="One team with members and drivers")
-async def get_team(team_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+async def get_team(team_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> TeamDetail:
     return await services.teams.get_team(principal, team_id)
 
 
 @router.patch("/{team_id}", summary="Rename a team")
 async def rename_team(
     team_id: uuid.UUID, body: TeamUpdate, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+) -> Team:
     return await services.teams.rename_team(principal, team_id, body.name)
 
 
@@ -45,7 +53,7 @@ async def delete_team(team_id: uuid.UUID, principal: CurrentPrincipal, services:
 @router.get("/{team_id}/members", summary="Members of a team")
 async def list_members(
     team_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> list[dict[str, Any]]:
+) -> list[Member]:
     return await services.teams.list_members(principal, team_id)
 
 
@@ -58,8 +66,8 @@ async def list_members(
     "manage, or whose driver profile the caller may not link, is invited instead: 202 with the pending "
     "invitation, which the user accepts or declines under /api/me/invitations (docs/security.md).",
     responses={
-        201: {"description": "The user joined: the team's members", "content": {"application/json": {}}},
-        202: {"description": "The user was invited: the invitation", "content": {"application/json": {}}},
+        201: {"description": "The user joined: the team's members", "model": list[Member]},
+        202: {"description": "The user was invited: the invitation", "model": Invitation},
     },
 )
 async def add_member(
@@ -67,8 +75,8 @@ async def add_member(
 ) -> OrjsonResponse:
     added = await services.teams.add_member(principal, team_id, body.user_id, body.role)
     if added.invitation is not None:
-        return OrjsonResponse(added.invitation, status_code=202)
-    return OrjsonResponse(added.members, status_code=201)
+        return OrjsonResponse(added.invitation.wire(), status_code=202)
+    return OrjsonResponse([member.wire() for member in added.members or []], status_code=201)
 
 
 @router.delete(

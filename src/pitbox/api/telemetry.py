@@ -11,6 +11,18 @@ from starlette.responses import StreamingResponse
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
 from pitbox.api.responses import OrjsonResponse
 from pitbox.errors import Invalid, UnsupportedMedia
+from pitbox.telemetry.models import (
+    MAX_CHANNEL_NAME,
+    MAX_CHANNELS,
+    MAX_SAMPLES,
+    MAX_T,
+    BestLap,
+    ComparedLaps,
+    CompletedLap,
+    DownsampledTelemetry,
+    IngestAck,
+    TelemetryPage,
+)
 from pitbox.telemetry.parquet import MEDIA_TYPE as PARQUET_MEDIA_TYPE
 from pitbox.telemetry.query import FORMATS, MAX_LIMIT, MAX_POINTS, parse_telemetry_query
 
@@ -57,16 +69,31 @@ READ_PARAMETERS: dict[str, Any] = {
         {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
     ]
 }
+#: `with=` of a comparison: the other lap, in another session or this one (the route parses it itself).
+WITH_PATTERN = (
+    r"^([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}:)?[0-9]{1,9}$"
+)
 _TIMESTAMP = {
     "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "epoch ms"}],
     "description": "The clock of samples without `t`: ISO 8601 or epoch milliseconds (docs/telemetry.md).",
 }
+#: A channel name (telemetry/ingest.py); `timestamp` is one too as far as names go.
+_CHANNEL_NAMES = {"pattern": '^[^\\x00-\\x1f,"=<>!&;]{1,' + str(MAX_CHANNEL_NAME) + "}$"}
+_T = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_T, "description": "Session clock (s)."}
 _SAMPLE = {
     "type": "object",
-    "properties": {"timestamp": _TIMESTAMP},
+    "properties": {"timestamp": _TIMESTAMP, "t": _T},
     "additionalProperties": {"type": ["number", "null"]},
+    "propertyNames": _CHANNEL_NAMES,
+    "maxProperties": MAX_CHANNELS,
     "example": {"t": 1.5, "speed": 201.4},
 }
+
+
+def _column(values: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "maxItems": MAX_SAMPLES, "items": values}
+
+
 INGEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -75,18 +102,31 @@ INGEST_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["driverId", "sessionId"],
+                    "oneOf": [{"required": [shape]} for shape in ("data", "samples", "columns")],
                     "description": "Exactly one of `data`, `samples` or `columns` (docs/telemetry.md). A "
                     "sample's time is its `t`, else a `timestamp` (its own, else the body's), else when the "
                     "server stores it; the ack's `clock` says which.",
                     "properties": {
                         "driverId": {"type": "string", "format": "uuid"},
                         "sessionId": {"type": "string", "format": "uuid"},
-                        "batchId": {"type": "string", "maxLength": 197},
-                        "seq": {"type": "integer"},
+                        "batchId": {"type": "string", "minLength": 1, "maxLength": 197},
+                        "seq": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                         "timestamp": _TIMESTAMP,
                         "data": _SAMPLE,
-                        "samples": {"type": "array", "items": _SAMPLE, "maxItems": 10_000},
-                        "columns": {"type": "object", "additionalProperties": {"type": "array"}},
+                        "samples": {
+                            "type": "array",
+                            "items": _SAMPLE,
+                            "minItems": 1,
+                            "maxItems": MAX_SAMPLES,
+                        },
+                        "columns": {
+                            "type": "object",
+                            "properties": {"t": _column(_T), "timestamp": _column(_TIMESTAMP)},
+                            "additionalProperties": _column({"type": ["number", "null"]}),
+                            "propertyNames": _CHANNEL_NAMES,
+                            "minProperties": 1,
+                            "maxProperties": MAX_CHANNELS,
+                        },
                     },
                 }
             }
@@ -100,7 +140,11 @@ INGEST_BODY: dict[str, Any] = {
     status_code=201,
     summary="Ingest one sample (`data`), a batch of rows (`samples`) or of columns (`columns`)",
     description="201 when stored; 200 with `duplicate: true` for a batch (`batchId`/`seq`) stored before.",
-    responses={200: {"description": "A batch stored before", "content": {"application/json": {}}}},
+    response_model=None,
+    responses={
+        201: {"description": "Stored", "model": IngestAck},
+        200: {"description": "A batch stored before", "model": IngestAck},
+    },
     openapi_extra=INGEST_BODY,
 )
 async def ingest_telemetry(
@@ -118,7 +162,17 @@ async def ingest_telemetry(
     summary="A session's telemetry: by lap or time, chosen channels, filters, paged, downsampled; JSON, CSV, Parquet",
     description=READ_DESCRIPTION,
     response_model=None,
-    responses={200: {"content": {"application/json": {}, "text/csv": {}, PARQUET_MEDIA_TYPE: {}}}},
+    responses={
+        200: {
+            "description": "A page of columns (`limit`, `cursor`), the downsampled series (`points`), a CSV or a "
+            "Parquet file (`format`)",
+            "model": TelemetryPage | DownsampledTelemetry,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                PARQUET_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
     openapi_extra=READ_PARAMETERS,
 )
 async def read_telemetry(
@@ -141,7 +195,7 @@ async def read_telemetry(
 @router.get("/api/sessions/{session_id}/laps", summary="A session's completed laps with sector times")
 async def session_laps(
     session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> list[dict[str, Any]]:
+) -> list[CompletedLap]:
     return await services.telemetry.laps(principal, session_id)
 
 
@@ -151,6 +205,8 @@ async def session_laps(
     description="`a` is this lap, `b` the other (the reference). `delta[i]` is a's elapsed time minus b's at "
     "`distance[i]` metres: positive where this lap is behind the other, the sign coaching uses; at the "
     "finish it is the difference of the two laps' line-to-line times.",
+    response_model=None,
+    responses={200: {"model": ComparedLaps}},
 )
 async def compare_laps(
     session_id: uuid.UUID,
@@ -158,7 +214,12 @@ async def compare_laps(
     principal: CurrentPrincipal,
     services: ServicesDep,
     other: Annotated[
-        str, Query(alias="with", description="<sessionId>:<lap>, or just <lap> in this session")
+        str,
+        Query(
+            alias="with",
+            description="<sessionId>:<lap>, or just <lap> in this session",
+            json_schema_extra={"pattern": WITH_PATTERN},
+        ),
     ],
     channels: str = "speed,throttle,brake,gear,steering",
     points: Annotated[int | None, Query(ge=2, le=20_000)] = None,
@@ -182,5 +243,5 @@ async def best_laps(
     track_id: Annotated[uuid.UUID | None, Query(alias="trackId")] = None,
     car: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[BestLap]:
     return await services.telemetry.best_laps(principal, driver_id, track_id, car, limit)

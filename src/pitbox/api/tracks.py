@@ -3,39 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
-from pitbox.tracks.models import TrackCreate, TrackUpdate
+from pitbox.tracks.models import Track, TrackCreate, TrackUpdate
 
 router = APIRouter(prefix="/api/tracks", tags=["tracks"])
 
 
 @router.post("", status_code=201, summary="Create a track")
-async def create_track(
-    body: TrackCreate, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+async def create_track(body: TrackCreate, principal: CurrentPrincipal, services: ServicesDep) -> Track:
     return await services.tracks.create(principal, body)
 
 
 @router.get("", summary="Every track")
-async def list_tracks(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+async def list_tracks(principal: CurrentPrincipal, services: ServicesDep) -> list[Track]:
     return await services.tracks.list(principal)
 
 
 @router.get("/{track_id}", summary="One track")
-async def get_track(
-    track_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+async def get_track(track_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> Track:
     return await services.tracks.get(principal, track_id)
 
 
 @router.patch("/{track_id}", summary="Change a track (admins: the catalogue is shared by every team)")
 async def update_track(
     track_id: uuid.UUID, body: TrackUpdate, principal: CurrentPrincipal, services: ServicesDep
-) -> dict[str, Any]:
+) -> Track:
     return await services.tracks.update(principal, track_id, body)
 
 

@@ -15,7 +15,7 @@ from pitbox.auth.principal import Principal
 from pitbox.errors import Invalid, UnsupportedMedia
 from pitbox.telemetry.models import MAX_T
 from pitbox.video.images import CONTENT_TYPES
-from pitbox.video.models import FrameMeta
+from pitbox.video.models import FrameMeta, FramePage, NearestFrame, UploadedFrame
 
 router = APIRouter(tags=["video"])
 
@@ -30,6 +30,7 @@ _FRAME_JSON = {
         "sessionId": {"type": "string", "format": "uuid"},
         "frameData": {
             "type": "string",
+            "minLength": 1,
             "description": "The JPEG, PNG or WebP image, base64 (a data: URL is ok).",
         },
         "timestamp": {"type": "string", "format": "date-time", "example": "2023-07-17T12:34:56Z"},
@@ -51,9 +52,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     status_code=201,
     summary="Upload a video frame (201 stored, 200 when the session already holds the identical frame)",
     openapi_extra=_UPLOAD_BODY,
-    responses={
-        200: {"description": "The identical frame was stored before", "content": {"application/json": {}}}
-    },
+    responses={200: {"description": "The identical frame was stored before", "model": UploadedFrame}},
 )
 async def upload_frame(
     request: Request,
@@ -66,7 +65,7 @@ async def upload_frame(
     x_driver_id: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
     x_frame_timestamp: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
+) -> UploadedFrame:
     """JSON `{driverId, sessionId, frameData, timestamp}`, or the image bytes as the body with the fields as
     query parameters (or X-Driver-Id, X-Session-Id, X-Frame-Timestamp headers). The bytes decide the type."""
     media = request.headers.get("content-type", "application/json").partition(";")[0].strip().lower()
@@ -84,7 +83,7 @@ async def upload_frame(
         )
     if accepted.duplicate:
         response.status_code = 200
-    return accepted.to_json()
+    return accepted.answer()
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -97,8 +96,12 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 @router.get(
     "/api/video/{frame_id}",
     summary="A frame's image (ETag is its sha256; 304 on If-None-Match)",
+    response_class=Response,
     responses={
-        200: {"content": {media: {} for media in CONTENT_TYPES}},
+        200: {
+            "description": "The image",
+            "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in CONTENT_TYPES},
+        },
         304: {"description": "Not modified"},
     },
 )
@@ -125,7 +128,7 @@ async def list_frames(
     ts_to: Annotated[datetime | None, Query(alias="to", description="ISO-8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page")] = None,
-) -> dict[str, Any]:
+) -> FramePage:
     return await services.video.list_frames(principal, session_id, ts_from, ts_to, cursor, limit)
 
 
@@ -150,7 +153,7 @@ async def nearest_frame(
     lap_dist_pct: Annotated[
         float | None, Query(alias="lapDistPct", ge=0, le=1, description="Fraction of the lap (0..1)")
     ] = None,
-) -> dict[str, Any]:
+) -> NearestFrame:
     """Give `t`, `sessionTime`, or `lap` with `lapDistPct` (what the driver saw at the braking point);
     the answer carries `offsetMs`, the frame's distance from the asked moment."""
     if (lap is None) != (lap_dist_pct is None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -10,13 +10,16 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, api_key_scheme, bearer_scheme, get_principal
 from pitbox.api.errors import error_responses
+from pitbox.api.responses import OrjsonResponse
 from pitbox.auth.principal import Principal
 from pitbox.voice.models import SynthesisResult
-from pitbox.voice.schemas import SynthesizeRequest
+from pitbox.voice.schemas import Synthesis, SynthesizeRequest, Voice
 
 router = APIRouter(prefix="/api/voice", tags=["voice"])
 
 AUDIO_CACHE_CONTROL = "private, max-age=31536000, immutable"
+AUDIO_MEDIA_TYPES = ("audio/wav", "audio/mpeg")
+_AUDIO_BODY = {media: {"schema": {"type": "string", "format": "binary"}} for media in AUDIO_MEDIA_TYPES}
 
 
 def _voice_headers(result: SynthesisResult) -> dict[str, str]:
@@ -36,7 +39,11 @@ def _voice_headers(result: SynthesisResult) -> dict[str, str]:
     "/synthesize",
     summary="Speak a text",
     responses={
-        200: {"content": {"audio/wav": {}, "audio/mpeg": {}, "application/json": {}}},
+        200: {
+            "description": "The audio, or with `Accept: application/json` where to fetch it",
+            "model": Synthesis,
+            "content": _AUDIO_BODY,
+        },
         **error_responses(429),
     },
 )
@@ -61,19 +68,17 @@ async def synthesize(
 
 def _synthesis_json(result: SynthesisResult, headers: dict[str, str]) -> Response:
     """The JSON form of a synthesis: where to fetch the audio and what it is."""
-    from pitbox.api.responses import OrjsonResponse
-
-    body: dict[str, Any] = {
-        "url": f"/api/voice/audio/{result.key}",
-        "key": result.key,
-        "contentType": result.content_type,
-        "provider": result.provider,
-        "voice": result.voice,
-        "durationS": round(result.duration_s, 3),
-        "cached": result.cached,
-        "fallbackReason": result.fallback_reason,
-    }
-    return OrjsonResponse(body, headers=headers)
+    body = Synthesis(
+        url=f"/api/voice/audio/{result.key}",
+        key=result.key,
+        content_type=result.content_type,
+        provider=result.provider,
+        voice=result.voice,
+        duration_s=round(result.duration_s, 3),
+        cached=result.cached,
+        fallback_reason=result.fallback_reason,
+    )
+    return OrjsonResponse(body.wire(), headers=headers)
 
 
 async def principal_from_header_or_query(
@@ -91,7 +96,12 @@ async def principal_from_header_or_query(
     return await get_principal(request, services, bearer, api_key)
 
 
-@router.get("/audio/{key}", summary="A synthesised clip (HTTP range requests supported)")
+@router.get(
+    "/audio/{key}",
+    summary="A synthesised clip (HTTP range requests supported)",
+    response_class=Response,
+    responses={200: {"description": "The audio", "content": _AUDIO_BODY}},
+)
 async def audio(
     key: str,
     services: ServicesDep,
@@ -113,9 +123,9 @@ async def audio(
 
 
 @router.get("/voices", summary="Voices a caller may ask for")
-async def voices(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+async def voices(principal: CurrentPrincipal, services: ServicesDep) -> list[Voice]:
     """Voice ids with their provider; `default` marks the one used when none is given."""
     return [
-        {"voiceId": v.voice_id, "provider": v.provider, "default": v.default}
+        Voice(voice_id=v.voice_id, provider=v.provider, default=v.default)
         for v in services.voice.available_voices()
     ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from pitbox.auth.api_keys import SCOPES
 from pitbox.auth.principal import Role
+from pitbox.wire import Answer, Timestamp
 
 #: Deepest nesting of objects and arrays in a body (free-form fields such as `telemetryData` and `corners`).
 MAX_JSON_DEPTH = 32
@@ -55,9 +57,15 @@ class LoginRequest(CamelModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+#: The shortest password accepted (the service says so with a message of its own; the schema shows it).
+MIN_PASSWORD = 8
+
+
 class PasswordChange(CamelModel):
     current_password: str = Field(alias="currentPassword", min_length=1, max_length=1024)
-    new_password: str = Field(alias="newPassword", min_length=1, max_length=1024)
+    new_password: str = Field(
+        alias="newPassword", min_length=1, max_length=1024, json_schema_extra={"minLength": MIN_PASSWORD}
+    )
 
 
 class TokenResponse(CamelModel):
@@ -66,41 +74,87 @@ class TokenResponse(CamelModel):
     expires_at: datetime = Field(serialization_alias="expiresAt")
 
 
-class User(CamelModel):
+class User(Answer):
+    """A user account as the API shows it."""
+
     id: uuid.UUID
     email: str
-    display_name: str = Field(serialization_alias="displayName")
+    display_name: str
     role: Role
-    created_at: datetime = Field(serialization_alias="createdAt")
+    created_at: Timestamp
 
 
-class Me(CamelModel):
-    kind: str
-    user: User | None = None
-    driver_id: uuid.UUID | None = Field(None, serialization_alias="driverId")
-    teams: list[dict[str, str]] = Field(default_factory=list)
-    key_id: uuid.UUID | None = Field(None, serialization_alias="keyId")
-    scopes: list[str] = Field(default_factory=list)
+class MyTeam(Answer):
+    """A team the caller belongs to, and their role in it."""
+
+    id: uuid.UUID
+    name: str
+    role: str
+
+
+class UserMe(Answer):
+    """The caller when it is a user: the account, its driver profile (if any) and its teams."""
+
+    kind: Literal["user"] = "user"
+    user: User
+    driver_id: uuid.UUID | None
+    teams: list[MyTeam]
+
+
+class KeyMe(Answer):
+    """The caller when it is an API key: the key, the driver or team it acts for, and its scopes."""
+
+    kind: Literal["api_key"] = "api_key"
+    key_id: uuid.UUID
+    driver_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    scopes: list[str]
+
+
+#: Who a token or key belongs to (GET /api/me), told apart by `kind`.
+Me = Annotated[UserMe | KeyMe, Field(discriminator="kind")]
 
 
 class ApiKeyCreate(CamelModel):
+    """A key for exactly one driver or one team (the service refuses both and neither: the schema says so)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["driverId"], "properties": {"driverId": {"type": "string"}}},
+                {"required": ["teamId"], "properties": {"teamId": {"type": "string"}}},
+            ]
+        }
+    )
+
     name: str = Field("", max_length=200)
     driver_id: uuid.UUID | None = Field(None, alias="driverId")
     team_id: uuid.UUID | None = Field(None, alias="teamId")
-    scopes: list[str] = Field(min_length=1, max_length=20)
+    scopes: list[str] = Field(
+        min_length=1,
+        max_length=20,
+        json_schema_extra={"items": {"type": "string", "enum": list[JsonValue](sorted(SCOPES))}},
+    )
 
 
-class ApiKey(CamelModel):
+class ApiKey(Answer):
+    """An API key as its managers see it: never the key itself, which only its hash keeps."""
+
     id: uuid.UUID
     name: str
     prefix: str
-    driver_id: uuid.UUID | None = Field(None, serialization_alias="driverId")
-    team_id: uuid.UUID | None = Field(None, serialization_alias="teamId")
+    driver_id: uuid.UUID | None
+    team_id: uuid.UUID | None
     scopes: list[str]
-    created_at: datetime = Field(serialization_alias="createdAt")
-    last_used_at: datetime | None = Field(None, serialization_alias="lastUsedAt")
-    revoked_at: datetime | None = Field(None, serialization_alias="revokedAt")
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
+    bound_to_creator: bool = Field(
+        description="Made through the API: the key works only while its creator could still make it."
+    )
 
 
 class ApiKeyCreated(ApiKey):
+    """A new API key, with the key itself."""
+
     key: str = Field(description="The key itself. Shown once; only its hash is kept.")

@@ -16,6 +16,7 @@ import orjson
 
 from pitbox.auth import api_keys, store
 from pitbox.auth.access import Access
+from pitbox.auth.models import MIN_PASSWORD, KeyMe, MyTeam, User, UserMe
 from pitbox.auth.passwords import Passwords
 from pitbox.auth.principal import Principal, Role
 from pitbox.auth.shared_ratelimit import SharedLimiter
@@ -31,7 +32,6 @@ PRINCIPAL_CACHE_S = 5.0
 #: Credentials remembered at most (least recently used forgotten first).
 PRINCIPAL_CACHE_SIZE = 10_000
 #: Shortest password accepted.
-MIN_PASSWORD = 8
 #: Days a source (a device token, an address) an account signed in from stays known to it.
 KNOWN_SOURCE_DAYS = 30
 #: Longest device token looked at (ours have 43 characters).
@@ -365,33 +365,32 @@ class AuthService(Lifecycle):
             raise NotFound("user not found")
         return row
 
-    async def describe(self, principal: Principal) -> dict[str, Any]:
+    async def describe(self, principal: Principal) -> UserMe | KeyMe:
         """The caller as GET /api/me shows it."""
         if principal.kind == "api_key":
-            return {
-                "kind": "api_key",
-                "keyId": str(principal.key_id),
-                "driverId": str(principal.key_driver_id) if principal.key_driver_id else None,
-                "teamId": str(principal.key_team_id) if principal.key_team_id else None,
-                "scopes": sorted(principal.scopes),
-            }
+            assert principal.key_id is not None
+            return KeyMe(
+                key_id=principal.key_id,
+                driver_id=principal.key_driver_id,
+                team_id=principal.key_team_id,
+                scopes=sorted(principal.scopes),
+            )
         assert principal.user_id is not None
         user = await store.user_by_id(self._pool, principal.user_id)
         assert user is not None
         teams = await store.teams_of_user(self._pool, principal.user_id)
         driver_id = await store.driver_of_user(self._pool, principal.user_id)
-        return {
-            "kind": "user",
-            "user": {
-                "id": str(user["id"]),
-                "email": user["email"],
-                "displayName": user["display_name"],
-                "role": user["role"],
-                "createdAt": user["created_at"].isoformat(),
-            },
-            "driverId": str(driver_id) if driver_id else None,
-            "teams": [{"id": str(t["id"]), "name": t["name"], "role": t["role"]} for t in teams],
-        }
+        return UserMe(
+            user=User(
+                id=user["id"],
+                email=user["email"],
+                display_name=user["display_name"],
+                role=user["role"],
+                created_at=user["created_at"],
+            ),
+            driver_id=driver_id,
+            teams=[MyTeam(id=t["id"], name=t["name"], role=t["role"]) for t in teams],
+        )
 
     async def create_key(
         self,

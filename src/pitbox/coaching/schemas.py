@@ -1,13 +1,15 @@
-"""Bodies of the coaching routes."""
+"""Bodies and answers of the coaching routes."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+import asyncpg
+from pydantic import ConfigDict, Field, model_validator
 
 from pitbox.auth.models import CamelModel
+from pitbox.wire import Answer, Timestamp
 
 
 class FeedbackRequest(CamelModel):
@@ -27,11 +29,25 @@ class FeedbackRequest(CamelModel):
 class PitWallMessage(CamelModel):
     """A message from the pit wall to the driver."""
 
-    text: str = Field(min_length=1, max_length=500, description="What the driver hears (and sees).")
+    text: str = Field(
+        min_length=1,
+        max_length=500,
+        description="What the driver hears (and sees).",
+        json_schema_extra={"pattern": r"\S"},  # whitespace is trimmed: something must be left
+    )
 
 
 class SessionCoaching(CamelModel):
     """The coaching switches of a session: give one or both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["approvalRequired"], "properties": {"approvalRequired": {"type": "boolean"}}},
+                {"required": ["cuesMuted"], "properties": {"cuesMuted": {"type": "boolean"}}},
+            ]
+        }
+    )
 
     approval_required: bool | None = Field(
         None,
@@ -50,3 +66,54 @@ class SessionCoaching(CamelModel):
         if self.approval_required is None and self.cues_muted is None:
             raise ValueError("give approvalRequired or cuesMuted")
         return self
+
+
+class Feedback(Answer):
+    """A stored feedback as the API and the `ai:<driverId>` channel show it: the coaching of a lap (`analysis`)
+    or a message from the pit wall (`pit_wall`), its items (docs/ai-agent.md, contract 4) and its audio."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    driver_id: uuid.UUID
+    lap: int | None
+    kind: Literal["analysis", "pit_wall"]
+    source: str
+    status: Literal["published", "pending_approval", "rejected"]
+    summary: str
+    items: list[dict[str, Any]]
+    audio_url: str | None
+    latency_ms: int | None
+    created_by: uuid.UUID | None
+    created_at: Timestamp
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Feedback:
+        """From an `ai_feedback` row."""
+        return cls(
+            id=row["id"],
+            session_id=row["session_id"],
+            driver_id=row["driver_id"],
+            lap=row["lap_number"],
+            kind=row["kind"],
+            source=row["source"],
+            status=row["status"],
+            summary=row["summary"],
+            items=row["items"],
+            audio_url=audio_url(row["audio_key"]) if row["audio_key"] else None,
+            latency_ms=row["latency_ms"],
+            created_by=row["created_by"],
+            created_at=row["created_at"],
+        )
+
+
+class SessionCoachingState(Answer):
+    """A session's coaching switches as they now are."""
+
+    session_id: uuid.UUID
+    approval_required: bool
+    cues_muted: bool
+
+
+def audio_url(key: str) -> str:
+    """Where a spoken clip is served."""
+    return f"/api/voice/audio/{key}"

@@ -32,6 +32,7 @@ from pitbox.coaching.analyst import analyse_lap
 from pitbox.coaching.gradient import GradientClient, GradientFailure
 from pitbox.coaching.laps import LapData, StoredLaps, inline_lap
 from pitbox.coaching.models import Analysis, Corner
+from pitbox.coaching.schemas import Feedback, SessionCoachingState, audio_url
 from pitbox.cues.service import CueService
 from pitbox.errors import Conflict, Invalid, NotFound, Unavailable
 from pitbox.lifecycle import Lifecycle
@@ -629,7 +630,7 @@ class CoachingService(Lifecycle):
         session_id: uuid.UUID,
         approval_required: bool | None = None,
         cues_muted: bool | None = None,
-    ) -> dict[str, Any]:
+    ) -> SessionCoachingState:
         """Switch a session's approval gate and mute its in-lap cues, each when given (its team's managers
         and engineers); answers both switches as they now are."""
         driver_id = await self._access.require_session(principal, session_id, "write", scope="ai:write")
@@ -643,11 +644,11 @@ class CoachingService(Lifecycle):
         session = await store.coaching_session(self._pool, session_id)
         if session is None:
             raise NotFound("session not found")
-        return {
-            "sessionId": str(session_id),
-            "approvalRequired": session["approval_required"],
-            "cuesMuted": session["cues_muted"],
-        }
+        return SessionCoachingState(
+            session_id=session_id,
+            approval_required=session["approval_required"],
+            cues_muted=session["cues_muted"],
+        )
 
     async def pit_wall(self, principal: Principal, session_id: uuid.UUID, text: str) -> dict[str, Any]:
         """A message from the pit wall: spoken to the driver, stored, and published on `ai:<driverId>`."""
@@ -682,27 +683,8 @@ class CoachingService(Lifecycle):
 
 
 def feedback_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A stored feedback as the API and the ai channel show it."""
-    return {
-        "id": str(row["id"]),
-        "sessionId": str(row["session_id"]),
-        "driverId": str(row["driver_id"]),
-        "lap": row["lap_number"],
-        "kind": row["kind"],
-        "source": row["source"],
-        "status": row["status"],
-        "summary": row["summary"],
-        "items": row["items"],
-        "audioUrl": audio_url(row["audio_key"]) if row["audio_key"] else None,
-        "latencyMs": row["latency_ms"],
-        "createdBy": str(row["created_by"]) if row["created_by"] else None,
-        "createdAt": row["created_at"].isoformat(),
-    }
-
-
-def audio_url(key: str) -> str:
-    """Where a spoken clip is served."""
-    return f"/api/voice/audio/{key}"
+    """A stored feedback as the API and the ai channel show it (`Feedback`), as a JSON object."""
+    return Feedback.from_row(row).wire()
 
 
 def agent_telemetry(

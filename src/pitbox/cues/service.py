@@ -30,7 +30,7 @@ from pitbox.coaching.models import Analysis, Corner
 from pitbox.cues import store
 from pitbox.cues.board import CueBoard, LiveCue, LivePlan, Outcome
 from pitbox.cues.efficacy import cause_persists, measure_efficacy, read_corner
-from pitbox.cues.models import CUES_CHANNEL, cue_json
+from pitbox.cues.models import CUES_CHANNEL, Cue
 from pitbox.cues.plan import PlannedCue, SpeedProfile, plan_cues
 from pitbox.lifecycle import Lifecycle
 from pitbox.realtime.publisher import Publisher, ai_channel
@@ -262,7 +262,7 @@ class CueService(Lifecycle):
                     "type": "cue_plan",
                     "sessionId": str(session_id),
                     "lap": armed[0]["for_lap"],
-                    "cues": [cue_json(row) for row in armed],
+                    "cues": [Cue.from_row(row).wire() for row in armed],
                 },
             )
 
@@ -349,7 +349,7 @@ class CueService(Lifecycle):
                 self.counters[outcome.state] += 1
                 if fired:
                     self._publisher.publish(
-                        ai_channel(outcome.driver_id), {"type": "cue", "cue": cue_json(row)}
+                        ai_channel(outcome.driver_id), {"type": "cue", "cue": Cue.from_row(row).wire()}
                     )
 
     async def _after_lap(self, session_id: uuid.UUID, lap_number: int) -> None:
@@ -390,7 +390,7 @@ class CueService(Lifecycle):
             if stored is not None:
                 self.counters["measured"] += 1
                 self._publisher.publish(
-                    ai_channel(row["driver_id"]), {"type": "cue_efficacy", "cue": cue_json(stored)}
+                    ai_channel(row["driver_id"]), {"type": "cue_efficacy", "cue": Cue.from_row(stored).wire()}
                 )
 
     # -- keeping the board -----------------------------------------------------------------------------------
@@ -446,12 +446,10 @@ class CueService(Lifecycle):
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    async def session_cues(
-        self, principal: Principal, session_id: uuid.UUID, limit: int = 200
-    ) -> list[dict[str, Any]]:
+    async def session_cues(self, principal: Principal, session_id: uuid.UUID, limit: int = 200) -> list[Cue]:
         """A session's cues, oldest first, with their state and (after their lap) their efficacy."""
         await self._access.require_session(principal, session_id, scope="ai:read")
-        return [cue_json(row) for row in await store.cues_of_session(self._pool, session_id, limit)]
+        return [Cue.from_row(row) for row in await store.cues_of_session(self._pool, session_id, limit)]
 
     # -- helpers -----------------------------------------------------------------------------------------------
 

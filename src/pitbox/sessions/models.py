@@ -1,4 +1,4 @@
-"""Bodies and filters of the session routes, and the opaque cursor of a session listing."""
+"""Bodies, filters and answers of the session routes, and the opaque cursor of a session listing."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+import asyncpg
 import orjson
 from pydantic import Field, field_validator
 
 from pitbox.auth.models import CamelModel
 from pitbox.errors import Invalid
+from pitbox.telemetry.models import CompletedLap
+from pitbox.wire import Answer, Timestamp
 
 SessionType = Literal["practice", "qualifying", "race", "test"]
 
@@ -80,3 +83,80 @@ class SessionCursor:
                 code="bad_cursor",
                 details=[{"field": "cursor", "message": "unknown cursor"}],
             ) from None
+
+
+class Session(Answer):
+    """A session as the API shows it, with its running statistics."""
+
+    id: uuid.UUID
+    driver_id: uuid.UUID
+    track_id: uuid.UUID | None
+    track_name: str | None
+    track_config: str | None
+    track_length_m: float | None
+    measured_length_m: float | None = Field(description="Lap length this session's own data measured (m).")
+    name: str
+    car: str | None
+    sim: str | None
+    type: SessionType
+    status: Literal["active", "ended"]
+    started_at: Timestamp
+    ended_at: Timestamp | None
+    last_activity_at: Timestamp
+    sample_count: int
+    lap_count: int
+    best_lap_time: float | None
+    distance_m: float
+    duration_s: float
+    channels: list[str]
+    approval_required: bool
+    cues_muted: bool
+
+    @classmethod
+    def fields_of(cls, row: asyncpg.Record) -> dict[str, Any]:
+        """The session's fields from a row of the session queries (with its track), for this class and those
+        that add to it. Its duration runs over its samples' clock, else from its start to its end or last
+        activity."""
+        t_first, t_last = row["t_first"], row["t_last"]
+        if t_first is not None and t_last is not None:
+            duration = t_last - t_first
+        else:
+            until = row["ended_at"] or row["last_activity_at"]
+            duration = max((until - row["started_at"]).total_seconds(), 0.0)
+        return {
+            "id": row["id"],
+            "driver_id": row["driver_id"],
+            "track_id": row["track_id"],
+            "track_name": row["track_name"],
+            "track_config": row["track_config"],
+            "track_length_m": row["track_length_m"],
+            "measured_length_m": row["measured_length_m"],
+            "name": row["name"],
+            "car": row["car"],
+            "sim": row["sim"],
+            "type": row["type"],
+            "status": row["status"],
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "last_activity_at": row["last_activity_at"],
+            "sample_count": row["sample_count"],
+            "lap_count": row["lap_count"],
+            "best_lap_time": row["best_lap_s"],
+            "distance_m": round(row["distance_m"], 3),
+            "duration_s": round(duration, 3),
+            "channels": list(row["channels"]),
+            "approval_required": row["approval_required"],
+            "cues_muted": row["cues_muted"],
+        }
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Session:
+        """From a row of the session queries."""
+        return cls(**cls.fields_of(row))
+
+
+class SessionSummary(Session):
+    """One session with its completed laps and its best valid lap (null before the first)."""
+
+    laps: list[CompletedLap]
+    best_lap: CompletedLap | None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import structlog
@@ -20,9 +19,9 @@ from pitbox.errors import Invalid, NotFound
 from pitbox.lifecycle import Lifecycle, Periodic
 from pitbox.realtime.publisher import Publisher, session_channel, telemetry_channel
 from pitbox.sessions import store
-from pitbox.sessions.models import SessionCreate, SessionCursor, SessionFilter
+from pitbox.sessions.models import Session, SessionCreate, SessionCursor, SessionFilter, SessionSummary
 from pitbox.telemetry import store as telemetry_store
-from pitbox.telemetry.models import lap_json
+from pitbox.telemetry.models import CompletedLap
 from pitbox.tracks import service as tracks
 
 log = structlog.get_logger(__name__)
@@ -30,46 +29,11 @@ log = structlog.get_logger(__name__)
 MAX_PAGE = 200
 
 
-def session_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A session as the API shows it, with its running statistics."""
-    t_first, t_last = row["t_first"], row["t_last"]
-    if t_first is not None and t_last is not None:
-        duration = t_last - t_first
-    else:
-        until = row["ended_at"] or row["last_activity_at"]
-        duration = max((until - row["started_at"]).total_seconds(), 0.0)
-    return {
-        "id": str(row["id"]),
-        "driverId": str(row["driver_id"]),
-        "trackId": str(row["track_id"]) if row["track_id"] else None,
-        "trackName": row["track_name"],
-        "trackConfig": row["track_config"],
-        "trackLengthM": row["track_length_m"],
-        "measuredLengthM": row["measured_length_m"],
-        "name": row["name"],
-        "car": row["car"],
-        "sim": row["sim"],
-        "type": row["type"],
-        "status": row["status"],
-        "startedAt": row["started_at"].isoformat(),
-        "endedAt": row["ended_at"].isoformat() if row["ended_at"] else None,
-        "lastActivityAt": row["last_activity_at"].isoformat(),
-        "sampleCount": row["sample_count"],
-        "lapCount": row["lap_count"],
-        "bestLapTime": row["best_lap_s"],
-        "distanceM": round(row["distance_m"], 3),
-        "durationS": round(duration, 3),
-        "channels": list(row["channels"]),
-        "approvalRequired": row["approval_required"],
-        "cuesMuted": row["cues_muted"],
-    }
-
-
 @dataclass(frozen=True)
 class SessionPage:
     """A page of a driver's sessions (as the API shows them), newest first, and where the next page starts."""
 
-    sessions: list[dict[str, Any]]
+    sessions: list[Session]
     next_cursor: str | None
 
 
@@ -95,7 +59,7 @@ class SessionService(Lifecycle):
         """Stop ending idle sessions."""
         await self._reaper.close()
 
-    async def create(self, principal: Principal, body: SessionCreate) -> dict[str, Any]:
+    async def create(self, principal: Principal, body: SessionCreate) -> Session:
         """A new active session for a driver the caller may write for."""
         await self._access.require_driver(principal, body.driver_id, "write", scope="sessions:write")
         track_id = body.track_id
@@ -119,8 +83,8 @@ class SessionService(Lifecycle):
             principal.user_id,
             body.track_length_m,
         )
-        session = session_json(row)
-        event = {"type": "session_started", "session": session}
+        session = Session.from_row(row)
+        event = {"type": "session_started", "session": session.wire()}
         self._publisher.publish(session_channel(row["id"]), event)
         self._publisher.publish(telemetry_channel(row["driver_id"]), event)
         return session
@@ -146,20 +110,23 @@ class SessionService(Lifecycle):
         next_cursor = (
             SessionCursor(page[-1]["started_at"], page[-1]["id"]).encode() if len(rows) > limit else None
         )
-        return SessionPage([session_json(row) for row in page], next_cursor)
+        return SessionPage([Session.from_row(row) for row in page], next_cursor)
 
-    async def summary(self, principal: Principal, session_id: uuid.UUID) -> dict[str, Any]:
+    async def summary(self, principal: Principal, session_id: uuid.UUID) -> SessionSummary:
         """One session with its stats, its laps and its best lap."""
         await self._access.require_session(principal, session_id, scope="sessions:read")
         row = await store.session_by_id(self._pool, session_id)
         if row is None:
             raise NotFound("session not found")
-        laps = [lap_json(lap) for lap in await telemetry_store.laps_of_session(self._pool, session_id)]
-        valid = [lap for lap in laps if lap["valid"]]
-        best = min(valid, key=lambda lap: lap["lapTime"]) if valid else None
-        return {**session_json(row), "laps": laps, "bestLap": best}
+        laps = [
+            CompletedLap.from_row(lap)
+            for lap in await telemetry_store.laps_of_session(self._pool, session_id)
+        ]
+        valid = [lap for lap in laps if lap.valid]
+        best = min(valid, key=lambda lap: lap.lap_time) if valid else None
+        return SessionSummary(**Session.fields_of(row), laps=laps, best_lap=best)
 
-    async def end(self, principal: Principal, session_id: uuid.UUID) -> dict[str, Any]:
+    async def end(self, principal: Principal, session_id: uuid.UUID) -> Session:
         """End a session now; ending an ended session changes nothing and answers the same."""
         driver_id = await self._access.require_session(principal, session_id, "write", scope="sessions:write")
         if await store.end_session(self._pool, session_id):
@@ -167,7 +134,7 @@ class SessionService(Lifecycle):
         row = await store.session_by_id(self._pool, session_id)
         if row is None:
             raise NotFound("session not found")
-        return session_json(row)
+        return Session.from_row(row)
 
     async def end_idle_sessions(self, idle_s: float) -> int:
         """End the active sessions without telemetry for `idle_s` seconds; returns how many."""

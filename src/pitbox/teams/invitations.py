@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 
@@ -13,7 +12,7 @@ from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.errors import NotFound
 from pitbox.teams import store
-from pitbox.teams.service import invitation_json
+from pitbox.teams.models import Invitation, InvitationAccepted
 
 
 class InvitationService:
@@ -26,15 +25,15 @@ class InvitationService:
         self._access = access
         self._on_rights_changed = on_rights_changed or (lambda: None)
 
-    async def mine(self, principal: Principal) -> list[dict[str, Any]]:
+    async def mine(self, principal: Principal) -> list[Invitation]:
         """The caller's pending invitations."""
         self._access.require_user(principal)
         assert principal.user_id is not None
         return [
-            invitation_json(row) for row in await store.invitations_of_user(self._pool, principal.user_id)
+            Invitation.from_row(row) for row in await store.invitations_of_user(self._pool, principal.user_id)
         ]
 
-    async def accept(self, principal: Principal, invitation_id: uuid.UUID) -> dict[str, Any]:
+    async def accept(self, principal: Principal, invitation_id: uuid.UUID) -> InvitationAccepted:
         """Join the team with the role this invitation id was issued for (a driver's profile joins it too: the user
         consents to share it). An invitation re-issued for another role has a new id: the old one is not found."""
         self._access.require_user(principal)
@@ -47,12 +46,7 @@ class InvitationService:
             team = await store.team_by_id(conn, taken["team_id"])
         assert team is not None
         self._on_rights_changed()
-        return {
-            "teamId": str(team["id"]),
-            "teamName": team["name"],
-            "role": taken["role"],
-            "status": "accepted",
-        }
+        return InvitationAccepted(team_id=team["id"], team_name=team["name"], role=taken["role"])
 
     async def decline(self, principal: Principal, invitation_id: uuid.UUID) -> None:
         """Refuse an invitation: it is gone."""
@@ -61,10 +55,10 @@ class InvitationService:
         if await store.take_invitation(self._pool, invitation_id, principal.user_id) is None:
             raise NotFound("invitation not found")
 
-    async def of_team(self, principal: Principal, team_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def of_team(self, principal: Principal, team_id: uuid.UUID) -> list[Invitation]:
         """A team's pending invitations (its managers)."""
         await self._access.require_team(principal, team_id, "write")
-        return [invitation_json(row) for row in await store.invitations_of_team(self._pool, team_id)]
+        return [Invitation.from_row(row) for row in await store.invitations_of_team(self._pool, team_id)]
 
     async def withdraw(self, principal: Principal, team_id: uuid.UUID, invitation_id: uuid.UUID) -> None:
         """Take an invitation back before it is answered (the team's managers)."""

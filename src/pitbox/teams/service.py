@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -18,27 +17,7 @@ from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.errors import Conflict, Forbidden, Invalid, NotFound
 from pitbox.teams import store
-
-
-def team_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A team as the API shows it."""
-    return {"id": str(row["id"]), "name": row["name"], "createdAt": row["created_at"].isoformat()}
-
-
-def invitation_json(row: asyncpg.Record) -> dict[str, Any]:
-    """An invitation to join a team as the API shows it."""
-    return {
-        "id": str(row["id"]),
-        "teamId": str(row["team_id"]),
-        "teamName": row["team_name"],
-        "userId": str(row["user_id"]),
-        "role": row["role"],
-        "invitedBy": str(row["invited_by"]) if row["invited_by"] else None,
-        "createdAt": row["created_at"].isoformat(),
-        "expiresAt": row["expires_at"].isoformat(),
-        "status": "pending",
-    }
-
+from pitbox.teams.models import Driver, Invitation, Member, Team, TeamDetail
 
 #: How long an invitation waits for its user.
 INVITATION_TTL_S = 14 * 86400
@@ -48,19 +27,8 @@ INVITATION_TTL_S = 14 * 86400
 class MemberAdded:
     """What adding a member did: `members` when the user joined, `invitation` when they were invited."""
 
-    members: list[dict[str, Any]] | None = None
-    invitation: dict[str, Any] | None = None
-
-
-def driver_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A driver as the API shows it."""
-    return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "userId": str(row["user_id"]) if row["user_id"] else None,
-        "teamIds": [str(t) for t in row["team_ids"]],
-        "createdAt": row["created_at"].isoformat(),
-    }
+    members: list[Member] | None = None
+    invitation: Invitation | None = None
 
 
 class TeamService:
@@ -75,26 +43,26 @@ class TeamService:
         # credentials trusted from a cache (API keys bound to their creator's rights) are checked afresh.
         self._on_rights_changed = on_rights_changed or (lambda: None)
 
-    async def create_team(self, principal: Principal, name: str) -> dict[str, Any]:
+    async def create_team(self, principal: Principal, name: str) -> Team:
         """A new team; its creator becomes its manager."""
         self._access.require_user(principal, "admin", "manager")
         async with self._pool.acquire() as conn, conn.transaction():
             row = await store.insert_team(conn, name)
             assert principal.user_id is not None
             await store.upsert_member(conn, row["id"], principal.user_id, "manager")
-        return team_json(row)
+        return Team.from_row(row)
 
-    async def list_teams(self, principal: Principal) -> list[dict[str, Any]]:
+    async def list_teams(self, principal: Principal) -> list[Team]:
         """Teams the caller belongs to (all for an admin)."""
         if principal.kind == "api_key":
             if principal.key_team_id is None:
                 return []
             row = await store.team_by_id(self._pool, principal.key_team_id)
-            return [team_json(row)] if row else []
+            return [Team.from_row(row)] if row else []
         rows = await store.teams_for(self._pool, None if principal.is_admin else principal.user_id)
-        return [team_json(r) for r in rows]
+        return [Team.from_row(r) for r in rows]
 
-    async def get_team(self, principal: Principal, team_id: uuid.UUID) -> dict[str, Any]:
+    async def get_team(self, principal: Principal, team_id: uuid.UUID) -> TeamDetail:
         """One team with its members and drivers."""
         await self._access.require_team(principal, team_id)
         row = await store.team_by_id(self._pool, team_id)
@@ -102,28 +70,21 @@ class TeamService:
             raise NotFound("team not found")
         members = await store.members(self._pool, team_id)
         drivers = await store.drivers_by_ids(self._pool, await store.driver_ids_of_team(self._pool, team_id))
-        return {
-            **team_json(row),
-            "members": [self._member_json(m) for m in members],
-            "drivers": [driver_json(d) for d in drivers],
-        }
+        return TeamDetail(
+            id=row["id"],
+            name=row["name"],
+            created_at=row["created_at"],
+            members=[Member.from_row(m) for m in members],
+            drivers=[Driver.from_row(d) for d in drivers],
+        )
 
-    @staticmethod
-    def _member_json(m: asyncpg.Record) -> dict[str, Any]:
-        return {
-            "userId": str(m["user_id"]),
-            "email": m["email"],
-            "displayName": m["display_name"],
-            "role": m["role"],
-        }
-
-    async def rename_team(self, principal: Principal, team_id: uuid.UUID, name: str) -> dict[str, Any]:
+    async def rename_team(self, principal: Principal, team_id: uuid.UUID, name: str) -> Team:
         """Rename a team (its managers)."""
         await self._access.require_team(principal, team_id, "write")
         row = await store.rename_team(self._pool, team_id, name)
         if row is None:
             raise NotFound("team not found")
-        return team_json(row)
+        return Team.from_row(row)
 
     async def delete_team(self, principal: Principal, team_id: uuid.UUID) -> None:
         """Delete a team (its managers); drivers and their data stay."""
@@ -131,10 +92,10 @@ class TeamService:
         await store.delete_team(self._pool, team_id)
         self._on_rights_changed()
 
-    async def list_members(self, principal: Principal, team_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def list_members(self, principal: Principal, team_id: uuid.UUID) -> list[Member]:
         """Members of a team."""
         await self._access.require_team(principal, team_id)
-        return [self._member_json(m) for m in await store.members(self._pool, team_id)]
+        return [Member.from_row(m) for m in await store.members(self._pool, team_id)]
 
     async def add_member(
         self, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID, role: str
@@ -150,7 +111,7 @@ class TeamService:
             row = await store.upsert_invitation(
                 self._pool, team_id, user_id, role, principal.user_id, INVITATION_TTL_S
             )
-            return MemberAdded(invitation=invitation_json(row))
+            return MemberAdded(invitation=Invitation.from_row(row))
         async with self._pool.acquire() as conn, conn.transaction():
             await store.join_team(conn, team_id, user_id, role)
         self._on_rights_changed()
@@ -170,7 +131,7 @@ class TeamService:
 
     async def create_driver(
         self, principal: Principal, name: str, user_id: uuid.UUID | None, team_id: uuid.UUID | None
-    ) -> dict[str, Any]:
+    ) -> Driver:
         """A driver profile, in a team the caller manages (admins may leave it team-less), linked to a user the
         caller may link (`Access.manages_user`); any other user id answers 404, like one that is no user."""
         self._access.require_user(principal)
@@ -196,22 +157,22 @@ class TeamService:
                 await store.add_driver_to_team(conn, team_id, driver_id)
             row = await store.driver_by_id(conn, driver_id)
         assert row is not None
-        return driver_json(row)
+        return Driver.from_row(row)
 
-    async def list_drivers(self, principal: Principal) -> list[dict[str, Any]]:
+    async def list_drivers(self, principal: Principal) -> list[Driver]:
         """Drivers the caller may see."""
         return [
-            driver_json(r)
+            Driver.from_row(r)
             for r in await store.drivers_by_ids(self._pool, await self._access.visible_drivers(principal))
         ]
 
-    async def get_driver(self, principal: Principal, driver_id: uuid.UUID) -> dict[str, Any]:
+    async def get_driver(self, principal: Principal, driver_id: uuid.UUID) -> Driver:
         """One driver."""
         await self._access.require_driver(principal, driver_id)
         row = await store.driver_by_id(self._pool, driver_id)
         if row is None:
             raise NotFound("driver not found")
-        return driver_json(row)
+        return Driver.from_row(row)
 
     async def update_driver(
         self,
@@ -220,7 +181,7 @@ class TeamService:
         name: str | None,
         user_id: uuid.UUID | None,
         set_user: bool,
-    ) -> dict[str, Any]:
+    ) -> Driver:
         """Rename a driver or link it to a user (admins and managers of every team that holds the driver; the
         user must be one the caller may link, any other id answers 404 like one that is no user)."""
         await self._access.require_driver_control(principal, driver_id)

@@ -36,7 +36,7 @@ from pitbox.telemetry.compare import compare_laps, lap_samples
 from pitbox.telemetry.downsample import downsample_columns
 from pitbox.telemetry.ingest import invalid
 from pitbox.telemetry.laps import DEFAULT_SPLITS, LAP_CHANNELS, LAP_SIGNALS, Lap, LapDetector
-from pitbox.telemetry.models import FloatArray, IngestBatch, lap_json
+from pitbox.telemetry.models import BestLap, CompletedLap, FloatArray, IngestBatch
 from pitbox.telemetry.parquet import ParquetStream
 from pitbox.telemetry.prepare import IngestWorkers, PreparedBatch, prepare_message
 from pitbox.telemetry.query import (
@@ -481,10 +481,10 @@ class TelemetryService(Lifecycle):
 
     # -- laps ----------------------------------------------------------------------------------------------
 
-    async def laps(self, principal: Principal, session_id: uuid.UUID) -> list[dict[str, Any]]:
+    async def laps(self, principal: Principal, session_id: uuid.UUID) -> list[CompletedLap]:
         """The completed laps of a session, in order."""
         await self._access.require_session(principal, session_id, scope="telemetry:read")
-        return [lap_json(row) for row in await store.laps_of_session(self._pool, session_id)]
+        return [CompletedLap.from_row(row) for row in await store.laps_of_session(self._pool, session_id)]
 
     async def compare(
         self,
@@ -513,8 +513,8 @@ class TelemetryService(Lifecycle):
         # The other lap is the reference, as in coaching: delta = this lap's time - the other's (+: behind).
         result = compare_laps(samples_b, samples_a, channels=channels, points=points, track_length=length)
         return {
-            "a": {**lap_json(lap_a), "channels": result.b},
-            "b": {**lap_json(lap_b), "channels": result.a},
+            "a": {**CompletedLap.from_row(lap_a).wire(), "channels": result.b},
+            "b": {**CompletedLap.from_row(lap_b).wire(), "channels": result.a},
             "trackLength": result.track_length,
             "distance": result.distance,
             "delta": result.delta,
@@ -575,7 +575,7 @@ class TelemetryService(Lifecycle):
         track_id: uuid.UUID | None,
         car: str | None,
         limit: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[BestLap]:
         """The best valid lap per driver, track and car, fastest first, among the drivers the caller sees."""
         if driver_id is not None:
             await self._access.require_driver(principal, driver_id, scope="telemetry:read")
@@ -584,19 +584,7 @@ class TelemetryService(Lifecycle):
             self._access.require_scope(principal, "telemetry:read")
             drivers = await self._access.visible_drivers(principal)
         rows = await store.best_laps(self._pool, drivers, track_id, car, limit)
-        return [
-            {
-                **lap_json(row),
-                "driverId": str(row["driver_id"]),
-                "trackId": str(row["track_id"]) if row["track_id"] else None,
-                "trackName": row["track_name"],
-                "trackConfig": row["track_config"],
-                "trackLengthM": row["track_length_m"],
-                "car": row["car"],
-                "sessionStartedAt": row["started_at"].isoformat(),
-            }
-            for row in rows
-        ]
+        return [BestLap.from_row(row) for row in rows]
 
 
 async def _keep_measured_length(

@@ -1,12 +1,15 @@
-"""Bodies of the track routes."""
+"""Bodies and answers of the track routes."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import asyncpg
 from pydantic import Field, field_validator
 
 from pitbox.auth.models import CamelModel
+from pitbox.wire import Answer, Timestamp
 
 
 class TrackCreate(CamelModel):
@@ -35,3 +38,32 @@ class TrackCreate(CamelModel):
 class TrackUpdate(TrackCreate):
     name: str | None = Field(None, min_length=1, max_length=200)  # type: ignore[assignment]
     configuration: str | None = Field(None, max_length=200)  # type: ignore[assignment]
+
+
+class Track(Answer):
+    """A track as the API shows it: one layout of a circuit."""
+
+    id: uuid.UUID
+    name: str
+    configuration: str
+    country: str | None
+    length_m: float | None
+    sector_splits: list[float]
+    corners: Any = Field(
+        description="The corners kept with the track (as the coaching analyst found them), or null."
+    )
+    created_at: Timestamp
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Track:
+        """From a `tracks` row."""
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            configuration=row["configuration"],
+            country=row["country"],
+            length_m=row["length_m"],
+            sector_splits=list(row["sector_splits"]),
+            corners=row["corners"],
+            created_at=row["created_at"],
+        )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -25,24 +24,10 @@ from pitbox.auth.principal import Principal
 from pitbox.db.types import Queryable
 from pitbox.errors import Conflict, Invalid, NotFound
 from pitbox.tracks import store
-from pitbox.tracks.models import TrackCreate, TrackUpdate
+from pitbox.tracks.models import Track, TrackCreate, TrackUpdate
 
 #: Two lengths within this fraction of each other are one circuit; beyond it, two.
 SAME_LENGTH = 0.01
-
-
-def track_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A track as the API shows it."""
-    return {
-        "id": str(row["id"]),
-        "name": row["name"],
-        "configuration": row["configuration"],
-        "country": row["country"],
-        "lengthM": row["length_m"],
-        "sectorSplits": list(row["sector_splits"]),
-        "corners": row["corners"],
-        "createdAt": row["created_at"].isoformat(),
-    }
 
 
 def same_length(a: float | None, b: float | None) -> bool:
@@ -146,7 +131,7 @@ class TrackService:
         self._pool = pool
         self._access = access
 
-    async def create(self, principal: Principal, body: TrackCreate) -> dict[str, Any]:
+    async def create(self, principal: Principal, body: TrackCreate) -> Track:
         """A new track (users, and API keys that may create sessions); 409 when one of this name and
         configuration with the same length exists."""
         self._access.require_scope(principal, "sessions:write")
@@ -162,20 +147,20 @@ class TrackService:
                 body.corners,
                 body.configuration,
             )
-        return track_json(row)
+        return Track.from_row(row)
 
-    async def list(self, principal: Principal) -> list[dict[str, Any]]:
+    async def list(self, principal: Principal) -> list[Track]:
         """Every track."""
-        return [track_json(r) for r in await store.all_tracks(self._pool)]
+        return [Track.from_row(r) for r in await store.all_tracks(self._pool)]
 
-    async def get(self, principal: Principal, track_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, principal: Principal, track_id: uuid.UUID) -> Track:
         """One track."""
         row = await store.track_by_id(self._pool, track_id)
         if row is None:
             raise NotFound("track not found")
-        return track_json(row)
+        return Track.from_row(row)
 
-    async def update(self, principal: Principal, track_id: uuid.UUID, body: TrackUpdate) -> dict[str, Any]:
+    async def update(self, principal: Principal, track_id: uuid.UUID, body: TrackUpdate) -> Track:
         """Change a track (admins only: every team's sessions on it would change); 409 when it would become
         another track's twin."""
         self._access.require_user(principal, "admin")
@@ -195,7 +180,7 @@ class TrackService:
             row = await store.update_track(conn, track_id, fields)
         if row is None:
             raise NotFound("track not found")
-        return track_json(row)
+        return Track.from_row(row)
 
     async def delete(self, principal: Principal, track_id: uuid.UUID) -> None:
         """Delete a track (admins only)."""

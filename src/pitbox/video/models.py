@@ -1,4 +1,5 @@
-"""Video frame types: what an upload says about a frame, a stored frame, and the cursor of a frame listing."""
+"""Video frame types: what an upload says about a frame, a stored frame, the cursor of a frame listing, and the
+answers of the video routes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import asyncpg
 import orjson
 
 from pitbox.errors import BadRequest, Invalid, PayloadTooLarge
+from pitbox.wire import Answer, Timestamp
 
 #: Frames stamped before this are refused (a clock that was never set).
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
@@ -148,22 +150,6 @@ class Frame:
         """Where the image itself is served."""
         return f"/api/video/{self.id}"
 
-    def to_json(self) -> dict[str, Any]:
-        """The frame as the API shows it (camelCase, with the image's URL)."""
-        return {
-            "id": str(self.id),
-            "sessionId": str(self.session_id),
-            "driverId": str(self.driver_id),
-            "timestamp": self.timestamp.isoformat(),
-            "contentType": self.content_type,
-            "bytes": self.bytes,
-            "width": self.width,
-            "height": self.height,
-            "sha256": self.sha256,
-            "url": self.url,
-            "createdAt": self.created_at.isoformat(),
-        }
-
 
 @dataclass(frozen=True)
 class FrameCursor:
@@ -190,3 +176,61 @@ class FrameCursor:
 def frame_key(session_id: uuid.UUID, timestamp: datetime, sha256: str, extension: str) -> str:
     """The frame's key in the store, made only from checked values: `<sessionId>/<yyyymmddHH>/<sha256>.<ext>`."""
     return f"{session_id}/{timestamp.astimezone(UTC):%Y%m%d%H}/{sha256}.{extension}"
+
+
+class VideoFrame(Answer):
+    """A stored frame as the API shows it, with the URL of its image."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    driver_id: uuid.UUID
+    timestamp: Timestamp
+    content_type: str
+    bytes: int
+    width: int
+    height: int
+    sha256: str
+    url: str
+    created_at: Timestamp
+
+    @classmethod
+    def fields_of(cls, frame: Frame) -> dict[str, Any]:
+        """The fields of a stored frame, for this class and those that add to it."""
+        return {
+            "id": frame.id,
+            "session_id": frame.session_id,
+            "driver_id": frame.driver_id,
+            "timestamp": frame.timestamp,
+            "content_type": frame.content_type,
+            "bytes": frame.bytes,
+            "width": frame.width,
+            "height": frame.height,
+            "sha256": frame.sha256,
+            "url": frame.url,
+            "created_at": frame.created_at,
+        }
+
+    @classmethod
+    def of(cls, frame: Frame) -> VideoFrame:
+        """The answer for a stored frame."""
+        return cls(**cls.fields_of(frame))
+
+
+class UploadedFrame(VideoFrame):
+    """The answer to an upload: the frame, and whether the session held it already (nothing new was stored)."""
+
+    duplicate: bool
+
+
+class FramePage(Answer):
+    """A page of a session's frames in time order; `nextCursor` reads on (null on the last page)."""
+
+    frames: list[VideoFrame]
+    next_cursor: str | None
+
+
+class NearestFrame(VideoFrame):
+    """The frame nearest a moment: the moment asked for, and how far from it the frame is (ms, + after)."""
+
+    requested_at: Timestamp
+    offset_ms: float

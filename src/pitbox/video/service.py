@@ -32,6 +32,10 @@ from pitbox.video.models import (
     Frame,
     FrameCursor,
     FrameMeta,
+    FramePage,
+    NearestFrame,
+    UploadedFrame,
+    VideoFrame,
     decode_base64_frame,
     frame_key,
     parse_json_upload,
@@ -58,9 +62,9 @@ class AcceptedFrame:
     frame: Frame
     duplicate: bool
 
-    def to_json(self) -> dict[str, Any]:
-        """The frame as JSON with `duplicate`."""
-        return {**self.frame.to_json(), "duplicate": self.duplicate}
+    def answer(self) -> UploadedFrame:
+        """The frame with `duplicate`, as the API answers an upload."""
+        return UploadedFrame(**VideoFrame.fields_of(self.frame), duplicate=self.duplicate)
 
 
 async def read_limited(chunks: AsyncIterable[bytes], max_bytes: int, what: str) -> bytes:
@@ -203,14 +207,14 @@ class VideoService(Lifecycle):
         ts_to: datetime | None,
         cursor: str | None,
         limit: int,
-    ) -> dict[str, Any]:
+    ) -> FramePage:
         """A page of a session's frames in time order, within [from, to), with `nextCursor`."""
         await self._access.require_session(principal, session_id, scope="video:read")
         after = FrameCursor.decode(cursor) if cursor else None
         rows = await store.frames_of_session(self._pool, session_id, ts_from, ts_to, after, limit + 1)
         page = [Frame.from_row(row) for row in rows[:limit]]
         next_cursor = FrameCursor(page[-1].timestamp, page[-1].id).encode() if len(rows) > limit else None
-        return {"frames": [frame.to_json() for frame in page], "nextCursor": next_cursor}
+        return FramePage(frames=[VideoFrame.of(frame) for frame in page], next_cursor=next_cursor)
 
     async def nearest_frame(
         self,
@@ -218,7 +222,7 @@ class VideoService(Lifecycle):
         session_id: uuid.UUID,
         at: datetime | None = None,
         session_time_s: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> NearestFrame:
         """The frame closest to a wall-clock time `at`, or to telemetry's `t` (seconds since the session started)."""
         await self._access.require_session(principal, session_id, scope="video:read")
         if (at is None) == (session_time_s is None):
@@ -236,7 +240,7 @@ class VideoService(Lifecycle):
             raise NotFound("the session has no video frames", code="no_frames")
         frame = Frame.from_row(row)
         offset_ms = round((frame.timestamp - at).total_seconds() * 1000, 3)
-        return {**frame.to_json(), "requestedAt": at.isoformat(), "offsetMs": offset_ms}
+        return NearestFrame(**VideoFrame.fields_of(frame), requested_at=at, offset_ms=offset_ms)
 
     # -- retention ---------------------------------------------------------------------------------------
 
@@ -274,7 +278,7 @@ class VideoService(Lifecycle):
 
 def frame_message(frame: Frame, data: bytes) -> dict[str, Any]:
     """The `video_frame` message on `video:<driverId>`: metadata and URL, plus `image` (base64) when small."""
-    message: dict[str, Any] = {"type": "video_frame", "frame": frame.to_json()}
+    message: dict[str, Any] = {"type": "video_frame", "frame": VideoFrame.of(frame).wire()}
     if len(data) <= INLINE_IMAGE_BYTES:
         message["image"] = base64.b64encode(data).decode("ascii")
     return message
