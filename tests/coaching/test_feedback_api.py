@@ -12,11 +12,24 @@ import pytest
 from pitbox.recordings import open_recording
 from tests.conftest import Actor, RunningServer, Team, World, assert_error, shared_data
 
-from .conftest import LANGLEY, Columns, RealLaps
+from .conftest import CALDER, CALDER_LAP_TIMES, LANGLEY, Columns, RealLaps, cut
 
 #: The channels a driver app streams for coaching (canonical names).
 STREAMED = ("t", "lap", "lapDistPct", "lapDist", "lapTime", "lastLapTime", "speed", "throttle", "brake")
 STREAMED += ("brakePressure", "gear", "steering", "lat", "lon")
+#: Those a MoTeC logger has (Sample1.ld).
+CALDER_STREAMED = (
+    "t",
+    "lap",
+    "lapDist",
+    "lapTime",
+    "lastLapTime",
+    "speed",
+    "throttle",
+    "brakePressure",
+    "gear",
+)
+CALDER_STREAMED += ("steering",)
 
 
 def columns_json(columns: Columns) -> dict[str, list[float | None]]:
@@ -92,6 +105,32 @@ async def test_feedback_on_an_inline_lap_is_answered_stored_and_readable_by_the_
     listed = await client.get(f"/api/sessions/{session_id}/feedback", headers=team.driver.headers)
     assert listed.status_code == 200
     assert [item["id"] for item in listed.json()] == [feedback["id"]]
+
+
+async def test_an_inline_lap_cut_line_to_line_is_the_lap_coached_not_a_fragment_beside_it(
+    client: httpx.AsyncClient, team: Team, calder: RealLaps
+) -> None:
+    """Sample1.ld's laps 3 and 2 as a client sends them: the logger's own channels, cut from the sample before
+    MoTeC's line to the one after it. The logger notices each line a second late (its lap distance and timer
+    run on), so the lap it closes inside the data began long before the first sample: not the lap sent."""
+    session_id = await new_session(client, team, trackName="Calder", car="11A")
+    recording = open_recording(shared_data(CALDER))
+    channels = {name: np.asarray(recording.channels[name], dtype=float) for name in CALDER_STREAMED}
+
+    def inline(number: int) -> dict[str, Any]:
+        lap = calder.lap(number)
+        return {"columns": columns_json(cut(channels, lap.t_start, lap.t_end)), "lapNumber": number}
+
+    telemetry = {**inline(3), "reference": inline(2)}
+    response = await client.post(
+        "/api/ai/feedback", json=feedback_body(team, session_id, telemetry), headers=team.driver.headers
+    )
+    assert response.status_code == 201, response.text
+    summary = response.json()["summary"]
+    match = re.match(r"Lap 3: ([+-][\d.]+) s to the reference lap\.", summary)
+    assert match, summary
+    # MoTeC's own lap times: 65.18 s (lap 3) against 63.68 s (lap 2).
+    assert float(match[1]) == pytest.approx(CALDER_LAP_TIMES[2] - CALDER_LAP_TIMES[1], abs=0.05)
 
 
 def summary_numbers(summary: str) -> tuple[float, float, float]:

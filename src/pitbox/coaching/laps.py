@@ -107,10 +107,15 @@ class StoredLaps:
 
 
 def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
-    """A lap sent in a request: `columns` ({channel: [values]}) or `samples` ([{channel: value}]).
+    """A lap sent in a request: `columns` ({channel: [values]}) or `samples` ([{channel: value}]), cut from
+    line to line by the client (with a sample or more beyond each end).
 
-    When the samples hold a completed lap (a line crossing at each end) the last one is used, with its
-    detected validity; otherwise they are taken as one lap from line to line. `field` names the request part.
+    Lap detection runs over the samples. A lap it dates before the first sample (a logger that notices the
+    line late dates it back by its lap timer) is not in the data and is left out. The longest lap inside the
+    data that starts and ends at a line crossing is coached, with its detected validity; without one, the
+    longest of what remains: a lap started mid-lap (invalid, as detected) or the samples from the last line
+    crossing seen (else the first sample) to the end, taken as one lap from line to line. `field` names the
+    request part.
     """
     columns = _columns_of(data, field)
     if "t" not in columns:
@@ -119,11 +124,12 @@ def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
         raise Invalid(
             f"{field} needs lapDistPct, lapDist or speed", code="missing_channels", details=[{"field": field}]
         )
-    laps: list[Lap] = detect_laps(columns) if any(name in columns for name in LAP_SIGNALS) else []
     number = data.get("lapNumber")
     lap_time = data.get("lapTime")
-    if laps:
-        lap = laps[-1]
+    t = columns["t"][np.isfinite(columns["t"])]
+    laps: list[Lap] = detect_laps(columns) if any(name in columns for name in LAP_SIGNALS) else []
+    lap = _lap_inside(laps, float(t[0]), float(t[-1])) if t.size >= 2 else None
+    if lap is not None:
         samples = lap_samples(columns, lap)
         return LapData(
             samples,
@@ -134,8 +140,14 @@ def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
             lap.length_m or lap_length(samples),
         )
     valid = data.get("valid", True)
-    t = columns["t"]
-    samples = with_lap_position(columns, float(t[0]), float(t[-1])) if t.size >= 2 else columns
+    if t.size >= 2:
+        start = max(laps[-1].t_end, float(t[0])) if laps else float(t[0])
+        first = max(int(np.searchsorted(columns["t"], start, side="right")) - 1, 0)
+        samples = with_lap_position(
+            {name: values[first:] for name, values in columns.items()}, start, float(t[-1])
+        )
+    else:
+        samples = columns
     return LapData(
         samples,
         int(number) if isinstance(number, int) else None,
@@ -144,6 +156,18 @@ def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
         () if valid else ("reported_invalid",),
         lap_length(samples),
     )
+
+
+def _lap_inside(laps: list[Lap], first: float, last: float) -> Lap | None:
+    """The longest lap from line to line inside [first, last]; else the longest lap started mid-lap inside it
+    when it is longer than the samples after the last crossing; else None (those samples are the lap)."""
+    inside = [lap for lap in laps if lap.t_start >= first]
+    complete = [lap for lap in inside if "started_mid_lap" not in lap.invalid_reasons]
+    if complete:
+        return max(complete, key=lambda lap: lap.t_end - lap.t_start)
+    tail = last - max(laps[-1].t_end, first) if laps else last - first
+    partial = max(inside, key=lambda lap: lap.t_end - lap.t_start, default=None)
+    return partial if partial is not None and partial.t_end - partial.t_start > tail else None
 
 
 def _columns_of(data: Mapping[str, Any], field: str) -> dict[str, FloatArray]:
