@@ -424,3 +424,55 @@ async def test_bad_input_is_a_422_naming_the_field(
     response = await client.post("/api/ai/feedback", json=filled, headers=team.driver.headers)
     error = assert_error(response, 422)
     assert field in [detail["field"] for detail in error["details"]], error
+
+
+LAP = '"t": [0, 1, 2], "speed": [100, 101, 102]'
+
+
+@pytest.mark.parametrize(
+    ("telemetry", "field"),
+    [
+        ('{"columns": {"t": [0, 1, 2], "speed": [100, 1e400, 102]}}', "telemetryData.columns.speed[1]"),
+        ('{"columns": {"t": [0, 1, 2], "speed": [100, NaN, 102]}}', "telemetryData.columns.speed[1]"),
+        ('{"columns": {"t": [0, Infinity, 2], "speed": [100, 101, 102]}}', "telemetryData.columns.t[1]"),
+        (
+            '{"samples": [{"t": 0, "speed": 1}, {"t": 1, "speed": -Infinity}]}',
+            "telemetryData.samples[1].speed",
+        ),
+        (
+            '{"columns": {"t": [0, 1, 2], "speed": [100, 1' + "0" * 400 + ", 102]}}",
+            "telemetryData.columns.speed[1]",
+        ),
+        ('{"columns": {"t": [0, 1, 2], "speed": [100, true, 102]}}', "telemetryData.columns.speed"),
+        ('{"columns": {"t": [0, 1, 2], "speed": [100, "101", 102]}}', "telemetryData.columns.speed"),
+        ('{"samples": [{"t": 0, "speed": 1}, {"t": false, "speed": 2}]}', "telemetryData.samples.t"),
+        ('{"columns": {' + LAP + '}, "lapTime": Infinity}', "telemetryData.lapTime"),
+        ('{"columns": {' + LAP + '}, "lapTime": true}', "telemetryData.lapTime"),
+        ('{"columns": {' + LAP + '}, "lapTime": -65.2}', "telemetryData.lapTime"),
+        ('{"columns": {' + LAP + '}, "lapNumber": true}', "telemetryData.lapNumber"),
+        ('{"columns": {' + LAP + '}, "lapNumber": 1e12}', "telemetryData.lapNumber"),
+        ('{"columns": {' + LAP + '}, "valid": "no"}', "telemetryData.valid"),
+        (
+            '{"columns": {' + LAP + '}, "reference": {"columns": {"t": [0, NaN], "speed": [1, 2]}}}',
+            "telemetryData.reference.columns.t[1]",
+        ),
+        ('{"lap": 1, "reference": {"sessionId": "S", "lap": true}}', "telemetryData.reference.lap"),
+        ('{"speed": NaN, "rpm": 7500}', "telemetryData.speed"),
+        ('{"lap": 1e400}', "telemetryData.lap"),
+    ],
+)
+async def test_lap_values_that_are_not_finite_numbers_are_a_422_naming_the_field(
+    client: httpx.AsyncClient, team: Team, telemetry: str, field: str
+) -> None:
+    """JSON as Python reads it takes NaN, Infinity and 1e400, and true is 1 to float(): none is a number of a
+    lap. Sent raw: an encoder would refuse most of these."""
+    session_id = await new_session(client, team)
+    telemetry = telemetry.replace('"S"', f'"{session_id}"')
+    body = f'{{"driverId": "{team.driver.driver_id}", "sessionId": "{session_id}", "telemetryData": {telemetry}}}'
+    headers = {**team.driver.headers, "Content-Type": "application/json"}
+    response = await client.post("/api/ai/feedback", content=body, headers=headers)
+    error = assert_error(response, 422)
+    assert field in [detail["field"] for detail in error["details"]], error
+    assert len(error["message"]) < 300, error
+    listed = await client.get(f"/api/sessions/{session_id}/feedback", headers=team.driver.headers)
+    assert listed.json() == [], "nothing is stored"

@@ -194,6 +194,27 @@ async def test_replayed_sessions_carry_the_track_and_car_the_recording_names(
     assert sessions["monza"]["trackLengthM"] == pytest.approx(5793.0, rel=0.01)  # Monza's published length
 
 
+async def test_a_replayed_acc_motec_export_names_the_car_the_file_names(
+    server: RunningServer, client: httpx.AsyncClient, team: Team
+) -> None:
+    """ACC's .ld export names its car only in the vehicle block (the header's field is empty)."""
+    export = shared_data("motec_ld/acc_kyalami_audi_r8_lms_evo.ld")
+    driver = str(team.driver.driver_id)
+    common = ["--driver", driver, "--speed", "max", "--server", server.url, "--token", team.engineer.token]
+    replayed = await pitbox_cli(server, "replay", str(export), "--session", "kyalami", *common)
+    assert replayed.returncode == 0, replayed.stderr
+    session = await client.get(
+        f"/api/sessions/{json.loads(replayed.stdout)['sessionId']}/summary", headers=team.engineer.headers
+    )
+    assert session.status_code == 200, session.text
+    # The README: "Kyalami, Audi R8 LMS Evo"; the file writes the car "R8 LMS EVO".
+    assert (session.json()["trackName"], session.json()["car"], session.json()["sim"]) == (
+        "Kyalami",
+        "R8 LMS EVO",
+        "motec",
+    )
+
+
 async def test_replay_command_prints_its_result_as_json_and_progress_on_stderr(
     server: RunningServer, team: Team, tmp_path: Path
 ) -> None:
