@@ -5,7 +5,10 @@ with the track and car the packets give."""
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 
 from pitbox.relay.capture import Datagram
 from pitbox.relay.replayer import AcNames, play_capture
-from tests.conftest import RunningServer, shared_data
+from tests.conftest import RunningServer, free_port, shared_data
 from tests.relay.conftest import Driver, capture, eventually, feed, running_relay, settled
 
 
@@ -162,6 +165,35 @@ async def test_assetto_corsa_through_the_handshake_stores_every_packet_and_the_o
     laps = laps["laps"] if isinstance(laps, dict) else laps
     assert len(laps) == crossings
     assert laps[0]["invalidReasons"] == ["started_mid_lap"]
+
+
+async def test_an_ac_capture_replayed_without_names_makes_a_session_with_no_track_or_car(
+    server: RunningServer, driver: Driver, tmp_path: Path
+) -> None:
+    """`pitbox relay-replay ac` without --track/--car: a capture holds no handshake, so the replayed sim
+    names nothing, and the session names no track (no "unknown track" in the shared catalogue)."""
+    raw = shared_data("udp_captures_vthinsel/AssettoCorsa_monza_A8LMS.raw")
+    port = free_port()
+    command = ["relay-replay", str(raw), "--source", "ac", "--listen", f"127.0.0.1:{port}", "--speed", "20"]
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pitbox", *command, stdout=PIPE, stderr=PIPE
+    )
+    assert sim.stderr is not None
+    assert b"waiting on" in await sim.stderr.readline()
+    async with running_relay(server, driver, "ac", tmp_path / "spool", connect=("127.0.0.1", port)) as relay:
+        out, err = await sim.communicate()
+        assert sim.returncode == 0, err
+        assert json.loads(out)["sent"] > 0
+        await settled(relay, 1000)
+    (session,) = await driver.sessions()
+    assert (session["sim"], session["trackName"], session["trackId"], session["car"]) == (
+        "Assetto Corsa",
+        None,
+        None,
+        None,
+    )
+    tracks = await driver.reader.request("GET", "/api/tracks")
+    assert not any("unknown" in track["name"] for track in tracks), tracks
 
 
 async def test_f1_single_packets_of_three_games_make_a_session_each(
