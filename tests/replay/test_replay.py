@@ -57,39 +57,41 @@ async def test_replayed_recording_reads_back_the_same_samples_and_laps(
 
 
 def test_demo_shows_live_telemetry_on_the_socket(tmp_path: Path) -> None:
+    """The demo's stdout is its result only, one JSON line (what to open, how to sign in); words on stderr."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
     env["LOG_LEVEL"] = "warning"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pitbox",
-            "demo",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--speed",
-            "5",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("w") as stderr:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pitbox",
+                "demo",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--speed",
+                "5",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
     try:
         assert proc.stdout is not None
-        announced: dict[str, str] = {}
-        while "token" not in announced:  # log lines (JSON) may come first
-            line = proc.stdout.readline()
-            assert line, "demo exited before announcing itself"
-            if line.startswith("token for scripts: "):
-                announced["token"] = line.split(": ", 1)[1].strip()
-            elif line.startswith("driver "):
-                announced["driver"] = line.split()[1].rstrip(":")
-        token, driver = announced["token"], announced["driver"]
+        line = proc.stdout.readline()
+        assert line, "demo exited before announcing itself"
+        announced = json.loads(line)  # the first line of stdout is the result, nothing before it
+        assert (
+            announced["url"] == f"http://127.0.0.1:{port}/" and announced["email"] and announced["password"]
+        )
+        token, driver = announced["token"], announced["driverId"]
+        assert announced["channel"] == f"telemetry:{driver}"
 
         async def watch() -> dict[str, object]:
             async with (
@@ -111,7 +113,10 @@ def test_demo_shows_live_telemetry_on_the_socket(tmp_path: Path) -> None:
         assert (session["trackName"], session["car"]) == ("Langley Speedway", "Modified - SK")
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        rest, _ = proc.communicate(timeout=60)
+    assert rest == "", "nothing but the result on stdout"
+    words = stderr_path.read_text()
+    assert f"log in as {announced['email']}" in words and f"channel telemetry:{driver}" in words
 
 
 async def test_a_recording_looped_in_one_session_continues_as_new_laps(
