@@ -317,6 +317,20 @@ async def test_approval_gate_holds_feedback_until_an_engineer_approves(
     assert_error(again, 409, "not_pending")
 
 
+async def test_coaching_switches_are_true_or_false_not_numbers_or_words(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    session_id = await new_session(client, team)
+    url = f"/api/sessions/{session_id}/coaching"
+    for field, value in (("approvalRequired", 1), ("approvalRequired", "yes"), ("cuesMuted", "off")):
+        refused = await client.put(url, json={field: value}, headers=team.engineer.headers)
+        assert [detail["field"] for detail in assert_error(refused, 422)["details"]] == [field], (
+            field,
+            value,
+        )
+    assert (await client.put(url, json={"cuesMuted": True}, headers=team.engineer.headers)).status_code == 200
+
+
 async def test_pit_wall_message_is_spoken_and_stored(client: httpx.AsyncClient, team: Team) -> None:
     session_id = await new_session(client, team)
     response = await client.post(
