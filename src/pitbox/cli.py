@@ -1,8 +1,10 @@
 """The `pitbox` command: serve, database, users, tokens and API keys.
 
 Every command writes only its result on stdout (a record as JSON, the bare token of `token create`, the SQL of
-`db init-sql`); logs, progress and error messages go to stderr. Exit status: 0 on success, 1 when the operation
-fails (refused by the rules, the database unreachable), 2 for a usage error (a bad option, argument or setting).
+`db init-sql`, the one JSON line of `demo`); logs, progress and error messages go to stderr. Exit status: 0 on
+success, 1 when the operation fails (refused: a user that exists, one not found; the database unreachable), 2
+for a usage error (a bad option, argument or setting, or a value the rules refuse: an unknown role or scope, an
+email that is none).
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from pitbox.config import Settings, SettingsError, load_settings
 from pitbox.logs import configure_logging
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="PitBox Backend Engine."
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is shown as written: `{"applied": [versions]}` is not markup
+    help="PitBox Backend Engine.",
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 users_app = typer.Typer(no_args_is_help=True, help="Users.")
@@ -59,11 +65,16 @@ def _print_json(value: Any) -> None:
 
 
 def _run(main: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; a refusal or an unreachable database is a message on stderr and status 1."""
-    from pitbox.errors import PitboxError
+    """Run a command's coroutine; a message on stderr and status 2 for input the rules refuse (an unknown
+    role or scope, a bad email: the arguments were wrong), 1 for any other refusal or an unreachable
+    database."""
+    from pitbox.errors import Invalid, PitboxError
 
     try:
         return asyncio.run(main)
+    except Invalid as exc:
+        typer.echo(f"pitbox: {exc.message}", err=True)
+        raise typer.Exit(USAGE) from None
     except PitboxError as exc:
         typer.echo(f"pitbox: {exc.message}", err=True)
         raise typer.Exit(FAILED) from None
@@ -300,7 +311,8 @@ def demo(
 ) -> None:
     """Start the server with embedded defaults, a demo team and login, and replay a recording in a loop.
 
-    Its result, on stdout, is what to open and how to sign in (the URL, the login, the driver and a token)."""
+    Its result, one JSON line on stdout, is what to open and how to sign in: {"url", "docs", "email",
+    "password", "driverId", "channel", "token"}; stderr says the same in words."""
     from pathlib import Path
 
     from pitbox.demo import DemoWorld, load_demo_recording, run_demo
@@ -310,11 +322,16 @@ def demo(
     recording = load_demo_recording(Path(file) if file else None)
 
     def announce(url: str, world: DemoWorld) -> None:
-        typer.echo(f"PitBox demo running at {url}/  (API docs: {url}/docs)")
-        typer.echo(f"log in as {world.email} / {world.password}")
-        typer.echo(f"driver {world.driver_id}: live telemetry on channel telemetry:{world.driver_id}")
-        typer.echo(f"token for scripts: {world.token}")
+        # The result, for scripts: one JSON line on stdout (the demo then runs until stopped). For people, the
+        # same in words on stderr.
+        channel = f"telemetry:{world.driver_id}"
+        result = {"url": f"{url}/", "docs": f"{url}/docs", "email": world.email, "password": world.password}
+        result |= {"driverId": world.driver_id, "channel": channel, "token": world.token}
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
         sys.stdout.flush()
+        typer.echo(f"PitBox demo running at {url}/  (API docs: {url}/docs)", err=True)
+        typer.echo(f"log in as {world.email} / {world.password}", err=True)
+        typer.echo(f"driver {world.driver_id}: live telemetry on channel {channel}", err=True)
 
     asyncio.run(run_demo(settings, recording, pace, announce))
 

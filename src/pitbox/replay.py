@@ -13,6 +13,7 @@ import websockets
 
 from pitbox.client import PitboxClient, PitboxError, Subscription
 from pitbox.recordings.models import Recording
+from pitbox.sessions.models import MAX_TRACK_LENGTH_M, MIN_TRACK_LENGTH_M
 from pitbox.telemetry.laps import measured_track_length
 
 
@@ -63,8 +64,8 @@ def session_fields(
         fields["trackName"] = name
         fields["trackConfig"] = recording.track_config or track_config or ""
         length = measured_track_length(recording.channels)
-        if length is not None:
-            fields["trackLengthM"] = round(length, 1)
+        if length is not None and MIN_TRACK_LENGTH_M <= length <= MAX_TRACK_LENGTH_M:
+            fields["trackLengthM"] = round(length, 1)  # outside, a measure of too little data: not a length
     if recording.car or car:
         fields["car"] = recording.car or car
     return fields

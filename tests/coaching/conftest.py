@@ -333,9 +333,39 @@ def speed_at(lap: Columns, length: float, metres: float) -> float:
     return float(np.interp(metres, np.clip(position(lap, length), 0.0, length), lap["speed"]))
 
 
-def check_item(item: dict[str, object], lap: RawLap, reference: RawLap, length: float) -> None:
+def gears_at(lap: Columns, length: float, metres: float) -> set[int]:
+    """The gears the recording shows at a point of the lap: in the last sample before it and the first after
+    it (a gear holds from one sample to the next, and a grid point may fall either side of a shift)."""
+    if "gear" not in lap:
+        return set()
+    reached = np.maximum.accumulate(np.clip(position(lap, length), 0.0, length))
+    after = int(np.searchsorted(reached, metres, side="right"))
+    near = lap["gear"][max(after - 1, 0) : after + 1]
+    return {int(gear) for gear in near if np.isfinite(gear)}
+
+
+def check_gears(
+    evidence: dict[str, object], lap: RawLap, reference: RawLap, length: float, text: object
+) -> int:
+    """Each side's gear in an item's evidence is the gear the recording shows at that side's slowest point;
+    how many gears were checked."""
+    checked = 0
+    for side, raw in (("lap", lap), ("reference", reference)):
+        measures = evidence[side]
+        assert isinstance(measures, dict)
+        if measures["gear"] is None:
+            assert not gears_at(raw.columns, length, measures["minSpeedAt"]), (text, side)
+            continue
+        gears = gears_at(raw.columns, length, measures["minSpeedAt"])
+        assert measures["gear"] in gears, (text, side, measures, gears)
+        checked += 1
+    return checked
+
+
+def check_item(item: dict[str, object], lap: RawLap, reference: RawLap, length: float) -> int:
     """An item (as the API shows it) tells the truth about the two laps: its time is the growth of the delta
-    over its range, and every point and speed it cites is where this test finds it in the samples."""
+    over its range, and every point, speed and gear it cites is where this test finds it in the samples.
+    Returns how many gears it checked."""
     span = item["range"]
     assert isinstance(span, dict)
     growth = delta_growth(lap, reference, length, float(span["from"]), float(span["to"]))
@@ -349,6 +379,7 @@ def check_item(item: dict[str, object], lap: RawLap, reference: RawLap, length: 
     for cause in causes:
         for side, raw in (("lap", lap), ("reference", reference)):
             check_reading(cause["kind"], cause[side], raw.columns, length, window, item["text"])
+    return check_gears(evidence, lap, reference, length, item["text"])
 
 
 def check_reading(
@@ -381,3 +412,5 @@ def check_reading(
         assert found is not None and along(value, found, length) <= 10.0, (text, value, found)
     elif kind == "exit_speed":
         assert value == pytest.approx(speed_at(lap, length, window["exit"]), abs=1.0), text
+    elif kind == "gear":  # the gear at the slowest point the reading cites
+        assert value in gears_at(lap, length, reading["at"]), (text, value, reading)

@@ -12,11 +12,24 @@ import pytest
 from pitbox.recordings import open_recording
 from tests.conftest import Actor, RunningServer, Team, World, assert_error, shared_data
 
-from .conftest import LANGLEY, Columns, RealLaps
+from .conftest import CALDER, CALDER_LAP_TIMES, LANGLEY, Columns, RealLaps, cut
 
 #: The channels a driver app streams for coaching (canonical names).
 STREAMED = ("t", "lap", "lapDistPct", "lapDist", "lapTime", "lastLapTime", "speed", "throttle", "brake")
 STREAMED += ("brakePressure", "gear", "steering", "lat", "lon")
+#: Those a MoTeC logger has (Sample1.ld).
+CALDER_STREAMED = (
+    "t",
+    "lap",
+    "lapDist",
+    "lapTime",
+    "lastLapTime",
+    "speed",
+    "throttle",
+    "brakePressure",
+    "gear",
+)
+CALDER_STREAMED += ("steering",)
 
 
 def columns_json(columns: Columns) -> dict[str, list[float | None]]:
@@ -92,6 +105,32 @@ async def test_feedback_on_an_inline_lap_is_answered_stored_and_readable_by_the_
     listed = await client.get(f"/api/sessions/{session_id}/feedback", headers=team.driver.headers)
     assert listed.status_code == 200
     assert [item["id"] for item in listed.json()] == [feedback["id"]]
+
+
+async def test_an_inline_lap_cut_line_to_line_is_the_lap_coached_not_a_fragment_beside_it(
+    client: httpx.AsyncClient, team: Team, calder: RealLaps
+) -> None:
+    """Sample1.ld's laps 3 and 2 as a client sends them: the logger's own channels, cut from the sample before
+    MoTeC's line to the one after it. The logger notices each line a second late (its lap distance and timer
+    run on), so the lap it closes inside the data began long before the first sample: not the lap sent."""
+    session_id = await new_session(client, team, trackName="Calder", car="11A")
+    recording = open_recording(shared_data(CALDER))
+    channels = {name: np.asarray(recording.channels[name], dtype=float) for name in CALDER_STREAMED}
+
+    def inline(number: int) -> dict[str, Any]:
+        lap = calder.lap(number)
+        return {"columns": columns_json(cut(channels, lap.t_start, lap.t_end)), "lapNumber": number}
+
+    telemetry = {**inline(3), "reference": inline(2)}
+    response = await client.post(
+        "/api/ai/feedback", json=feedback_body(team, session_id, telemetry), headers=team.driver.headers
+    )
+    assert response.status_code == 201, response.text
+    summary = response.json()["summary"]
+    match = re.match(r"Lap 3: ([+-][\d.]+) s to the reference lap\.", summary)
+    assert match, summary
+    # MoTeC's own lap times: 65.18 s (lap 3) against 63.68 s (lap 2).
+    assert float(match[1]) == pytest.approx(CALDER_LAP_TIMES[2] - CALDER_LAP_TIMES[1], abs=0.05)
 
 
 def summary_numbers(summary: str) -> tuple[float, float, float]:
@@ -278,6 +317,20 @@ async def test_approval_gate_holds_feedback_until_an_engineer_approves(
     assert_error(again, 409, "not_pending")
 
 
+async def test_coaching_switches_are_true_or_false_not_numbers_or_words(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    session_id = await new_session(client, team)
+    url = f"/api/sessions/{session_id}/coaching"
+    for field, value in (("approvalRequired", 1), ("approvalRequired", "yes"), ("cuesMuted", "off")):
+        refused = await client.put(url, json={field: value}, headers=team.engineer.headers)
+        assert [detail["field"] for detail in assert_error(refused, 422)["details"]] == [field], (
+            field,
+            value,
+        )
+    assert (await client.put(url, json={"cuesMuted": True}, headers=team.engineer.headers)).status_code == 200
+
+
 async def test_pit_wall_message_is_spoken_and_stored(client: httpx.AsyncClient, team: Team) -> None:
     session_id = await new_session(client, team)
     response = await client.post(
@@ -385,3 +438,55 @@ async def test_bad_input_is_a_422_naming_the_field(
     response = await client.post("/api/ai/feedback", json=filled, headers=team.driver.headers)
     error = assert_error(response, 422)
     assert field in [detail["field"] for detail in error["details"]], error
+
+
+LAP = '"t": [0, 1, 2], "speed": [100, 101, 102]'
+
+
+@pytest.mark.parametrize(
+    ("telemetry", "field"),
+    [
+        ('{"columns": {"t": [0, 1, 2], "speed": [100, 1e400, 102]}}', "telemetryData.columns.speed[1]"),
+        ('{"columns": {"t": [0, 1, 2], "speed": [100, NaN, 102]}}', "telemetryData.columns.speed[1]"),
+        ('{"columns": {"t": [0, Infinity, 2], "speed": [100, 101, 102]}}', "telemetryData.columns.t[1]"),
+        (
+            '{"samples": [{"t": 0, "speed": 1}, {"t": 1, "speed": -Infinity}]}',
+            "telemetryData.samples[1].speed",
+        ),
+        (
+            '{"columns": {"t": [0, 1, 2], "speed": [100, 1' + "0" * 400 + ", 102]}}",
+            "telemetryData.columns.speed[1]",
+        ),
+        ('{"columns": {"t": [0, 1, 2], "speed": [100, true, 102]}}', "telemetryData.columns.speed"),
+        ('{"columns": {"t": [0, 1, 2], "speed": [100, "101", 102]}}', "telemetryData.columns.speed"),
+        ('{"samples": [{"t": 0, "speed": 1}, {"t": false, "speed": 2}]}', "telemetryData.samples.t"),
+        ('{"columns": {' + LAP + '}, "lapTime": Infinity}', "telemetryData.lapTime"),
+        ('{"columns": {' + LAP + '}, "lapTime": true}', "telemetryData.lapTime"),
+        ('{"columns": {' + LAP + '}, "lapTime": -65.2}', "telemetryData.lapTime"),
+        ('{"columns": {' + LAP + '}, "lapNumber": true}', "telemetryData.lapNumber"),
+        ('{"columns": {' + LAP + '}, "lapNumber": 1e12}', "telemetryData.lapNumber"),
+        ('{"columns": {' + LAP + '}, "valid": "no"}', "telemetryData.valid"),
+        (
+            '{"columns": {' + LAP + '}, "reference": {"columns": {"t": [0, NaN], "speed": [1, 2]}}}',
+            "telemetryData.reference.columns.t[1]",
+        ),
+        ('{"lap": 1, "reference": {"sessionId": "S", "lap": true}}', "telemetryData.reference.lap"),
+        ('{"speed": NaN, "rpm": 7500}', "telemetryData.speed"),
+        ('{"lap": 1e400}', "telemetryData.lap"),
+    ],
+)
+async def test_lap_values_that_are_not_finite_numbers_are_a_422_naming_the_field(
+    client: httpx.AsyncClient, team: Team, telemetry: str, field: str
+) -> None:
+    """JSON as Python reads it takes NaN, Infinity and 1e400, and true is 1 to float(): none is a number of a
+    lap. Sent raw: an encoder would refuse most of these."""
+    session_id = await new_session(client, team)
+    telemetry = telemetry.replace('"S"', f'"{session_id}"')
+    body = f'{{"driverId": "{team.driver.driver_id}", "sessionId": "{session_id}", "telemetryData": {telemetry}}}'
+    headers = {**team.driver.headers, "Content-Type": "application/json"}
+    response = await client.post("/api/ai/feedback", content=body, headers=headers)
+    error = assert_error(response, 422)
+    assert field in [detail["field"] for detail in error["details"]], error
+    assert len(error["message"]) < 300, error
+    listed = await client.get(f"/api/sessions/{session_id}/feedback", headers=team.driver.headers)
+    assert listed.json() == [], "nothing is stored"

@@ -7,7 +7,8 @@ from the raw files itself.
 * Each session carries the recording's track and car, and the lap length its data shows (within 1 %).
 * Every coaching item, live and on request: its time is the growth of the delta over its range (0.02 s),
   and each brake point, minimum speed and full-throttle point it cites is within 10 m / 1 km/h of this
-  test's own numpy over the raw samples (tests/coaching/conftest.py).
+  test's own numpy over the raw samples (tests/coaching/conftest.py); each gear it cites (both laps' gear
+  at their slowest point, and any "another gear" cause) is the gear the raw recording shows there.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ async def test_motec_laps_and_coaching_are_true_to_the_log(
     assert asked.status_code == 201, asked.text
     assert "+1.51 s to lap 2 of the reference session" in asked.json()["summary"]
     for item in asked.json()["items"]:
-        check_item(item, calder.lap(3), calder.lap(2), summary["trackLengthM"])
+        assert check_item(item, calder.lap(3), calder.lap(2), summary["trackLengthM"]) == 2
     compared = await quiet.get(
         f"/api/sessions/{session['id']}/laps/3/compare", params={"with": "2"}, headers=team.driver.headers
     )
@@ -183,7 +184,7 @@ def check_feedback(coached: list[tuple[dict[str, Any], list[RawLap]]], real: Rea
 
     The reference is the fastest other lap driven by then, whichever session it is in; laps are numbered in
     the order they were driven."""
-    items = 0
+    items = gears = 0
     for feedback, driven in coached:
         mine = real.lap(feedback["lap"])
         reference = min((other for other in driven if other.number != mine.number), key=lambda lap: lap.time)
@@ -195,9 +196,10 @@ def check_feedback(coached: list[tuple[dict[str, Any], list[RawLap]]], real: Rea
             words = f"to your next-best lap ({reference.time:.3f} s)"
         assert words in feedback["summary"], feedback["summary"]
         for item in feedback["items"]:
-            check_item(item, mine, reference, length)
+            gears += check_item(item, mine, reference, length)
             items += 1
     assert items >= len(coached) // 2
+    assert gears == 2 * items, "every item's evidence names both laps' gears (the recordings log gears)"
 
 
 def monza_packets() -> tuple[np.ndarray[Any, Any], dict[str, np.ndarray[Any, Any]]]:

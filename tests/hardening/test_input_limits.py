@@ -77,6 +77,19 @@ async def test_a_body_nested_just_under_the_limit_is_accepted(
     assert response.status_code == 201, response.text
 
 
+async def test_a_number_json_cannot_hold_anywhere_in_a_body_is_a_422_naming_its_field(
+    client: httpx.AsyncClient, admin: Actor
+) -> None:
+    # Python's JSON reader takes NaN, Infinity and 1e400 (read as infinity); PostgreSQL's jsonb and our
+    # response encoder take none of them.
+    headers = {**admin.headers, "Content-Type": "application/json"}
+    for number in ("NaN", "Infinity", "-Infinity", "1e400", "-1" + "0" * 400):
+        raw = f'{{"name": "Odd {uuid.uuid4().hex[:6]}", "corners": [{{"apex": 10, "exit": {number}}}]}}'
+        error = assert_error(await client.post("/api/tracks", content=raw, headers=headers), 422, "invalid")
+        assert error["details"][0]["field"] == "corners[0].exit", error
+        assert "finite" in error["message"] and len(error["message"]) < 200, error
+
+
 async def test_text_with_nul_is_refused_with_422_and_nothing_is_stored(
     client: httpx.AsyncClient, admin: Actor
 ) -> None:

@@ -7,6 +7,9 @@ success, 1 when the operation fails, 2 for a usage error.
 from __future__ import annotations
 
 import json
+import re
+import uuid
+from typing import Any
 
 import httpx
 
@@ -50,7 +53,7 @@ async def test_cli_creates_a_driver_a_token_and_a_key(
 
 async def test_cli_refuses_bad_input_with_a_clear_message(server: RunningServer) -> None:
     bad_role = await pitbox_cli(server, "users", "create", "x@pitbox.test", "--role", "pilot")
-    assert bad_role.returncode == 1 and "role must be one of" in bad_role.stderr
+    assert bad_role.returncode == 2 and "role must be one of" in bad_role.stderr
     bad_ttl = await pitbox_cli(server, "token", "create", "--user", "x@pitbox.test", "--ttl", "forever")
     assert bad_ttl.returncode == 2 and "--ttl" in bad_ttl.stderr
     unknown = await pitbox_cli(server, "token", "create", "--user", "nobody@pitbox.test")
@@ -71,6 +74,51 @@ async def test_cli_refuses_bad_input_with_a_clear_message(server: RunningServer)
     assert no_database.returncode == 1 and "database could not be used" in no_database.stderr
     for refused in (bad_role, bad_ttl, unknown, bad_scope, unknown_option, no_database):
         assert refused.stdout == "", refused.stdout
+
+
+async def test_values_the_rules_refuse_are_usage_errors_with_status_2(server: RunningServer) -> None:
+    """A role or scope that does not exist, an email that is none: the arguments are wrong (2, like an unknown
+    option), not the operation (1: a user that exists, a user not found)."""
+    cases = [
+        (("users", "create", "x@pitbox.test", "--role", "wizard"), "role must be one of"),
+        (("users", "create", "not-an-email", "--role", "driver"), "email is not valid"),
+        (("keys", "create", "--team", str(uuid.uuid4()), "--scope", "nonsense"), "unknown scopes: nonsense"),
+        (("users", "create", "x@pitbox.test", "--role", "driver", "--password-stdin"), "password"),
+    ]
+    for args, message in cases:
+        refused = await pitbox_cli(server, *args, stdin="short\n")
+        assert (refused.returncode, refused.stdout) == (2, ""), (args, refused.stderr)
+        assert message in refused.stderr, (args, refused.stderr)
+    created = await pitbox_cli(server, "users", "create", "twice@pitbox.test", "--role", "engineer")
+    assert created.returncode == 0, created.stderr
+    again = await pitbox_cli(server, "users", "create", "twice@pitbox.test", "--role", "engineer")
+    assert again.returncode == 1 and "exists" in again.stderr  # the operation failed: not a usage error
+
+
+async def test_help_shows_every_command_description_as_written(server: RunningServer) -> None:
+    """Help text is not read as markup: `prints {"applied": [versions]}` keeps its brackets."""
+    from typer.main import get_command
+
+    from pitbox.cli import app
+
+    def commands(group: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], str]]:
+        found = []
+        for name, command in getattr(group, "commands", {}).items():
+            found.append(((*path, name), command.help or ""))
+            found += commands(command, (*path, name))
+        return found
+
+    bracketed = [(path, text) for path, text in commands(get_command(app), ()) if "[" in text]
+    assert (
+        ("db", "upgrade"),
+        'Apply pending migrations (also done at start-up); prints {"applied": [versions]}.',
+    ) in [(path, text.strip()) for path, text in bracketed]
+    for path, text in bracketed:
+        shown = await pitbox_cli(server, *path, "--help", env={"COLUMNS": "400"})
+        assert shown.returncode == 0, shown.stderr
+        flat = " ".join(shown.stdout.split())
+        for part in re.findall(r"\[[^\]]*\]", text):
+            assert part in flat, (path, part, shown.stdout)
 
 
 async def test_cli_disables_and_enables_a_user(

@@ -146,6 +146,19 @@ async def test_max_rate_must_be_positive_and_only_on_telemetry_or_video(
         assert (await subscribe(ws, f"telemetry:{team.driver.driver_id}", maxRate="x"))["code"] == "malformed"
 
 
+async def test_max_rate_is_a_number_of_messages_per_second_from_a_tenth_to_240(
+    server: RunningServer, team: Team
+) -> None:
+    channel = f"telemetry:{team.driver.driver_id}"
+    async with await signed_in(server, team.manager.token) as ws:
+        for rate in (1e-300, 0.01, 241, 1e300):
+            refused = await subscribe(ws, channel, maxRate=rate)
+            assert (refused["type"], refused["code"]) == ("error", "invalid_max_rate"), (rate, refused)
+        assert (await subscribe(ws, channel, maxRate=True))["code"] == "malformed"
+        for rate in (0.1, 240):
+            assert (await subscribe(ws, channel, maxRate=rate))["type"] == "subscribed", rate
+
+
 async def test_oversized_frame_is_refused_and_the_socket_closed_1009(
     server: RunningServer, admin: Actor
 ) -> None:

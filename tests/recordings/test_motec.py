@@ -55,6 +55,13 @@ def test_lap_times_match_the_official_ones(sample: Recording) -> None:
     assert np.allclose(np.diff(starts), OFFICIAL_LAP_TIMES, atol=0.05)
 
 
+def test_an_acc_export_names_its_car_in_the_event_blocks_not_the_header(data_dir: Path) -> None:
+    # ACC leaves the header's vehicle field empty; its vehicle block (event -> venue -> vehicle) says
+    # "R8 LMS EVO", the car the data README names (Audi R8 LMS Evo at Kyalami).
+    recording = open_recording(data_dir / "motec_ld" / "acc_kyalami_audi_r8_lms_evo.ld")
+    assert (recording.track, recording.car) == ("Kyalami", "R8 LMS EVO")
+
+
 def test_a_faster_time_base_can_be_asked_for(data_dir: Path) -> None:
     recording = read_motec_ld(data_dir / "motec_ld" / "Sample1.ld", sample_rate_hz=100.0)
     assert recording.n_samples == 45400

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import math
 import struct
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 
 from pitbox.cli import app
 from pitbox.relay.capture import Datagram, read_capture
+from pitbox.relay.sources.codemasters import CodemastersDecoder
 from pitbox.relay.sources.f1 import F1Decoder
 from pitbox.relay.sources.pcars import PCarsDecoder
 from pitbox.relay.status import StatusLine
@@ -45,6 +48,54 @@ def test_decoders_count_what_they_cannot_read() -> None:
     pcars = PCarsDecoder()
     assert pcars.decode(b"\xff" * 777) == []
     assert pcars.counts.foreign == 1
+
+
+DIRT = "dirt_rally_2/noorinbee_ridge_descent_r5_turbo_199s.raw"
+#: F1 2017's four floats after Codemasters' 66: session type, DRS allowed, track number (23: Texas Short),
+#: FIA flag.
+F1_2017_EXTRA = (1.0, 0.0, 23.0, 0.0)
+TRACK_NUMBER, SPEED = 68, 7  # float indices in the packet
+
+
+def f1_2017(payload: bytes, *, bad: tuple[int, float] | None = None) -> bytes:
+    """A legacy Codemasters packet (66 floats) as F1 2017 sends it (70), with float `bad[0]` set to `bad[1]`."""
+    values = [*struct.unpack("<66f", payload[:264]), *F1_2017_EXTRA]
+    if bad is not None:
+        values[bad[0]] = bad[1]
+    return struct.pack("<70f", *values)
+
+
+def test_an_f1_2017_packet_with_a_float_that_is_not_finite_is_foreign() -> None:
+    packet = capture(DIRT)[600].payload
+    decoder = CodemastersDecoder(sim="F1 2017")
+    (sample,) = decoder.decode(f1_2017(packet))
+    assert sample.info.track_name == "Texas Short"
+    for index in range(70):  # every float: the four F1 2017 adds too (int(NaN) raised on the track number)
+        for value in (math.nan, math.inf, -math.inf):
+            assert decoder.decode(f1_2017(packet, bad=(index, value))) == [], (index, value)
+    assert (decoder.counts.samples, decoder.counts.foreign) == (1, 70 * 3)
+
+
+async def test_a_datagram_no_decoder_can_read_is_counted_foreign_and_the_relay_goes_on(
+    server: RunningServer, driver: Driver, tmp_path: Path
+) -> None:
+    good = [Datagram(0.0, f1_2017(d.payload)) for d in capture(DIRT)[:300]]
+    bad = [
+        Datagram(0.0, f1_2017(good[0].payload, bad=(TRACK_NUMBER, math.nan))),
+        Datagram(0.0, f1_2017(good[0].payload, bad=(TRACK_NUMBER, math.inf))),
+        Datagram(0.0, f1_2017(good[0].payload, bad=(SPEED, math.nan))),
+    ]
+    datagrams = [*good[:100], *bad, *good[100:200], *bad, *good[200:]]
+    options = {"sim": "F1 2017", "start_when": "packets"}
+    async with running_relay(server, driver, "codemasters", tmp_path / "spool", **options) as relay:
+        # A relay that died reads no more: the feed would wait for it for ever.
+        await asyncio.wait_for(feed(relay, datagrams), timeout=60)
+        await settled(relay, len(datagrams))
+        assert (relay.counts.samples, relay.counts.foreign) == (len(good), 2 * len(bad))
+    sessions = await driver.sessions()
+    assert [(s["sim"], s["trackName"], s["sampleCount"]) for s in sessions] == [
+        ("F1 2017", "Texas Short", len(good))
+    ]
 
 
 async def test_record_keeps_the_datagrams_as_a_capture(

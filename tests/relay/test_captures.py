@@ -5,15 +5,19 @@ with the track and car the packets give."""
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pitbox.relay.capture import Datagram
 from pitbox.relay.replayer import AcNames, play_capture
-from tests.conftest import RunningServer, shared_data
+from tests.conftest import RunningServer, free_port, shared_data
 from tests.relay.conftest import Driver, capture, eventually, feed, running_relay, settled
 
 
@@ -114,6 +118,47 @@ async def test_every_car_sample_of_a_capture_is_stored_once(
     assert all(b >= a for a, b in zip(t, t[1:], strict=False)), "t goes back"
 
 
+def f1_24_player_telemetry(payload: bytes) -> tuple[int, float, float, int, int]:
+    """(speed km/h, throttle, brake, gear, rpm) of the player's car in an F1 24 car telemetry packet, read here
+    from the game's published layout: a 29-byte header (player car index at byte 27), then 60 bytes a car
+    starting uint16 speed (km/h), float throttle, steer, brake, uint8 clutch, int8 gear, uint16 rpm."""
+    car = payload[27]
+    speed, throttle, _steer, brake, _clutch, gear, rpm = struct.unpack_from(
+        "<HfffBbH", payload, 29 + car * 60
+    )
+    return speed, throttle, brake, gear, rpm
+
+
+async def test_f1_values_are_stored_in_the_canonical_units_the_packets_give(
+    server: RunningServer, driver: Driver, tmp_path: Path
+) -> None:
+    """docs/telemetry.md: speed km/h, throttle and brake fractions 0..1, gear -1..8, rpm 1/min: F1 24 sends
+    each in that unit, so every stored sample is the packet's own value (16 mantissa bits kept on disk)."""
+    datagrams = capture("f1_24_udp/monza_time_trial_clip.raw")
+    packets = [
+        d.payload
+        for d in datagrams
+        if d.payload[:2] == (2024).to_bytes(2, "little") and _f1_id(d.payload) == 6
+    ]
+    expected = np.array([f1_24_player_telemetry(packet) for packet in packets], dtype=float)
+    assert 250 < expected[:, 0].max() < 360, "a car at Monza: the test reads the layout right"
+    async with running_relay(server, driver, "f1", tmp_path / "spool") as relay:
+        await feed(relay, datagrams)
+        await settled(relay, len(datagrams))
+    (session,) = await driver.sessions()
+    stored = await driver.stored(session["id"], channels="t,speed,throttle,brake,gear,rpm")
+    assert len(stored["t"]) == len(packets)
+    for column, name in enumerate(("speed", "throttle", "brake", "gear", "rpm")):
+        np.testing.assert_allclose(
+            np.array(stored[name], dtype=float), expected[:, column], rtol=2e-5, err_msg=name
+        )
+    assert min(stored["throttle"]) >= 0.0 and max(stored["throttle"]) <= 1.0
+    assert set(stored["gear"]) <= set(range(-1, 9)) and max(stored["gear"]) >= 6
+    # One known sample, the fastest: its speed in km/h is the packet's uint16 as it is.
+    fastest = int(np.argmax(expected[:, 0]))
+    assert stored["speed"][fastest] == expected[fastest, 0]
+
+
 async def test_assetto_corsa_through_the_handshake_stores_every_packet_and_the_out_lap(
     server: RunningServer, driver: Driver, tmp_path: Path
 ) -> None:
@@ -162,6 +207,35 @@ async def test_assetto_corsa_through_the_handshake_stores_every_packet_and_the_o
     laps = laps["laps"] if isinstance(laps, dict) else laps
     assert len(laps) == crossings
     assert laps[0]["invalidReasons"] == ["started_mid_lap"]
+
+
+async def test_an_ac_capture_replayed_without_names_makes_a_session_with_no_track_or_car(
+    server: RunningServer, driver: Driver, tmp_path: Path
+) -> None:
+    """`pitbox relay-replay ac` without --track/--car: a capture holds no handshake, so the replayed sim
+    names nothing, and the session names no track (no "unknown track" in the shared catalogue)."""
+    raw = shared_data("udp_captures_vthinsel/AssettoCorsa_monza_A8LMS.raw")
+    port = free_port()
+    command = ["relay-replay", str(raw), "--source", "ac", "--listen", f"127.0.0.1:{port}", "--speed", "20"]
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pitbox", *command, stdout=PIPE, stderr=PIPE
+    )
+    assert sim.stderr is not None
+    assert b"waiting on" in await sim.stderr.readline()
+    async with running_relay(server, driver, "ac", tmp_path / "spool", connect=("127.0.0.1", port)) as relay:
+        out, err = await sim.communicate()
+        assert sim.returncode == 0, err
+        assert json.loads(out)["sent"] > 0
+        await settled(relay, 1000)
+    (session,) = await driver.sessions()
+    assert (session["sim"], session["trackName"], session["trackId"], session["car"]) == (
+        "Assetto Corsa",
+        None,
+        None,
+        None,
+    )
+    tracks = await driver.reader.request("GET", "/api/tracks")
+    assert not any("unknown" in track["name"] for track in tracks), tracks
 
 
 async def test_f1_single_packets_of_three_games_make_a_session_each(

@@ -57,39 +57,41 @@ async def test_replayed_recording_reads_back_the_same_samples_and_laps(
 
 
 def test_demo_shows_live_telemetry_on_the_socket(tmp_path: Path) -> None:
+    """The demo's stdout is its result only, one JSON line (what to open, how to sign in); words on stderr."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
     env["LOG_LEVEL"] = "warning"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pitbox",
-            "demo",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--speed",
-            "5",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("w") as stderr:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pitbox",
+                "demo",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--speed",
+                "5",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
     try:
         assert proc.stdout is not None
-        announced: dict[str, str] = {}
-        while "token" not in announced:  # log lines (JSON) may come first
-            line = proc.stdout.readline()
-            assert line, "demo exited before announcing itself"
-            if line.startswith("token for scripts: "):
-                announced["token"] = line.split(": ", 1)[1].strip()
-            elif line.startswith("driver "):
-                announced["driver"] = line.split()[1].rstrip(":")
-        token, driver = announced["token"], announced["driver"]
+        line = proc.stdout.readline()
+        assert line, "demo exited before announcing itself"
+        announced = json.loads(line)  # the first line of stdout is the result, nothing before it
+        assert (
+            announced["url"] == f"http://127.0.0.1:{port}/" and announced["email"] and announced["password"]
+        )
+        token, driver = announced["token"], announced["driverId"]
+        assert announced["channel"] == f"telemetry:{driver}"
 
         async def watch() -> dict[str, object]:
             async with (
@@ -111,7 +113,10 @@ def test_demo_shows_live_telemetry_on_the_socket(tmp_path: Path) -> None:
         assert (session["trackName"], session["car"]) == ("Langley Speedway", "Modified - SK")
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        rest, _ = proc.communicate(timeout=60)
+    assert rest == "", "nothing but the result on stdout"
+    words = stderr_path.read_text()
+    assert f"log in as {announced['email']}" in words and f"channel telemetry:{driver}" in words
 
 
 async def test_a_recording_looped_in_one_session_continues_as_new_laps(
@@ -192,6 +197,27 @@ async def test_replayed_sessions_carry_the_track_and_car_the_recording_names(
     assert langley["trackLengthM"] == pytest.approx(langley_m, abs=0.5)
     assert (sessions["monza"]["trackName"], sessions["monza"]["car"]) == ("Monza", "Audi R8 LMS")
     assert sessions["monza"]["trackLengthM"] == pytest.approx(5793.0, rel=0.01)  # Monza's published length
+
+
+async def test_a_replayed_acc_motec_export_names_the_car_the_file_names(
+    server: RunningServer, client: httpx.AsyncClient, team: Team
+) -> None:
+    """ACC's .ld export names its car only in the vehicle block (the header's field is empty)."""
+    export = shared_data("motec_ld/acc_kyalami_audi_r8_lms_evo.ld")
+    driver = str(team.driver.driver_id)
+    common = ["--driver", driver, "--speed", "max", "--server", server.url, "--token", team.engineer.token]
+    replayed = await pitbox_cli(server, "replay", str(export), "--session", "kyalami", *common)
+    assert replayed.returncode == 0, replayed.stderr
+    session = await client.get(
+        f"/api/sessions/{json.loads(replayed.stdout)['sessionId']}/summary", headers=team.engineer.headers
+    )
+    assert session.status_code == 200, session.text
+    # The README: "Kyalami, Audi R8 LMS Evo"; the file writes the car "R8 LMS EVO".
+    assert (session.json()["trackName"], session.json()["car"], session.json()["sim"]) == (
+        "Kyalami",
+        "R8 LMS EVO",
+        "motec",
+    )
 
 
 async def test_replay_command_prints_its_result_as_json_and_progress_on_stderr(

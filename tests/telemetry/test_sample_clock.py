@@ -256,6 +256,8 @@ BAD_CLOCKS = [
         "timestamp_out_of_range",
     ),  # years before the session
     ({"timestamp": 1_900_000_000}, "timestamp", "timestamp_out_of_range"),  # epoch seconds sent as ms: 1970
+    ({"timestamp": 1e300}, "timestamp", "invalid_timestamp"),  # no date: beyond the year 9999
+    ({"data": {"speed": 1, "timestamp": -1e20}}, "data.timestamp", "invalid_timestamp"),
     (
         {"data": {"speed": 1, "timestamp": "2999-01-01T00:00:00+00:00"}},
         "data.timestamp",
@@ -278,6 +280,17 @@ async def test_a_timestamp_that_is_no_date_or_years_away_is_refused(
     error = assert_error(await post(client, team, body), 422, code)
     assert error["details"][0]["field"] == field, error
     assert await stored(server, session_id) == (0, 0)
+
+
+@pytest.mark.parametrize("stamp", [1e300, -1e300, 1e20, 253_402_300_799_999, "9999-12-31T23:59:59Z"])
+async def test_a_timestamp_far_from_the_session_is_refused_with_a_message_of_sane_length(
+    client: httpx.AsyncClient, team: Team, stamp: float | str
+) -> None:
+    session_id, _ = await started_session(client, team)
+    body = {"driverId": team.driver.driver_id, "sessionId": session_id, "data": {"speed": 1.0}}
+    error = assert_error(await post(client, team, {**body, "timestamp": stamp}), 422)
+    assert error["code"] in ("invalid_timestamp", "timestamp_out_of_range"), error
+    assert len(error["message"]) < 300 and len(str(error["details"])) < 400, error
 
 
 @pytest.mark.parametrize(

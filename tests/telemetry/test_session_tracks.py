@@ -95,6 +95,22 @@ async def test_bad_track_fields_are_a_422_naming_the_field(client: httpx.AsyncCl
         assert field in str(error["details"]), error
 
 
+async def test_a_track_length_is_a_number_of_metres_from_100_m_to_100_km(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    """true is not 1 m, "2260" is text, 1e-300 m or 50 m is a unit mix-up (a length in km), NaN is no length."""
+    headers = {**team.driver.headers, "Content-Type": "application/json"}
+    for value in ("true", '"2260"', "1e-300", "50", "0.5", "100001", "1e400", "NaN", "-Infinity"):
+        body = f'{{"driverId": "{team.driver.driver_id}", "name": "run", "trackName": "Somewhere", "trackLengthM": {value}}}'
+        error = assert_error(await client.post("/api/sessions", content=body, headers=headers), 422)
+        assert [detail["field"] for detail in error["details"]] == ["trackLengthM"], (value, error)
+    for length in (100, 2257.5, 100_000):
+        name = f"Length {length} {team.id[:8]}"
+        assert (await create(client, team.driver, trackName=name, trackLengthM=length))[
+            "trackLengthM"
+        ] == length
+
+
 async def test_track_twins_are_refused_but_another_layout_is_not(
     client: httpx.AsyncClient, team: Team, admin: Actor
 ) -> None:

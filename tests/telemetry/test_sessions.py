@@ -55,6 +55,17 @@ async def test_a_bad_cursor_is_refused(client: httpx.AsyncClient, team: Team) ->
     assert_error(await client.get(url, headers=team.driver.headers), 422, "bad_cursor")
 
 
+async def test_a_best_lap_filter_that_is_no_lap_time_is_refused(
+    client: httpx.AsyncClient, team: Team
+) -> None:
+    url = f"/api/sessions/{team.driver.driver_id}"
+    for value in ("inf", "nan", "1e400", "0", "-5", "86401"):
+        error = assert_error(
+            await client.get(url, params={"bestLapBelow": value}, headers=team.driver.headers), 422
+        )
+        assert error["details"][0]["field"] == "query.bestLapBelow", (value, error)
+
+
 async def test_sessions_are_filtered_by_car_track_date_and_best_lap(
     client: httpx.AsyncClient, team: Team, admin: object, driving_session: tuple[Team, str, object]
 ) -> None:

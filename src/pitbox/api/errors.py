@@ -59,7 +59,9 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        details.append({"field": ".".join(loc), "message": err.get("msg", "")})
+        # A body-wide check (CamelModel's) names the field it found in the error's context.
+        field = ".".join(loc) or str((err.get("ctx") or {}).get("field", ""))
+        details.append({"field": field, "message": err.get("msg", "")})
     return details
 
 

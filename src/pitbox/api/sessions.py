@@ -47,7 +47,7 @@ async def list_sessions(
     car: str | None = None,
     started_from: Annotated[datetime | None, Query(alias="from")] = None,
     started_to: Annotated[datetime | None, Query(alias="to")] = None,
-    best_lap_below: Annotated[float | None, Query(alias="bestLapBelow", gt=0)] = None,
+    best_lap_below: Annotated[float | None, Query(alias="bestLapBelow", gt=0, le=86_400)] = None,
     status: Literal["active", "ended"] | None = None,
 ) -> list[Session]:
     where = SessionFilter(track, car, started_from, started_to, best_lap_below, status)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import sys
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic_core import PydanticCustomError
 
 from pitbox.auth.api_keys import SCOPES
 from pitbox.auth.principal import Role
@@ -16,25 +19,54 @@ from pitbox.wire import Answer, Timestamp
 MAX_JSON_DEPTH = 32
 
 
-def unstorable_part(value: Any) -> str | None:
-    """Why a decoded JSON value cannot be stored as sent, or None: nesting deeper than MAX_JSON_DEPTH, or a
-    text holding NUL or a lone surrogate (PostgreSQL text and jsonb refuse both)."""
-    pending: list[tuple[Any, int]] = [(value, 0)]
+#: Largest magnitude a JSON number may have: float64's. Beyond it a number is read as infinity (1e400) or as an
+#: integer no channel, column or response encoder can hold.
+MAX_JSON_NUMBER = sys.float_info.max
+NOT_FINITE = "must be a finite number (NaN, Infinity and numbers beyond 1.8e308 are not JSON)"
+
+
+def unstorable_part(value: Any) -> tuple[str, str] | None:
+    """Where and why a decoded JSON value cannot be stored as sent, or None: nesting deeper than
+    MAX_JSON_DEPTH, a text holding NUL or a lone surrogate (PostgreSQL text and jsonb refuse both), or a number
+    that is not finite (Python's JSON reader takes NaN, Infinity and 1e400). Where is a field path such as
+    `telemetryData.columns.speed[3]` ("" for the value itself)."""
+    if _first_problem(value, paths=False) is None:
+        return None
+    return _first_problem(value, paths=True)  # walked again, naming the path only when there is a problem
+
+
+def _first_problem(value: Any, *, paths: bool) -> tuple[str, str] | None:
+    pending: list[tuple[Any, int, str]] = [(value, 0, "")]
     while pending:
-        item, depth = pending.pop()
+        item, depth, path = pending.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return "text may not contain NUL characters"
+                return path, "text may not contain NUL characters"
             if not item.isascii():
                 try:
                     item.encode("utf-8")
                 except UnicodeEncodeError:
-                    return "text may not contain lone surrogates"
+                    return path, "text may not contain lone surrogates"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return path, NOT_FINITE
+        elif isinstance(item, int):
+            if abs(item) > MAX_JSON_NUMBER:
+                return path, NOT_FINITE
         elif isinstance(item, dict | list):
             if depth >= MAX_JSON_DEPTH:
-                return f"objects and arrays may be nested {MAX_JSON_DEPTH} deep at most"
-            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
+                return path, f"objects and arrays may be nested {MAX_JSON_DEPTH} deep at most"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    pending.append((key, depth + 1, path))
+                    pending.append(
+                        (child, depth + 1, (f"{path}.{key}" if path else str(key)) if paths else "")
+                    )
+            else:
+                pending.extend(
+                    (child, depth + 1, f"{path}[{index}]" if paths else "")
+                    for index, child in enumerate(item)
+                )
     return None
 
 
@@ -48,7 +80,9 @@ class CamelModel(BaseModel):
     def _storable(cls, data: Any) -> Any:
         problem = unstorable_part(data)
         if problem is not None:
-            raise ValueError(problem)
+            field, message = problem
+            # The field travels in the context: a model-level error has no location of its own.
+            raise PydanticCustomError("unstorable", "{message}", {"field": field, "message": message})
         return data
 
 

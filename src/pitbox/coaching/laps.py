@@ -6,6 +6,8 @@ service's lap comparison), so coaching never decodes chunks itself.
 
 from __future__ import annotations
 
+import math
+import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +48,9 @@ COACHING_CHANNELS = (
     "lon",
 )
 MAX_INLINE_SAMPLES = 200_000
+MAX_LAP_NUMBER = 1_000_000
+#: The longest lap time a request may state (s): a day.
+MAX_LAP_TIME_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +112,15 @@ class StoredLaps:
 
 
 def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
-    """A lap sent in a request: `columns` ({channel: [values]}) or `samples` ([{channel: value}]).
+    """A lap sent in a request: `columns` ({channel: [values]}) or `samples` ([{channel: value}]), cut from
+    line to line by the client (with a sample or more beyond each end).
 
-    When the samples hold a completed lap (a line crossing at each end) the last one is used, with its
-    detected validity; otherwise they are taken as one lap from line to line. `field` names the request part.
+    Lap detection runs over the samples. A lap it dates before the first sample (a logger that notices the
+    line late dates it back by its lap timer) is not in the data and is left out. The longest lap inside the
+    data that starts and ends at a line crossing is coached, with its detected validity; without one, the
+    longest of what remains: a lap started mid-lap (invalid, as detected) or the samples from the last line
+    crossing seen (else the first sample) to the end, taken as one lap from line to line. `field` names the
+    request part.
     """
     columns = _columns_of(data, field)
     if "t" not in columns:
@@ -119,31 +129,73 @@ def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
         raise Invalid(
             f"{field} needs lapDistPct, lapDist or speed", code="missing_channels", details=[{"field": field}]
         )
+    number = lap_number(data.get("lapNumber"), f"{field}.lapNumber")
+    lap_time = _lap_time(data.get("lapTime"), f"{field}.lapTime")
+    valid = data.get("valid", True)
+    if not isinstance(valid, bool):
+        raise Invalid(f"{field}.valid must be true or false", details=[{"field": f"{field}.valid"}])
+    t = columns["t"][np.isfinite(columns["t"])]
     laps: list[Lap] = detect_laps(columns) if any(name in columns for name in LAP_SIGNALS) else []
-    number = data.get("lapNumber")
-    lap_time = data.get("lapTime")
-    if laps:
-        lap = laps[-1]
+    lap = _lap_inside(laps, float(t[0]), float(t[-1])) if t.size >= 2 else None
+    if lap is not None:
         samples = lap_samples(columns, lap)
         return LapData(
             samples,
-            int(number) if isinstance(number, int) else lap.number,
+            lap.number if number is None else number,
             lap.lap_time,
             lap.valid,
             lap.invalid_reasons,
             lap.length_m or lap_length(samples),
         )
-    valid = data.get("valid", True)
-    t = columns["t"]
-    samples = with_lap_position(columns, float(t[0]), float(t[-1])) if t.size >= 2 else columns
+    if t.size >= 2:
+        start = max(laps[-1].t_end, float(t[0])) if laps else float(t[0])
+        first = max(int(np.searchsorted(columns["t"], start, side="right")) - 1, 0)
+        samples = with_lap_position(
+            {name: values[first:] for name, values in columns.items()}, start, float(t[-1])
+        )
+    else:
+        samples = columns
     return LapData(
         samples,
-        int(number) if isinstance(number, int) else None,
-        float(lap_time) if isinstance(lap_time, int | float) else None,
-        bool(valid),
+        number,
+        lap_time,
+        valid,
         () if valid else ("reported_invalid",),
         lap_length(samples),
     )
+
+
+def lap_number(value: Any, field: str) -> int | None:
+    """A lap number from a request (None when absent); 422 naming `field` for anything but a whole number from
+    0 to MAX_LAP_NUMBER (a boolean is not a number)."""
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= MAX_LAP_NUMBER:
+        raise Invalid(f"{field} must be a lap number", code="invalid_lap", details=[{"field": field}])
+    return value
+
+
+def _lap_time(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 < value <= MAX_LAP_TIME_S:
+        raise Invalid(
+            f"{field} must be a lap time in seconds (0 to {MAX_LAP_TIME_S:.0f})",
+            details=[{"field": field}],
+        )
+    return float(value)
+
+
+def _lap_inside(laps: list[Lap], first: float, last: float) -> Lap | None:
+    """The longest lap from line to line inside [first, last]; else the longest lap started mid-lap inside it
+    when it is longer than the samples after the last crossing; else None (those samples are the lap)."""
+    inside = [lap for lap in laps if lap.t_start >= first]
+    complete = [lap for lap in inside if "started_mid_lap" not in lap.invalid_reasons]
+    if complete:
+        return max(complete, key=lambda lap: lap.t_end - lap.t_start)
+    tail = last - max(laps[-1].t_end, first) if laps else last - first
+    partial = max(inside, key=lambda lap: lap.t_end - lap.t_start, default=None)
+    return partial if partial is not None and partial.t_end - partial.t_start > tail else None
 
 
 def _columns_of(data: Mapping[str, Any], field: str) -> dict[str, FloatArray]:
@@ -187,7 +239,15 @@ def _columns_of(data: Mapping[str, Any], field: str) -> dict[str, FloatArray]:
 
 
 def _numbers(values: list[Any], field: str) -> FloatArray:
-    try:
-        return np.asarray([np.nan if value is None else float(value) for value in values], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field} must hold numbers", details=[{"field": field}]) from None
+    """JSON numbers (null: no value) as floats; 422 naming the field for anything else: a boolean, a text, or a
+    number float64 cannot hold (the body check refuses NaN, Infinity and 1e400 before this)."""
+    for value in values:
+        if value is None or (type(value) is float and math.isfinite(value)):
+            continue
+        if type(value) is int and abs(value) <= sys.float_info.max:
+            continue
+        raise Invalid(
+            f"{field} must hold numbers (or null)",
+            details=[{"field": field, "message": f"{str(value)[:40]} is not a finite number"}],
+        )
+    return np.asarray([np.nan if value is None else value for value in values], dtype=np.float64)

@@ -52,12 +52,14 @@ class SessionCoaching(CamelModel):
     approval_required: bool | None = Field(
         None,
         alias="approvalRequired",
+        strict=True,  # true or false: not 1, "yes" or "off"
         description="AI feedback (and its in-lap cues) waits for an engineer's approval before the driver "
         "sees or hears it.",
     )
     cues_muted: bool | None = Field(
         None,
         alias="cuesMuted",
+        strict=True,
         description="No in-lap cue is said to the driver while set (docs/cues.md).",
     )
 

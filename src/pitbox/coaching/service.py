@@ -30,7 +30,7 @@ from pitbox.coaching import store
 from pitbox.coaching.agent import AgentClient, AgentFailure
 from pitbox.coaching.analyst import analyse_lap
 from pitbox.coaching.gradient import GradientClient, GradientFailure
-from pitbox.coaching.laps import LapData, StoredLaps, inline_lap
+from pitbox.coaching.laps import MAX_LAP_NUMBER, LapData, StoredLaps, inline_lap, lap_number
 from pitbox.coaching.models import Analysis, Corner
 from pitbox.coaching.schemas import Feedback, SessionCoachingState, audio_url
 from pitbox.cues.service import CueService
@@ -45,7 +45,6 @@ log = structlog.get_logger(__name__)
 
 MAX_PIT_WALL_CHARS = 500
 AGENT_TELEMETRY_STEP_M = 10.0
-MAX_LAP_NUMBER = 1_000_000
 #: Fields of POST /api/ai/feedback's `telemetryData` that are the request's own, not a telemetry sample's.
 REQUEST_FIELDS = frozenset({"lap", "lapNumber", "lapTime", "valid", "reference"})
 #: What an agent that asks for telemetry gets when there is no lap yet: nothing on no grid.
@@ -339,9 +338,11 @@ class CoachingService(Lifecycle):
                 "telemetryData.reference.sessionId must be a session id",
                 details=[{"field": "telemetryData.reference.sessionId"}],
             ) from None
-        if not isinstance(number, int) or isinstance(number, bool):
+        number = lap_number(number, "telemetryData.reference.lap")
+        if number is None:
             raise Invalid(
                 "telemetryData.reference.lap must be a lap number",
+                code="invalid_lap",
                 details=[{"field": "telemetryData.reference.lap"}],
             )
         await self._access.require_session(principal, other, scope="telemetry:read")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-import math
 import secrets
 import time
 from collections import deque
@@ -52,6 +51,9 @@ class HubLimits:
     history_bytes: int = 512 * 1024
     keepalive_seconds: float = 25.0
     max_rate: float = 240.0
+    #: The slowest `maxRate` (messages per second): one every ten seconds. Slower is no live view (and every
+    #: distinct rate is a group of its own to flush).
+    min_rate: float = 0.1
     shutdown_flush_seconds: float = 5.0
     #: Seconds between two re-checks of a socket's credential and subscriptions (WS_RECHECK_S); 0: none.
     recheck_seconds: float = 60.0
@@ -297,8 +299,11 @@ class Hub(Lifecycle):
         if max_rate is not None:
             if kind not in COALESCING_KINDS:
                 raise Invalid("maxRate applies to telemetry and video channels only", code="invalid_max_rate")
-            if not (0 < max_rate <= self.limits.max_rate) or math.isnan(max_rate):
-                raise Invalid(f"maxRate must be in (0, {self.limits.max_rate}]", code="invalid_max_rate")
+            if not self.limits.min_rate <= max_rate <= self.limits.max_rate:  # NaN compares false
+                raise Invalid(
+                    f"maxRate must be from {self.limits.min_rate:g} to {self.limits.max_rate:g} (messages per second)",
+                    code="invalid_max_rate",
+                )
         if channel in outbox.channels:
             self.unsubscribe(outbox, channel)
         state = self._channels.get(channel) or self._new_channel(channel)

@@ -31,6 +31,8 @@ LD_MARKER = 0x40
 _HEADER = struct.Struct("<I4xII20xI24xHHHI8sHHI4x16s16x16s16x64s64s64x64s64x1024xI66x64s126x")
 _CHANNEL = struct.Struct("<IIIIHHHHhhhh32s8s12s40x")
 _EVENT = struct.Struct("<64s64s1024sH")
+_VENUE = struct.Struct("<64s1034xH")  # name, pointer to the vehicle block
+_VEHICLE = struct.Struct("<64s")  # its id (then weight, type, comment)
 _MAX_CHANNELS = 4096
 
 #: (data type, size in bytes) -> numpy dtype. Types 0, 3, 5 are integers, 7 floating point.
@@ -89,8 +91,11 @@ def read_motec_ld(path: Path, sample_rate_hz: float | None = None) -> Recording:
         if value
     }
     if event_ptr > 0 and event_ptr + _EVENT.size <= len(data):
-        event_name, session, _comment, _venue_ptr = _EVENT.unpack_from(data, event_ptr)
+        event_name, session, _comment, venue_ptr = _EVENT.unpack_from(data, event_ptr)
         metadata.update({k: v for k, v in (("event", _text(event_name)), ("session", _text(session))) if v})
+        # ACC's export leaves the header's venue or vehicle empty and names them in the event's blocks.
+        block_venue, block_vehicle = _venue_and_vehicle(data, venue_ptr)
+        venue, vehicle = venue or block_venue, vehicle or block_vehicle
     metadata["native_rates_hz"] = ",".join(str(rate) for rate in sorted(set(frequencies.values())))
     return Recording(
         source="motec",
@@ -100,6 +105,17 @@ def read_motec_ld(path: Path, sample_rate_hz: float | None = None) -> Recording:
         car=vehicle or None,
         metadata=metadata,
     )
+
+
+def _venue_and_vehicle(data: bytes, venue_ptr: int) -> tuple[str, str]:
+    """The venue name and vehicle id the event's venue and vehicle blocks hold ("" where there is none)."""
+    if not 0 < venue_ptr <= len(data) - _VENUE.size:
+        return "", ""
+    name, vehicle_ptr = _VENUE.unpack_from(data, venue_ptr)
+    vehicle = ""
+    if 0 < vehicle_ptr <= len(data) - _VEHICLE.size:
+        vehicle = _text(_VEHICLE.unpack_from(data, vehicle_ptr)[0])
+    return _text(name), vehicle
 
 
 def _read_channels(

@@ -120,6 +120,7 @@ class Relay:
         self._woken: asyncio.Future[None] | None = None
         self._rate: list[tuple[float, int]] = []
         self._full_announced = False
+        self._decoder_failures: set[type[Exception]] = set()
 
     @property
     def counts(self) -> DecodeCounts:
@@ -162,7 +163,15 @@ class Relay:
             self.recorder.write(data, at)
         decoder = self.decoder
         assert decoder is not None
-        samples = decoder.decode(data)
+        try:
+            samples = decoder.decode(data)
+        except Exception as error:  # a decoder's bug on one datagram must not stop the relay: skip it
+            decoder.counts.foreign += 1
+            decoder.outbox.clear()
+            if type(error) not in self._decoder_failures:  # once per kind of failure, not per datagram
+                self._decoder_failures.add(type(error))
+                log.warning("datagram_undecodable", source=decoder.source, error=repr(error)[:200])
+            return
         if decoder.outbox:
             for reply in decoder.outbox:
                 self._send_to_sim(reply, addr)

@@ -139,8 +139,8 @@ def relay_replay(
     to: Annotated[str | None, typer.Option(help="HOST:PORT to send to (a relay listening).")] = None,
     listen: Annotated[str | None, typer.Option(help="HOST:PORT to wait on (ac: a relay connecting).")] = None,
     speed: Annotated[str, typer.Option(help="1 (as recorded), N times faster, or max.")] = "1",
-    car: Annotated[str, typer.Option(help="ac: car name in the handshake.")] = "unknown car",
-    track: Annotated[str, typer.Option(help="ac: track name in the handshake.")] = "unknown track",
+    car: Annotated[str, typer.Option(help="ac: car name in the handshake (default: none).")] = "",
+    track: Annotated[str, typer.Option(help="ac: track name in the handshake (default: none).")] = "",
     track_config: Annotated[str, typer.Option(help="ac: track configuration in the handshake.")] = "",
     driver_name: Annotated[str, typer.Option(help="ac: driver name in the handshake.")] = "PitBox replay",
 ) -> None:

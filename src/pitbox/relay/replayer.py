@@ -27,11 +27,12 @@ __all__ = ["AcNames", "play_capture"]
 
 @dataclass(frozen=True)
 class AcNames:
-    """What the replayed Assetto Corsa says in its handshake answer."""
+    """What the replayed Assetto Corsa says in its handshake answer; empty where the capture does not say (a
+    capture holds no handshake): the relay then names no car or track, rather than a made-up one."""
 
-    car: str = "unknown car"
+    car: str = ""
     driver: str = "PitBox replay"
-    track: str = "unknown track"
+    track: str = ""
     config: str = ""
 
 

@@ -28,6 +28,7 @@ import websockets
 
 from pitbox.client import PitboxClient, PitboxError, Subscription
 from pitbox.relay.store import Batch, Spool, SpoolSession
+from pitbox.sessions.models import MAX_TRACK_LENGTH_M, MIN_TRACK_LENGTH_M
 
 __all__ = ["Sender", "SenderStats", "session_name"]
 
@@ -172,8 +173,8 @@ class Sender:
             fields["trackName"] = info.track_name
         if info.track_config:
             fields["trackConfig"] = info.track_config
-        if info.track_length_m:
-            fields["trackLengthM"] = round(info.track_length_m, 3)
+        if info.track_length_m and MIN_TRACK_LENGTH_M <= info.track_length_m <= MAX_TRACK_LENGTH_M:
+            fields["trackLengthM"] = round(info.track_length_m, 3)  # else a garbled packet's: no length
         created = await self._client.create_session(driver, name, **fields)
         server_id = str(created["id"])
         self._spool.set_server_session(session.id, server_id)

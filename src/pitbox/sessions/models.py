@@ -19,6 +19,9 @@ from pitbox.telemetry.models import CompletedLap
 from pitbox.wire import Answer, Timestamp
 
 SessionType = Literal["practice", "qualifying", "race", "test"]
+#: The lap lengths a session may state (m): a kart track's to a Nordschleife's and more; outside, a unit mix-up.
+MIN_TRACK_LENGTH_M = 100.0
+MAX_TRACK_LENGTH_M = 100_000.0
 
 
 class SessionCreate(CamelModel):
@@ -35,7 +38,13 @@ class SessionCreate(CamelModel):
         None, alias="trackConfig", max_length=200, description="The layout, if any."
     )
     track_length_m: float | None = Field(
-        None, alias="trackLengthM", gt=0, le=100_000, description="Lap length measured from the data (m)."
+        None,
+        alias="trackLengthM",
+        ge=MIN_TRACK_LENGTH_M,
+        le=MAX_TRACK_LENGTH_M,
+        strict=True,  # a number: true is not 1 m, nor is "2260" a length
+        allow_inf_nan=False,
+        description="Lap length measured from the data (m), 100 m to 100 km.",
     )
     car: str | None = Field(None, max_length=200)
     sim: str | None = Field(None, max_length=100)

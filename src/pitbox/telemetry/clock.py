@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, NoReturn
@@ -34,6 +35,11 @@ TIMESTAMP_BEFORE_START_S: Final = 300.0
 #: Longest `timestamp` string read (the longest ISO 8601 form is 32 characters).
 MAX_TIMESTAMP_CHARS: Final = 64
 _EXPECTED = "must be a date and time (ISO 8601 such as 2023-07-17T12:34:56Z) or epoch milliseconds"
+#: Epoch seconds of the dates ISO 8601 can write (years 1 to 9999): a number outside names no date.
+EPOCH_RANGE_S: Final = (
+    datetime(1, 1, 1, tzinfo=UTC).timestamp(),
+    datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC).timestamp(),
+)
 
 
 def _refuse(field: str, message: str, code: str = "invalid_telemetry") -> NoReturn:
@@ -43,8 +49,8 @@ def _refuse(field: str, message: str, code: str = "invalid_telemetry") -> NoRetu
 def epoch_seconds(value: Any, field: str) -> float:
     """A `timestamp` as seconds since 1970 (UTC): an ISO 8601 string or a number of epoch milliseconds."""
     if type(value) in (int, float):
-        seconds = value / 1000.0
-        if math.isfinite(seconds):
+        seconds = value / 1000.0 if abs(value) <= sys.float_info.max else math.inf
+        if math.isfinite(seconds) and EPOCH_RANGE_S[0] <= seconds <= EPOCH_RANGE_S[1]:
             return float(seconds)
     elif isinstance(value, str) and len(value) <= MAX_TIMESTAMP_CHARS:
         try:

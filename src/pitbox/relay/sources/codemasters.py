@@ -75,6 +75,7 @@ FIELDS: tuple[str, ...] = (
 F1_2017_FIELDS = ("session_type", "drs_allowed", "track_number", "vehicle_fia_flags")
 _BASE = struct.Struct("<66f")
 _F1_2017 = struct.Struct("<70f")
+_MAX_GEARS = FIELDS.index("max_gears")
 _NOT_CHANNELS = {"total_time", "track_length", "max_rpm", "idle_rpm", "max_gears", "sli_pro_support"}
 
 #: Track numbers of F1 2016/2017 (field 68 of F1 2017's packet).
@@ -127,18 +128,21 @@ class CodemastersDecoder:
         if len(datagram) % 4:
             self.counts.foreign += 1
             return []
-        values = _BASE.unpack_from(datagram)
-        raw = dict(zip(FIELDS, values, strict=True))
-        track_name = None
-        if len(datagram) >= _F1_2017.size:
-            extra = dict(zip(F1_2017_FIELDS, _F1_2017.unpack_from(datagram)[66:], strict=True))
-            raw["drs_allowed"] = extra["drs_allowed"]
-            raw["vehicle_fia_flags"] = extra["vehicle_fia_flags"]
-            track_name = F1_LEGACY_TRACKS.get(int(extra["track_number"]))
-        # float32 values cannot add up to an overflow: the sum is finite exactly when every value is.
-        if not math.isfinite(sum(values)) or raw["max_gears"] < 0 or raw["max_gears"] > 12:
+        f1_2017 = len(datagram) >= _F1_2017.size
+        values = (_F1_2017 if f1_2017 else _BASE).unpack_from(datagram)
+        # float32 values cannot add up to an overflow: the sum is finite exactly when every value is (all 70
+        # of F1 2017's: a NaN track number is as foreign as a NaN speed).
+        if not math.isfinite(sum(values)) or not 0 <= values[_MAX_GEARS] <= 12:
             self.counts.foreign += 1  # float fields that are not a car's state: someone else's datagram
             return []
+        raw = dict(zip(FIELDS, values[: len(FIELDS)], strict=True))
+        track_name = None
+        if f1_2017:
+            extra = dict(zip(F1_2017_FIELDS, values[len(FIELDS) :], strict=True))
+            raw["drs_allowed"] = extra["drs_allowed"]
+            raw["vehicle_fia_flags"] = extra["vehicle_fia_flags"]
+            number = extra["track_number"]
+            track_name = F1_LEGACY_TRACKS.get(int(number)) if number.is_integer() else None
         if 0 < raw["max_rpm"] < 2500:
             raw["engine_rate"] = raw.pop("engine_rate")
         else:
