@@ -9,18 +9,15 @@ import pytest
 
 from pitbox.errors import Invalid, NotFound
 from pitbox.recordings import Recording, open_recording
-from pitbox.telemetry.channels import (
+from pitbox.telemetry.aliases import SampleMapper, canonical_name, to_canonical_channels
+from pitbox.telemetry.catalogue import (
     CATALOGUE,
-    SampleMapper,
-    alias_markdown_table,
-    canonical_name,
-    catalogue_markdown_table,
     convert_units,
     ms_to_kmh,
     percent_to_fraction,
     rad_per_s_to_rpm,
-    to_canonical_channels,
 )
+from pitbox.telemetry.channel_docs import alias_markdown_table, catalogue_markdown_table
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "telemetry.md"
 
@@ -93,7 +90,7 @@ def test_one_sample_maps_onto_canonical_names_and_units() -> None:
 
 
 def test_every_alias_points_into_the_catalogue() -> None:
-    from pitbox.telemetry.channels import ALIASES
+    from pitbox.telemetry.aliases import ALIASES
 
     for source, table in ALIASES.items():
         for raw, (canonical, _unit) in table.items():

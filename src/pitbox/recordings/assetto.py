@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from pitbox.errors import Invalid
 from pitbox.recordings.models import Recording
-from pitbox.telemetry.channels import to_canonical_channels
+from pitbox.telemetry.aliases import to_canonical_channels
 
 _WHEEL_ARRAYS = (
     "wheelAngularSpeed",

@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from pitbox.errors import Invalid
 from pitbox.recordings.models import Recording
-from pitbox.telemetry.channels import CATALOGUE, canonical_name
+from pitbox.telemetry.aliases import canonical_name
+from pitbox.telemetry.catalogue import CATALOGUE
 
 SOURCE = "csv"
 

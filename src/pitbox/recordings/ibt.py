@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from pitbox.errors import Invalid
 from pitbox.recordings.models import Recording
-from pitbox.telemetry.channels import to_canonical_channels
+from pitbox.telemetry.aliases import to_canonical_channels
 
 #: A valid .ibt starts with header version 1 or 2 and a tick rate such as 60 or 360.
 _KNOWN_VERSIONS = (1, 2)

@@ -19,7 +19,7 @@ class Recording:
     """Channels of one recording, each an array of `n_samples` values; `t` is seconds from its start.
 
     `track`, `track_config` (the layout, '' when none) and `car` are what the file names, None when it does
-    not. Channel names are canonical (see `pitbox.telemetry.channels`) where the source's name is known, the raw
+    not. Channel names are canonical (see `pitbox.telemetry.catalogue`) where the source's name is known, the raw
     name otherwise. Values are in canonical units; NaN marks a value the source did not have.
     """
 

@@ -25,7 +25,8 @@ import numpy.typing as npt
 
 from pitbox.errors import Invalid
 from pitbox.recordings.models import Recording
-from pitbox.telemetry.channels import CATALOGUE, FloatArray, Resampling, canonical_name, to_canonical_channels
+from pitbox.telemetry.aliases import canonical_name, to_canonical_channels
+from pitbox.telemetry.catalogue import CATALOGUE, FloatArray, Resampling
 
 LD_MARKER = 0x40
 _HEADER = struct.Struct("<I4xII20xI24xHHHI8sHHI4x16s16x16s16x64s64s64x64s64x1024xI66x64s126x")

@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 
 from pitbox.errors import BadRequest, Invalid, PayloadTooLarge
-from pitbox.telemetry.channels import ALIASES, to_canonical_channels
+from pitbox.telemetry.aliases import ALIASES, to_canonical_channels
 from pitbox.telemetry.clock import epoch_seconds, timestamps
 from pitbox.telemetry.codec import rows_to_columns
 from pitbox.telemetry.models import (

@@ -31,7 +31,8 @@ from pitbox.realtime.publisher import Publisher, session_channel, telemetry_chan
 from pitbox.sessions import store as session_store
 from pitbox.telemetry import store
 from pitbox.telemetry.clock import resolve_clock
-from pitbox.telemetry.codec import ChunkCodec, CodecThreads
+from pitbox.telemetry.codec import ChunkCodec
+from pitbox.telemetry.codec_threads import CodecThreads
 from pitbox.telemetry.compare import compare_laps, lap_samples
 from pitbox.telemetry.downsample import downsample_columns
 from pitbox.telemetry.ingest import invalid

@@ -23,7 +23,7 @@ import numpy as np
 from pitbox.recordings.assetto import PACKET_SIZE, RT_CAR_INFO
 from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo, text_field
 from pitbox.relay.sources.clock import LapTimerClock
-from pitbox.telemetry.channels import SampleMapper
+from pitbox.telemetry.aliases import SampleMapper
 
 __all__ = [
     "HANDSHAKE_RESPONSE_SIZE",

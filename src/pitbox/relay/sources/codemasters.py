@@ -21,7 +21,7 @@ import math
 import struct
 
 from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo
-from pitbox.telemetry.channels import SampleMapper
+from pitbox.telemetry.aliases import SampleMapper
 
 __all__ = ["CodemastersDecoder", "F1_LEGACY_TRACKS", "FIELDS"]
 

@@ -22,7 +22,7 @@ import struct
 
 from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo
 from pitbox.relay.sources.layout import Field, Layout
-from pitbox.telemetry.channels import SampleMapper
+from pitbox.telemetry.aliases import SampleMapper
 
 __all__ = ["ForzaDecoder"]
 

@@ -18,7 +18,7 @@ import irsdk
 
 from pitbox.errors import Invalid
 from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo
-from pitbox.telemetry.channels import SampleMapper
+from pitbox.telemetry.aliases import SampleMapper
 
 __all__ = ["IRacingPoller"]
 

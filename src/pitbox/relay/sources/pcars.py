@@ -24,7 +24,7 @@ import struct
 from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo, text_field
 from pitbox.relay.sources.clock import LapTimerClock
 from pitbox.relay.sources.layout import Field, Layout
-from pitbox.telemetry.channels import SampleMapper
+from pitbox.telemetry.aliases import SampleMapper
 
 __all__ = ["PCarsDecoder"]
 
