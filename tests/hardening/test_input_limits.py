@@ -90,6 +90,27 @@ async def test_a_number_json_cannot_hold_anywhere_in_a_body_is_a_422_naming_its_
         assert "finite" in error["message"] and len(error["message"]) < 200, error
 
 
+async def test_a_track_length_or_split_that_is_not_a_sane_number_is_a_422(
+    client: httpx.AsyncClient, admin: Actor
+) -> None:
+    for field, value in (
+        ("lengthM", True),
+        ("lengthM", 1e-300),
+        ("lengthM", 99.9),
+        ("lengthM", 100_001),
+        ("lengthM", "2260"),
+        ("sectorSplits", [True]),
+        ("sectorSplits", ["0.5"]),
+    ):
+        body = {"name": f"Odd {uuid.uuid4().hex[:6]}", field: value}
+        error = assert_error(
+            await client.post("/api/tracks", json=body, headers=admin.headers), 422, "invalid"
+        )
+        assert error["details"][0]["field"].startswith(field), (field, value, error)
+    body = {"name": f"Sane {uuid.uuid4().hex[:6]}", "lengthM": 100, "sectorSplits": [0.5]}
+    assert (await client.post("/api/tracks", json=body, headers=admin.headers)).status_code == 201
+
+
 async def test_text_with_nul_is_refused_with_422_and_nothing_is_stored(
     client: httpx.AsyncClient, admin: Actor
 ) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 from pydantic import Field, field_validator
 
 from pitbox.auth.models import CamelModel
+from pitbox.sessions.models import MAX_TRACK_LENGTH_M, MIN_TRACK_LENGTH_M
 from pitbox.wire import Answer, Timestamp
 
 
@@ -18,8 +19,15 @@ class TrackCreate(CamelModel):
         "", max_length=200, description='The layout ("Grand Prix", "Oval"); empty when the circuit has one.'
     )
     country: str | None = Field(None, max_length=100)
-    length_m: float | None = Field(None, alias="lengthM", gt=0, le=100_000)
-    sector_splits: list[float] = Field(
+    length_m: float | None = Field(
+        None,
+        alias="lengthM",
+        ge=MIN_TRACK_LENGTH_M,
+        le=MAX_TRACK_LENGTH_M,
+        strict=True,  # a number: true is not 1 m (as a session's trackLengthM)
+        description="Lap length (m), 100 m to 100 km.",
+    )
+    sector_splits: list[Annotated[float, Field(strict=True)]] = Field(
         default_factory=list,
         alias="sectorSplits",
         max_length=20,
