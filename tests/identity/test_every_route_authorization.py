@@ -404,7 +404,7 @@ LINK_TABLE: list[tuple[str, str, dict[str, Any] | None, list[int | None]]] = [
             "driverId": "{driver_id}",
             "name": "theirs",
             "trackName": "{victim_track_name}",
-            "trackLengthM": 99.0,
+            "trackLengthM": 999.0,
         },
         [404, 404, 404, 404, None],
     ),
