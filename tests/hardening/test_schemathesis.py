@@ -55,12 +55,18 @@ UNSTATED_RULES: dict[str, set[tuple[str, str]]] = {
         ("invalid_telemetry", "must be a whole number"),  # the lap counter
         ("invalid_telemetry", "source: must be one of"),
         ("invalid_telemetry", "seq: must be a non-negative integer"),  # 1.0 is an integer to JSON Schema
+        ("invalid_timestamp", "must be a date and time"),  # epoch milliseconds within years 1 to 9999
     },
     "POST /api/video": {("absurd_time", "")},  # a timestamp after 2000 and at most a day from now
     "POST /api/drivers": {("invalid", "teamId is required")},  # for callers other than admins
     "POST /api/tracks": {("invalid", "sector splits must be increasing")},
     "PATCH /api/tracks/{track_id}": {("invalid", "sector splits must be increasing")},
-    "POST /api/voice/synthesize": {("nothing_to_say", ""), ("empty_text", "")},
+    # The voices a server has depend on its configuration (Piper's bundled one, or the ElevenLabs account's).
+    "POST /api/voice/synthesize": {
+        ("nothing_to_say", ""),
+        ("empty_text", ""),
+        ("unknown_voice", "unknown voice"),
+    },
     "POST /api/sessions/{session_id}/pit-wall": {("nothing_to_say", "")},
 }
 
