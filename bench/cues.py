@@ -37,13 +37,13 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_server import local_server  # noqa: E402
+from local_server import local_server
 
-from pitbox.app import build_services  # noqa: E402
-from pitbox.config import Settings  # noqa: E402
-from pitbox.cues.board import CueBoard, LiveCue, LivePlan  # noqa: E402
-from pitbox.logs import configure_logging  # noqa: E402
-from pitbox.sessions.models import SessionCreate  # noqa: E402
+from pitbox.app import build_services
+from pitbox.config import Settings
+from pitbox.cues.board import CueBoard, LiveCue, LivePlan
+from pitbox.logs import configure_logging
+from pitbox.sessions.models import SessionCreate
 
 FloatArray = npt.NDArray[np.float64]
 

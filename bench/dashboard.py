@@ -35,7 +35,7 @@ from pitbox.recordings import open_recording
 from pitbox.replay import replay_recording
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_server import local_server  # noqa: E402
+from local_server import local_server
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LANGLEY = DATA / "iracing_ibt/robrobertsce/skmodified_langley 2015-05-28 14-46-23.ibt"

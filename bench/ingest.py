@@ -31,11 +31,11 @@ import orjson
 import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from codec import DATA, STAMPS, Columns, read_recording  # noqa: E402
-from local_server import local_server  # noqa: E402
+from codec import DATA, STAMPS, Columns, read_recording
+from local_server import local_server
 
-from pitbox.app import build_services  # noqa: E402
-from pitbox.config import Settings  # noqa: E402
+from pitbox.app import build_services
+from pitbox.config import Settings
 
 
 def telemetry_stream(samples: int) -> Columns:

@@ -25,13 +25,13 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from codec import DATA  # noqa: E402
-from ingest import bodies_for, telemetry_stream  # noqa: E402
+from codec import DATA
+from ingest import bodies_for, telemetry_stream
 
-from pitbox.telemetry.codec import ChunkCodec  # noqa: E402
-from pitbox.telemetry.ingest import parse_batch, parse_body  # noqa: E402
-from pitbox.telemetry.prepare import PreparedBatch, prepare_body  # noqa: E402
-from pitbox.telemetry.uniform_rows import UniformRows  # noqa: E402
+from pitbox.telemetry.codec import ChunkCodec
+from pitbox.telemetry.ingest import parse_batch, parse_body
+from pitbox.telemetry.prepare import PreparedBatch, prepare_body
+from pitbox.telemetry.uniform_rows import UniformRows
 
 
 def per_item_ms(items: list[Any], step: Callable[[Any], object], repeats: int) -> float:

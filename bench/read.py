@@ -26,12 +26,12 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from codec import DATA  # noqa: E402
-from ingest import bench_server, rows_of, telemetry_stream  # noqa: E402
+from codec import DATA
+from ingest import bench_server, rows_of, telemetry_stream
 
-from pitbox.app import build_services  # noqa: E402
-from pitbox.config import Settings  # noqa: E402
-from pitbox.sessions.models import SessionCreate  # noqa: E402
+from pitbox.app import build_services
+from pitbox.config import Settings
+from pitbox.sessions.models import SessionCreate
 
 HOUR = 216_000
 

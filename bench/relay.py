@@ -29,13 +29,13 @@ import numpy as np
 import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_server import free_port, local_server  # noqa: E402
+from local_server import free_port, local_server
 
-from pitbox.app import build_services  # noqa: E402
-from pitbox.client import PitboxClient  # noqa: E402
-from pitbox.config import Settings  # noqa: E402
-from pitbox.relay.capture import Datagram, read_capture  # noqa: E402
-from pitbox.relay.sources import make_decoder  # noqa: E402
+from pitbox.app import build_services
+from pitbox.client import PitboxClient
+from pitbox.config import Settings
+from pitbox.relay.capture import Datagram, read_capture
+from pitbox.relay.sources import make_decoder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: source, capture, the sim's packet rate (datagrams a second when running at 60 Hz).

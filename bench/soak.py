@@ -35,7 +35,7 @@ from pitbox.app import build_services
 from pitbox.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_server import local_server  # noqa: E402
+from local_server import local_server
 
 DRIVERS = 20
 SOCKETS = 500

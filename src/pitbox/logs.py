@@ -16,7 +16,7 @@ _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _SECRET_KEYS = {"password", "token", "authorization", "api_key", "secret", "jwt_secret", "x-api-key"}
 
 
-class AlreadyLogged(Exception):  # noqa: N818 - a marker, not an error of its own
+class AlreadyLogged(Exception):
     """Raised to make the server drop a connection after our own log line told the story: the server's report
     of it (uvicorn's "Exception in ASGI application" with a traceback) would be a second line, so it is dropped."""
 

@@ -34,7 +34,7 @@ def provider() -> Iterator[tuple[_Provider, str]]:
     state = _Provider()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             state.fetches += 1
             body = json.dumps({"keys": list(state.keys.values())}).encode()
             self.send_response(200)

@@ -119,4 +119,4 @@ def _only_pending(relay: Relay) -> bool:
     return all(
         relay.spool._db.execute("SELECT 1 FROM samples WHERE session = ?", (s,)).fetchone() is None
         for s in active
-    )  # noqa: SLF001
+    )

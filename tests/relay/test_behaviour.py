@@ -116,7 +116,7 @@ async def test_live_sends_over_the_websocket(server: RunningServer, driver: Driv
     async with running_relay(server, driver, "forza", tmp_path / "spool", live=True) as relay:
         await feed(relay, datagrams)
         await settled(relay, len(datagrams))
-        assert relay.sender._socket is not None  # noqa: SLF001 - the samples went over the socket
+        assert relay.sender._socket is not None
     sessions = await driver.sessions()
     assert [s["sampleCount"] for s in sessions] == [len(datagrams)]
 
@@ -133,7 +133,7 @@ async def test_a_full_spool_drops_new_samples_and_says_so_even_when_quiet(
         relay.status = StatusLine(quiet=True, stream=said)
         await feed(relay, datagrams)
         await eventually(lambda: relay.counts.datagrams == len(datagrams), what="all read")
-        relay._flush()  # noqa: SLF001
+        relay._flush()
         assert relay.spool.dropped > 0
         assert relay.spool.spooled_this_run + relay.spool.dropped == len(datagrams)
         assert "WARNING spool_full" in said.getvalue()

@@ -69,7 +69,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_id)
         except _STOPPING:
             raise
-        except BaseException as exc:  # noqa: BLE001 - every failure ends as the one shape and one log line
+        except BaseException as exc:
             failure = exc
             cut = answered
             if not answered:

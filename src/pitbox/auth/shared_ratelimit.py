@@ -129,7 +129,7 @@ class SharedLimiter:
                         backoff.forget_s,
                     ],
                 )
-            except Exception as exc:  # noqa: BLE001 - any Redis failure: this instance's count decides
+            except Exception as exc:
                 self._redis_failed(exc)
             else:
                 shared_wait = float(answer)
@@ -162,7 +162,7 @@ class SharedLimiter:
                 for key in forgive:
                     pipe.delete(self._key(key))
                 await pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - the attempt stays counted until its window passes
+        except Exception as exc:
             self._redis_failed(exc)
 
     async def close(self) -> None:

@@ -23,7 +23,7 @@ async def insert_user(
     """Insert a user; raises UniqueViolationError when the email is taken."""
     row: asyncpg.Record | None = await conn.fetchrow(
         f"INSERT INTO users (email, role, display_name, password_hash) VALUES ($1, $2, $3, $4) "
-        f"RETURNING {USER_COLUMNS}",  # noqa: S608 - column list is a constant
+        f"RETURNING {USER_COLUMNS}",
         email,
         role,
         display_name,
@@ -35,7 +35,7 @@ async def insert_user(
 
 async def user_by_email(conn: Queryable, email: str) -> asyncpg.Record | None:
     """The user with this (lower-cased) email."""
-    return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE email = $1", email)  # noqa: S608
+    return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE email = $1", email)
 
 
 async def user_for_login(
@@ -44,7 +44,7 @@ async def user_for_login(
     """The user with this email, with `known_source`: the first of `sources` (hashes) they signed in from
     successfully within `known_days` days, or None."""
     return await conn.fetchrow(
-        f"SELECT {USER_COLUMNS}, (SELECT s.source FROM login_sources s "  # noqa: S608 - column list is a constant
+        f"SELECT {USER_COLUMNS}, (SELECT s.source FROM login_sources s "
         "  WHERE s.user_id = users.id AND s.source = ANY($2::text[]) "
         "  AND s.last_success_at > now() - make_interval(days => $3) "
         "  ORDER BY array_position($2::text[], s.source) LIMIT 1) AS known_source FROM users WHERE email = $1",
@@ -71,13 +71,13 @@ async def remember_login_sources(
 
 async def user_by_id(conn: Queryable, user_id: uuid.UUID) -> asyncpg.Record | None:
     """The user with this id."""
-    return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)  # noqa: S608
+    return await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)
 
 
 async def user_for_token(conn: Queryable, user_id: uuid.UUID, token_id: str | None) -> asyncpg.Record | None:
     """The user a token names, with `tokens_valid_after` and whether this token was revoked (`token_revoked`)."""
     return await conn.fetchrow(
-        f"SELECT {USER_COLUMNS}, tokens_valid_after, "  # noqa: S608 - column list is a constant
+        f"SELECT {USER_COLUMNS}, tokens_valid_after, "
         "EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = $2) AS token_revoked FROM users WHERE id = $1",
         user_id,
         token_id,
@@ -174,7 +174,7 @@ async def insert_key(
     """Insert an API key row; one made by a user works only while that user keeps the rights to make it."""
     row: asyncpg.Record | None = await conn.fetchrow(
         "INSERT INTO api_keys (name, prefix, secret_hash, driver_id, team_id, scopes, created_by, bound_to_creator) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7::uuid, $7::uuid IS NOT NULL) RETURNING {KEY_COLUMNS}",  # noqa: S608
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7::uuid, $7::uuid IS NOT NULL) RETURNING {KEY_COLUMNS}",
         name,
         prefix,
         secret_hash,
@@ -189,7 +189,7 @@ async def insert_key(
 
 async def key_by_prefix(conn: Queryable, prefix: str) -> asyncpg.Record | None:
     """The key with this public prefix."""
-    return await conn.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1", prefix)  # noqa: S608
+    return await conn.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1", prefix)
 
 
 async def touch_key(conn: Queryable, key_id: uuid.UUID) -> None:
@@ -204,10 +204,10 @@ async def touch_key(conn: Queryable, key_id: uuid.UUID) -> None:
 async def keys_visible(conn: Queryable, *, all_keys: bool, user_id: uuid.UUID | None) -> list[asyncpg.Record]:
     """Keys of the drivers and teams a user manages (all for an admin), newest first."""
     if all_keys:
-        return list(await conn.fetch(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC"))  # noqa: S608
+        return list(await conn.fetch(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC"))
     return list(
         await conn.fetch(
-            f"SELECT {KEY_COLUMNS} FROM api_keys k WHERE "  # noqa: S608
+            f"SELECT {KEY_COLUMNS} FROM api_keys k WHERE "
             "k.team_id IN (SELECT team_id FROM team_members WHERE user_id = $1 AND role = 'manager') "
             "OR k.driver_id IN (SELECT td.driver_id FROM team_drivers td JOIN team_members m "
             "  ON m.team_id = td.team_id WHERE m.user_id = $1 AND m.role = 'manager') "
@@ -221,7 +221,7 @@ async def keys_visible(conn: Queryable, *, all_keys: bool, user_id: uuid.UUID | 
 async def revoke_key(conn: Queryable, key_id: uuid.UUID) -> asyncpg.Record | None:
     """Mark a key revoked (idempotent); the row, or None when missing."""
     return await conn.fetchrow(
-        f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {KEY_COLUMNS}",  # noqa: S608
+        f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING {KEY_COLUMNS}",
         key_id,
     )
 

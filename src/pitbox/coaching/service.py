@@ -166,7 +166,7 @@ class CoachingService(Lifecycle):
             live = await self._queue.get()
             try:
                 await self.coach_stored_lap(live.session_id, live.lap_number, started=live.started)
-            except Exception as exc:  # noqa: BLE001 - one bad lap must not stop live coaching for everyone
+            except Exception as exc:
                 self.counters["failed"] += 1
                 log.error(
                     "coaching_failed", session_id=str(live.session_id), lap=live.lap_number, error=repr(exc)
@@ -461,7 +461,7 @@ class CoachingService(Lifecycle):
         if cue_plan is not None and self._cues is not None:
             try:
                 cues_ready = await self._cues.plan(session, feedback, *cue_plan)
-            except Exception as exc:  # noqa: BLE001 - cues that cannot be planned leave the feedback standing
+            except Exception as exc:
                 log.error("cue_planning_failed", feedback_id=feedback["id"], error=repr(exc))
         if self._observe_latency is not None:
             self._observe_latency(phrased.source.split(" ")[0], time.perf_counter() - started)
@@ -585,7 +585,7 @@ class CoachingService(Lifecycle):
             await asyncio.wait([after])  # its outcome is the cues' own business
         try:
             result = await self._voice.speak(("driver", uuid.UUID(feedback["driverId"])), text)
-        except Exception as exc:  # noqa: BLE001 - a voice failure leaves the written feedback standing
+        except Exception as exc:
             log.warning("coaching_speech_failed", feedback_id=feedback["id"], error=repr(exc))
             return
         feedback_id = uuid.UUID(feedback["id"])

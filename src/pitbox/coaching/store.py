@@ -33,7 +33,7 @@ async def insert_feedback(
         f"""INSERT INTO ai_feedback (session_id, driver_id, lap_number, kind, source, status, summary, items,
                 latency_ms, created_by, audio_key)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            RETURNING {FEEDBACK_COLUMNS}""",  # noqa: S608
+            RETURNING {FEEDBACK_COLUMNS}""",
         session_id,
         driver_id,
         lap_number,
@@ -54,7 +54,7 @@ async def feedback_by_id(pool: Queryable, feedback_id: uuid.UUID) -> asyncpg.Rec
     """One feedback."""
     row: asyncpg.Record | None = await pool.fetchrow(
         f"SELECT {FEEDBACK_COLUMNS} FROM ai_feedback WHERE id = $1",
-        feedback_id,  # noqa: S608
+        feedback_id,
     )
     return row
 
@@ -63,7 +63,7 @@ async def feedback_of_session(pool: Queryable, session_id: uuid.UUID, limit: int
     """A session's feedback, oldest first."""
     rows: list[asyncpg.Record] = await pool.fetch(
         f"""SELECT {FEEDBACK_COLUMNS} FROM ai_feedback WHERE session_id = $1
-            ORDER BY created_at, id LIMIT $2""",  # noqa: S608
+            ORDER BY created_at, id LIMIT $2""",
         session_id,
         limit,
     )
@@ -76,7 +76,7 @@ async def set_feedback_status(
     """Move a feedback from `from_status` to `status`; None when it was not in `from_status`."""
     row: asyncpg.Record | None = await pool.fetchrow(
         f"""UPDATE ai_feedback SET status = $2 WHERE id = $1 AND status = $3
-            RETURNING {FEEDBACK_COLUMNS}""",  # noqa: S608
+            RETURNING {FEEDBACK_COLUMNS}""",
         feedback_id,
         status,
         from_status,

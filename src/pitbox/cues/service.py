@@ -211,7 +211,7 @@ class CueService(Lifecycle):
         """Corner numbers of the cues whose cause lap `lap_number` no longer shows."""
         try:
             latest = await self._laps.lap(session_id, lap_number)
-        except Exception as exc:  # noqa: BLE001 - a lap that cannot be read fixes nothing
+        except Exception as exc:
             log.info("cue_cause_check_skipped", session_id=str(session_id), lap=lap_number, error=repr(exc))
             return set()
         if not latest.valid:
@@ -243,7 +243,7 @@ class CueService(Lifecycle):
                 try:
                     spoken = await self._voice.speak(("driver", driver_id), row["text"])
                     key, seconds = spoken.key, spoken.duration_s
-                except Exception as exc:  # noqa: BLE001 - a cue without audio is still said by its text
+                except Exception as exc:
                     log.warning("cue_speech_failed", cue_id=str(row["id"]), error=repr(exc))
             await store.set_cue_audio(self._pool, row["id"], key, seconds)
             await self._changed(session_id)
@@ -285,7 +285,7 @@ class CueService(Lifecycle):
             planned = [_as_planned(row) for row in waiting]
             try:
                 reference = await self._laps.lap(first["reference_session_id"], first["reference_lap"])
-            except Exception as exc:  # noqa: BLE001 - a reference gone since: nothing to compare with
+            except Exception as exc:
                 log.info("cue_cause_check_skipped", feedback_id=str(feedback_id), error=repr(exc))
             else:
                 gone = await self._gone_by(
@@ -382,7 +382,7 @@ class CueService(Lifecycle):
                     coached = await lap_of(session_id, row["coached_lap"])
                     reference = await lap_of(row["reference_session_id"], row["reference_lap"])
                     efficacy = await asyncio.to_thread(_efficacy, row, coached, cued, reference)
-            except Exception as exc:  # noqa: BLE001 - one cue that cannot be measured says so; the rest go on
+            except Exception as exc:
                 log.warning("cue_efficacy_failed", cue_id=str(row["id"]), error=repr(exc))
                 efficacy = {"verdict": "not_measured", "reason": "the laps could not be compared"}
             efficacy = {"lap": lap_number, "coachedLap": row["coached_lap"], **efficacy}
@@ -462,7 +462,7 @@ class CueService(Lifecycle):
     async def _logged(self, work: Awaitable[None]) -> None:
         try:
             await work
-        except Exception as exc:  # noqa: BLE001 - a background step that fails is logged; ingest goes on
+        except Exception as exc:
             self.counters["failed"] += 1
             log.error("cue_step_failed", error=repr(exc))
 

@@ -72,7 +72,7 @@ async def replace_live_cues(
                     expected_kmh, time_lost_s, cause, corners, reference_session_id, reference_lap, state, reason)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
                         $21, $22, $23)
-                RETURNING {CUE_COLUMNS}""",  # noqa: S608
+                RETURNING {CUE_COLUMNS}""",
             origin.session_id,
             origin.driver_id,
             origin.feedback_id,
@@ -126,7 +126,7 @@ async def live_plan(pool: Queryable, session_id: uuid.UUID) -> tuple[bool, list[
         return None
     rows: list[asyncpg.Record] = await pool.fetch(
         f"""SELECT {CUE_COLUMNS} FROM coaching_cues
-            WHERE session_id = $1 AND state IN ('planned', 'armed') ORDER BY trigger_m""",  # noqa: S608
+            WHERE session_id = $1 AND state IN ('planned', 'armed') ORDER BY trigger_m""",
         session_id,
     )
     return bool(muted), rows
@@ -157,7 +157,7 @@ async def settle_cue(
             SET state = $2, reason = $3, fired_t = $4, fired_m = $5,
                 fired_at = CASE WHEN $2 = 'fired' THEN now() ELSE NULL END
             WHERE id = $1 AND state = ANY($6::text[])
-            RETURNING {CUE_COLUMNS}""",  # noqa: S608
+            RETURNING {CUE_COLUMNS}""",
         cue_id,
         state,
         reason,
@@ -189,7 +189,7 @@ async def fired_in_lap(pool: Queryable, session_id: uuid.UUID, lap_number: int) 
             FROM coaching_cues c JOIN laps l ON l.session_id = c.session_id AND l.lap_number = $2
             WHERE c.session_id = $1 AND c.state = 'fired' AND c.efficacy IS NULL
               AND c.fired_t >= l.t_start AND c.fired_t <= l.t_end
-            ORDER BY c.fired_t""",  # noqa: S608
+            ORDER BY c.fired_t""",
         session_id,
         lap_number,
     )
@@ -199,7 +199,7 @@ async def fired_in_lap(pool: Queryable, session_id: uuid.UUID, lap_number: int) 
 async def set_efficacy(pool: Queryable, cue_id: uuid.UUID, efficacy: dict[str, Any]) -> asyncpg.Record | None:
     """Store what a cue did for its corner."""
     row: asyncpg.Record | None = await pool.fetchrow(
-        f"UPDATE coaching_cues SET efficacy = $2 WHERE id = $1 RETURNING {CUE_COLUMNS}",  # noqa: S608
+        f"UPDATE coaching_cues SET efficacy = $2 WHERE id = $1 RETURNING {CUE_COLUMNS}",
         cue_id,
         efficacy,
     )
@@ -210,7 +210,7 @@ async def cues_of_session(pool: Queryable, session_id: uuid.UUID, limit: int) ->
     """A session's cues, oldest first."""
     rows: list[asyncpg.Record] = await pool.fetch(
         f"""SELECT {CUE_COLUMNS} FROM coaching_cues WHERE session_id = $1
-            ORDER BY created_at, trigger_m, id LIMIT $2""",  # noqa: S608
+            ORDER BY created_at, trigger_m, id LIMIT $2""",
         session_id,
         limit,
     )
@@ -227,7 +227,7 @@ async def release_cues(
             SET state = CASE WHEN audio_ready_at IS NOT NULL THEN 'armed' ELSE 'planned' END,
                 after_t = $2, for_lap = $3
             WHERE feedback_id = $1 AND state = 'pending_approval'
-            RETURNING {CUE_COLUMNS}""",  # noqa: S608
+            RETURNING {CUE_COLUMNS}""",
         feedback_id,
         after_t,
         for_lap,
@@ -261,7 +261,7 @@ async def set_cues_muted(pool: Queryable, session_id: uuid.UUID, muted: bool) ->
 async def cues_by_id(pool: Queryable, cue_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
     """These cues, in the order they are said."""
     rows: list[asyncpg.Record] = await pool.fetch(
-        f"SELECT {CUE_COLUMNS} FROM coaching_cues WHERE id = ANY($1::uuid[]) ORDER BY trigger_m",  # noqa: S608
+        f"SELECT {CUE_COLUMNS} FROM coaching_cues WHERE id = ANY($1::uuid[]) ORDER BY trigger_m",
         cue_ids,
     )
     return rows
@@ -271,7 +271,7 @@ async def cues_of_feedback(pool: Queryable, feedback_id: uuid.UUID, state: str) 
     """A feedback's cues in one state, in the order they are said."""
     rows: list[asyncpg.Record] = await pool.fetch(
         f"""SELECT {CUE_COLUMNS} FROM coaching_cues WHERE feedback_id = $1 AND state = $2
-            ORDER BY trigger_m""",  # noqa: S608
+            ORDER BY trigger_m""",
         feedback_id,
         state,
     )

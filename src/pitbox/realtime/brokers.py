@@ -108,10 +108,10 @@ class _QueuedBroker:
                 batch.append(self._outbound.get_nowait())
             try:
                 await self._send(batch)
-            except Exception:  # noqa: BLE001 - a stale connection is replaced on the next command: once more
+            except Exception:
                 try:
                     await self._send(batch)
-                except Exception as exc:  # noqa: BLE001 - a broker outage must not end the sender; it is logged
+                except Exception as exc:
                     log.error("broker_publish_failed", broker=self.name, error=str(exc), lost=len(batch))
                     self._deliver_here(batch)
                     await asyncio.sleep(0.5)

@@ -196,7 +196,7 @@ class ClientConnection:
             delay = interval
             try:
                 await self._recheck()
-            except Exception as exc:  # noqa: BLE001 - a failed re-check must not end the socket or the loop
+            except Exception as exc:
                 self._hub.counters["recheck_failures_total"] += 1
                 log.warning(
                     "ws_recheck_failed", caller=self._caller, error=type(exc).__name__, detail=str(exc)[:200]

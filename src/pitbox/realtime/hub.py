@@ -210,7 +210,7 @@ class Hub(Lifecycle):
             if "\n" in channel:
                 raise ValueError("channel names cannot hold a newline")
             self.broker.publish(channel, encode_data(data))
-        except Exception as exc:  # noqa: BLE001 - the Publisher promise: a failed publish is logged, not raised
+        except Exception as exc:
             log.error("publish_failed", channel=channel[:100], error=str(exc))
 
     def listen(self, channel: str, handler: Callable[[bytes], None]) -> None:
@@ -227,7 +227,7 @@ class Hub(Lifecycle):
             if handler is not None:
                 try:
                     handler(data_json)
-                except Exception as exc:  # noqa: BLE001 - one bad message must not stop the broker's reader
+                except Exception as exc:
                     log.error("internal_message_failed", channel=channel[:100], error=str(exc)[:200])
             return
         state = self._channels.get(channel)

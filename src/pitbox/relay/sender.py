@@ -49,10 +49,8 @@ class SenderStats:
     sent: int = 0
     acked: int = 0
     batches: int = 0
-    duplicates: int = 0
     rejected: int = 0
     last_error: str | None = None
-    last_ack_at: float | None = None
     sessions_created: list[str] = field(default_factory=list)
 
 
@@ -204,7 +202,7 @@ class Sender:
         samples = b"[" + b",".join(batch.bodies) + b"]"
         self.stats.sent += len(batch.bodies)
         try:
-            ack = await self._post(driver, server_id, batch, samples)
+            await self._post(driver, server_id, batch, samples)
         except PitboxError as error:
             if error.code == "session_ended" or (error.status == 404 and error.code == "not_found"):
                 self._server_ids.pop(batch.session, None)
@@ -222,10 +220,7 @@ class Sender:
         self._failing = False
         self.stats.acked += len(batch.bodies)
         self.stats.batches += 1
-        self.stats.last_ack_at = time.time()
         self.stats.last_error = None
-        if ack.get("duplicate"):
-            self.stats.duplicates += 1
 
     async def _post(self, driver: str, server_id: str, batch: Batch, samples: bytes) -> dict[str, Any]:
         if self.live:

@@ -67,14 +67,12 @@ class SessionTracker:
         self._announce = announce or (lambda event, fields: None)
         self._wall = wall
         self._open: dict[int, _Open] = {}
-        self.last_packet_at: float | None = None
         self._resume = {s.car_index: s for s in spool.sessions(("pending", "active"))}
 
     def feed(self, samples: list[CarSample], at: float | None = None) -> None:
         """Spool these samples, which arrived `at` (wall clock; now by default). Buffered: the spool
         commits them in groups."""
         now = self._wall() if at is None else at
-        self.last_packet_at = now
         for sample in samples:
             self._one(sample, now)
 

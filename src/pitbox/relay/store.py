@@ -130,7 +130,6 @@ class Spool:
         self.full = False
         self._checked_at = 0.0
         self._since_check = 0
-        self.spooled = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM samples").fetchone()[0])
         self.dropped = 0
         self.spooled_this_run = 0
         self.batch_s, self.live, self.max_samples = batch_s, live, max_samples
@@ -255,7 +254,6 @@ class Spool:
         self._sealed_through = max(self._sealed_through, sealed)
         self._acked_rows = 0
         self._clocks.clear()
-        self.spooled += len(rows)
         self.spooled_this_run += len(rows)
         return len(rows)
 
@@ -450,10 +448,6 @@ class Spool:
         """Samples spooled and not yet acknowledged (pre-roll of sessions not started included)."""
         stored = int(self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
         return stored - self._acked_rows + len(self._pending)
-
-    def rejected_count(self) -> int:
-        """Batches the server refused, kept in the spool."""
-        return int(self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
 
     def get_meta(self, key: str) -> str | None:
         """A value kept across restarts (the driver id)."""

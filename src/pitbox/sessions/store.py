@@ -34,7 +34,7 @@ async def insert_session(
         f"""WITH s AS (
                 INSERT INTO sessions (driver_id, name, track_id, car, sim, type, created_by, measured_length_m)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *)
-            SELECT {COLUMNS} FROM s LEFT JOIN tracks tr ON tr.id = s.track_id""",  # noqa: S608
+            SELECT {COLUMNS} FROM s LEFT JOIN tracks tr ON tr.id = s.track_id""",
         driver_id,
         name,
         track_id,
@@ -51,7 +51,7 @@ async def insert_session(
 async def session_by_id(pool: Queryable, session_id: uuid.UUID) -> asyncpg.Record | None:
     """One session with its track's name and length."""
     row: asyncpg.Record | None = await pool.fetchrow(
-        f"SELECT {COLUMNS} FROM sessions s LEFT JOIN tracks tr ON tr.id = s.track_id WHERE s.id = $1",  # noqa: S608
+        f"SELECT {COLUMNS} FROM sessions s LEFT JOIN tracks tr ON tr.id = s.track_id WHERE s.id = $1",
         session_id,
     )
     return row
@@ -84,7 +84,7 @@ async def sessions_of_driver(
               AND ($8::text IS NULL OR s.status = $8)
               AND ($9::timestamptz IS NULL OR s.started_at < $9 OR (s.started_at = $9 AND s.id > $10))
             ORDER BY s.started_at DESC, s.id
-            LIMIT $11""",  # noqa: S608
+            LIMIT $11""",
         driver_id,
         track_id,
         track_name,

@@ -125,18 +125,6 @@ CATALOGUE: dict[str, Channel] = _channels(
     ),
 )
 
-#: The codes of the canonical `flag` channel, by name.
-FLAG_CODES: dict[str, int] = {
-    "none": 0,
-    "green": 1,
-    "blue": 2,
-    "yellow": 3,
-    "red": 4,
-    "white": 5,
-    "chequered": 6,
-    "black": 7,
-}
-
 # ---------------------------------------------------------------------------------------------------------
 # Units. Source units are first normalised through UNIT_SYNONYMS, then converted through CONVERSIONS.
 # Some "units" carry a convention as well as a scale (an inverted clutch, a gear offset by one, a value

@@ -131,7 +131,7 @@ class _Worker:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
-        except Exception as error:  # noqa: BLE001 - end of the pipe or a broken answer: the worker is gone
+        except Exception as error:
             self._died(error)
 
     def _died(self, error: BaseException) -> None:
@@ -319,7 +319,7 @@ def serve_worker() -> None:
             result = (True, prepare_body(body, codec, uniform_rows))
         except PitboxError as error:
             result = (False, error)
-        except Exception as error:  # noqa: BLE001 - a bug: the server answers 500 as it would inline
+        except Exception as error:
             result = (False, RuntimeError(f"ingest worker: {error!r}"))
         data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         answers.write(len(data).to_bytes(_LENGTH, "little"))

@@ -331,7 +331,7 @@ async def set_compact_from(conn: Queryable, session_id: uuid.UUID, chunk_no: int
 async def laps_of_session(pool: Queryable, session_id: uuid.UUID) -> list[asyncpg.Record]:
     """Every completed lap of a session, in order."""
     rows: list[asyncpg.Record] = await pool.fetch(
-        f"SELECT {LAP_COLUMNS} FROM laps WHERE session_id = $1 ORDER BY t_start",  # noqa: S608
+        f"SELECT {LAP_COLUMNS} FROM laps WHERE session_id = $1 ORDER BY t_start",
         session_id,
     )
     return rows
@@ -340,7 +340,7 @@ async def laps_of_session(pool: Queryable, session_id: uuid.UUID) -> list[asyncp
 async def lap_of_session(pool: Queryable, session_id: uuid.UUID, lap_number: int) -> asyncpg.Record | None:
     """One completed lap."""
     row: asyncpg.Record | None = await pool.fetchrow(
-        f"SELECT {LAP_COLUMNS} FROM laps WHERE session_id = $1 AND lap_number = $2",  # noqa: S608
+        f"SELECT {LAP_COLUMNS} FROM laps WHERE session_id = $1 AND lap_number = $2",
         session_id,
         lap_number,
     )

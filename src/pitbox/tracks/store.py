@@ -24,7 +24,7 @@ async def insert_track(
     """Insert a track (the caller has checked, under `lock_track_name`, that it is not there already)."""
     row: asyncpg.Record | None = await pool.fetchrow(
         f"""INSERT INTO tracks (name, configuration, country, length_m, sector_splits, corners)
-            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}""",  # noqa: S608
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}""",
         name,
         configuration,
         country,
@@ -53,7 +53,7 @@ async def tracks_named(
         f"""SELECT {COLUMNS} FROM tracks
             WHERE lower(name) = lower($1) AND lower(configuration) = lower($2)
               AND ($3::uuid IS NULL OR id <> $3)
-            ORDER BY created_at, id""",  # noqa: S608
+            ORDER BY created_at, id""",
         name,
         configuration,
         exclude,
@@ -76,12 +76,12 @@ async def last_driven_track(
 
 async def track_by_id(pool: Queryable, track_id: uuid.UUID) -> asyncpg.Record | None:
     """One track."""
-    return await pool.fetchrow(f"SELECT {COLUMNS} FROM tracks WHERE id = $1", track_id)  # noqa: S608
+    return await pool.fetchrow(f"SELECT {COLUMNS} FROM tracks WHERE id = $1", track_id)
 
 
 async def all_tracks(pool: Queryable) -> list[asyncpg.Record]:
     """Every track by name."""
-    return list(await pool.fetch(f"SELECT {COLUMNS} FROM tracks ORDER BY name, configuration"))  # noqa: S608
+    return list(await pool.fetch(f"SELECT {COLUMNS} FROM tracks ORDER BY name, configuration"))
 
 
 async def update_track(pool: Queryable, track_id: uuid.UUID, fields: dict[str, Any]) -> asyncpg.Record | None:
@@ -90,7 +90,7 @@ async def update_track(pool: Queryable, track_id: uuid.UUID, fields: dict[str, A
     names = [n for n in allowed if n in fields]
     sets = ", ".join(f"{n} = ${i + 2}" for i, n in enumerate(names)) or "name = name"
     return await pool.fetchrow(
-        f"UPDATE tracks SET {sets} WHERE id = $1 RETURNING {COLUMNS}",  # noqa: S608
+        f"UPDATE tracks SET {sets} WHERE id = $1 RETURNING {COLUMNS}",
         track_id,
         *(fields[n] for n in names),
     )

@@ -31,7 +31,7 @@ async def insert_frame(
         f"""INSERT INTO video_frames (session_id, driver_id, ts, content_type, bytes, width, height, sha256, path)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             ON CONFLICT (session_id, sha256) DO NOTHING
-            RETURNING {COLUMNS}""",  # noqa: S608
+            RETURNING {COLUMNS}""",
         session_id,
         driver_id,
         ts,
@@ -48,7 +48,7 @@ async def insert_frame(
 async def frame_by_sha(pool: Queryable, session_id: uuid.UUID, sha256: str) -> asyncpg.Record | None:
     """The session's frame with this content hash."""
     row: asyncpg.Record | None = await pool.fetchrow(
-        f"SELECT {COLUMNS} FROM video_frames WHERE session_id = $1 AND sha256 = $2",  # noqa: S608
+        f"SELECT {COLUMNS} FROM video_frames WHERE session_id = $1 AND sha256 = $2",
         session_id,
         sha256,
     )
@@ -57,7 +57,7 @@ async def frame_by_sha(pool: Queryable, session_id: uuid.UUID, sha256: str) -> a
 
 async def frame_by_id(pool: Queryable, frame_id: uuid.UUID) -> asyncpg.Record | None:
     """One frame."""
-    sql = f"SELECT {COLUMNS} FROM video_frames WHERE id = $1"  # noqa: S608
+    sql = f"SELECT {COLUMNS} FROM video_frames WHERE id = $1"
     row: asyncpg.Record | None = await pool.fetchrow(sql, frame_id)
     return row
 
@@ -78,7 +78,7 @@ async def frames_of_session(
               AND ($3::timestamptz IS NULL OR ts < $3)
               AND ($4::timestamptz IS NULL OR (ts, id) > ($4, $5::uuid))
             ORDER BY ts, id
-            LIMIT $6""",  # noqa: S608
+            LIMIT $6""",
         session_id,
         ts_from,
         ts_to,
@@ -98,7 +98,7 @@ async def nearest_frame(pool: Queryable, session_id: uuid.UUID, at: datetime) ->
                 (SELECT {COLUMNS} FROM video_frames WHERE session_id = $1 AND ts > $2 ORDER BY ts, id LIMIT 1)
             ) AS candidates
             ORDER BY abs(extract(epoch FROM ts - $2)), ts
-            LIMIT 1""",  # noqa: S608
+            LIMIT 1""",
         session_id,
         at,
     )

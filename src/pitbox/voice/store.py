@@ -149,7 +149,7 @@ class VoiceClipStore:
             return existing, True
         try:
             made: str | None = await self._pool.fetchval(
-                f"INSERT INTO voice_clips (key, cache_key, {column}) "  # noqa: S608 - a column name of ours
+                f"INSERT INTO voice_clips (key, cache_key, {column}) "
                 "SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM voice_cache WHERE key = $2) "
                 "ON CONFLICT DO NOTHING RETURNING key",
                 secrets.token_hex(32),

@@ -54,7 +54,7 @@ class IRacingPoller:
                     f"{self._test_file.name} is not an iRacing memory snapshot", code="bad_snapshot"
                 )
             return False
-        headers = ir._var_headers_dict  # noqa: SLF001 - pyirsdk exposes no public type/count listing
+        headers = ir._var_headers_dict
         self._names = [
             name for name, header in headers.items() if header.count == 1 and header.type in _NUMERIC_TYPES
         ]
