@@ -78,10 +78,10 @@ async def run(repeats: int) -> None:
             async with build_services(settings) as services:
                 coaching = services.coaching
                 assert coaching is not None
-                user = await services.auth.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "admin")
-                token, _ = services.auth.issue_token(uuid.UUID(user["id"]))
-                principal = await services.auth.authenticate(token)
-                driver = await services.auth.create_user(
+                user = await services.users.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "admin")
+                token, _ = services.logins.issue_token(uuid.UUID(user["id"]))
+                principal = await services.credentials.authenticate(token)
+                driver = await services.users.create_user(
                     f"driver-{uuid.uuid4().hex[:8]}@pitbox.test", "driver"
                 )
                 driver_id = uuid.UUID(driver["driverId"])

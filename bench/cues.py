@@ -176,8 +176,10 @@ async def make_drivers(settings: Settings, count: int) -> list[DriverRun]:
     runs = []
     async with build_services(settings) as services:
         for _ in range(count):
-            user = await services.auth.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
-            principal = await services.auth.authenticate(services.auth.issue_token(uuid.UUID(user["id"]))[0])
+            user = await services.users.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
+            principal = await services.credentials.authenticate(
+                services.logins.issue_token(uuid.UUID(user["id"]))[0]
+            )
             session = await services.sessions.create(
                 principal,
                 SessionCreate(
@@ -188,7 +190,7 @@ async def make_drivers(settings: Settings, count: int) -> list[DriverRun]:
                     car="Bench car",
                 ),
             )
-            token, _ = services.auth.issue_token(uuid.UUID(user["id"]))
+            token, _ = services.logins.issue_token(uuid.UUID(user["id"]))
             runs.append(DriverRun(user["driverId"], str(session.id), token))
     return runs
 

@@ -85,16 +85,16 @@ async def team_of_ten(settings: Settings) -> tuple[str, str, list[str]]:
     from pitbox.auth.principal import Principal
 
     async with build_services(settings) as services:
-        manager = await services.auth.create_user(f"m-{uuid.uuid4().hex[:6]}@pitbox.test", "manager")
+        manager = await services.users.create_user(f"m-{uuid.uuid4().hex[:6]}@pitbox.test", "manager")
         principal = Principal(kind="user", user_id=uuid.UUID(manager["id"]), role="manager")
         team = await services.teams.create_team(principal, "Bench team")
         team_id = team.id
         email = f"e-{uuid.uuid4().hex[:6]}@pitbox.test"
-        engineer = await services.auth.create_user(email, "engineer", password=PASSWORD, team_id=team_id)
-        token, _ = services.auth.issue_token(uuid.UUID(engineer["id"]))
+        engineer = await services.users.create_user(email, "engineer", password=PASSWORD, team_id=team_id)
+        token, _ = services.logins.issue_token(uuid.UUID(engineer["id"]))
         drivers = []
         for _ in range(10):
-            user = await services.auth.create_user(
+            user = await services.users.create_user(
                 f"d-{uuid.uuid4().hex[:6]}@pitbox.test", "driver", team_id=team_id
             )
             drivers.append(str(user["driverId"]))

@@ -118,9 +118,9 @@ def serve_hub(port: int) -> None:
             # Every bench subscriber shares one token; real dashboards are many users, each under the limit.
             services.hub.limits = dataclasses.replace(services.hub.limits, sockets_per_caller=1_000_000)
         tag = uuid.uuid4().hex[:8]
-        admin = await services.auth.create_user(f"bench-admin-{tag}@pitbox.test", "admin")
-        driver = await services.auth.create_user(f"bench-driver-{tag}@pitbox.test", "driver")
-        token, _ = services.auth.issue_token(uuid.UUID(admin["id"]))
+        admin = await services.users.create_user(f"bench-admin-{tag}@pitbox.test", "admin")
+        driver = await services.users.create_user(f"bench-driver-{tag}@pitbox.test", "driver")
+        token, _ = services.logins.issue_token(uuid.UUID(admin["id"]))
         channel = f"telemetry:{driver['driverId']}"
         print("ready " + json.dumps({"token": token, "channel": channel}), flush=True)
         await _control_loop(lambda data: services.hub.publish(channel, data))

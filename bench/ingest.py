@@ -163,12 +163,12 @@ async def drivers_with_sessions(settings: Settings, count: int) -> list[tuple[st
     made = []
     async with build_services(settings.model_copy(update={"ingest_processes": 0})) as services:
         for _ in range(count):
-            user = await services.auth.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
+            user = await services.users.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
             driver_id = uuid.UUID(user["driverId"])
-            key = await services.auth.create_key(
+            key = await services.keys.create_key(
                 None, scopes=["telemetry:write", "sessions:write"], driver_id=driver_id
             )
-            principal = await services.auth.authenticate(key["key"])
+            principal = await services.credentials.authenticate(key["key"])
             session = await services.sessions.create(
                 principal, SessionCreate(driver_id=driver_id, name="bench", car="SK Modified")
             )

@@ -42,9 +42,9 @@ async def load_hour(bench_settings: Settings, samples: int) -> tuple[str, str]:
     # Live coaching would analyse and speak every lap of the hour while the reads are measured.
     settings = bench_settings.model_copy(update={"live_coaching": False})
     async with build_services(settings) as services:
-        user = await services.auth.create_user(f"reader-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
-        token, _ = services.auth.issue_token(uuid.UUID(user["id"]))
-        principal = await services.auth.authenticate(token)
+        user = await services.users.create_user(f"reader-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
+        token, _ = services.logins.issue_token(uuid.UUID(user["id"]))
+        principal = await services.credentials.authenticate(token)
         session = await services.sessions.create(
             principal, SessionCreate(driver_id=uuid.UUID(user["driverId"]), name="hour", car="SK Modified")
         )

@@ -71,8 +71,8 @@ def decode_rates(rounds: int) -> None:
 
 async def _driver_key(settings: Settings) -> tuple[str, str]:
     async with build_services(settings) as services:
-        user = await services.auth.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
-        key = await services.auth.create_key(
+        user = await services.users.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
+        key = await services.keys.create_key(
             None,
             scopes=["telemetry:write", "telemetry:read", "sessions:write", "sessions:read"],
             driver_id=uuid.UUID(user["driverId"]),

@@ -125,19 +125,19 @@ async def make_world(settings: Settings, load: Load) -> tuple[list[Driver], list
     tokens = []
     async with build_services(settings) as services:
         for _ in range(load.drivers):
-            user = await services.auth.create_user(f"soak-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
+            user = await services.users.create_user(f"soak-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
             driver_id = uuid.UUID(user["driverId"])
-            key = await services.auth.create_key(
+            key = await services.keys.create_key(
                 None, scopes=["telemetry:write", "sessions:write"], driver_id=driver_id
             )
-            principal = await services.auth.authenticate(key["key"])
+            principal = await services.credentials.authenticate(key["key"])
             session = await services.sessions.create(
                 principal, SessionCreate.model_validate({"driverId": driver_id, "name": "soak"})
             )
             drivers.append(Driver(str(driver_id), str(session.id), str(key["key"])))
         for _ in range(math.ceil(load.sockets / SOCKETS_PER_USER)):
-            admin = await services.auth.create_user(f"wall-{uuid.uuid4().hex[:8]}@pitbox.test", "admin")
-            token, _ = services.auth.issue_token(uuid.UUID(admin["id"]))
+            admin = await services.users.create_user(f"wall-{uuid.uuid4().hex[:8]}@pitbox.test", "admin")
+            token, _ = services.logins.issue_token(uuid.UUID(admin["id"]))
             tokens.append(token)
     return drivers, tokens
 

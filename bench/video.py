@@ -118,8 +118,8 @@ async def build_world(env: dict[str, str], base_url: str) -> World:
         jwt_secret=JWT_SECRET,
     )
     async with build_services(settings) as services:
-        created = await services.auth.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
-        token, _ = services.auth.issue_token(uuid.UUID(created["id"]), timedelta(hours=2))
+        created = await services.users.create_user(f"bench-{uuid.uuid4().hex[:8]}@pitbox.test", "driver")
+        token, _ = services.logins.issue_token(uuid.UUID(created["id"]), timedelta(hours=2))
     driver_id = str(created["driverId"])
     async with httpx.AsyncClient(base_url=base_url) as http:
         response = await http.post(

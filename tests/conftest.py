@@ -313,10 +313,10 @@ class World:
     async def user(self, role: str, team_id: str | None = None, password: str | None = None) -> Actor:
         """A new user with a token."""
         email = f"{role}-{uuid.uuid4().hex[:8]}@pitbox.test"
-        created = await self.services.auth.create_user(
+        created = await self.services.users.create_user(
             email, role, password=password, team_id=uuid.UUID(team_id) if team_id else None
         )
-        token, _ = self.services.auth.issue_token(uuid.UUID(created["id"]))
+        token, _ = self.services.logins.issue_token(uuid.UUID(created["id"]))
         return Actor(created["id"], email, role, token, created.get("driverId"))
 
     async def team(self) -> Team:
@@ -336,7 +336,7 @@ class World:
         self, *, driver_id: str | None = None, team_id: str | None = None, scopes: list[str]
     ) -> str:
         """A new API key's plaintext."""
-        created = await self.services.auth.create_key(
+        created = await self.services.keys.create_key(
             None,
             scopes=scopes,
             driver_id=uuid.UUID(driver_id) if driver_id else None,

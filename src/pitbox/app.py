@@ -33,9 +33,13 @@ from pitbox.api import ws as ws_routes
 from pitbox.api.errors import install_error_handlers
 from pitbox.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from pitbox.auth.access import Access
+from pitbox.auth.credentials import Credentials
+from pitbox.auth.keys import Keys
+from pitbox.auth.logins import Logins
 from pitbox.auth.passwords import Passwords
-from pitbox.auth.service import AuthService
+from pitbox.auth.revocations import Revocations
 from pitbox.auth.tokens import TokenIssuer, load_or_create_secret
+from pitbox.auth.users import Users
 from pitbox.coaching.wiring import build_coaching_service
 from pitbox.config import Settings
 from pitbox.cues.service import CueService
@@ -98,7 +102,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     stop in the reverse order, and the database closes last.
 
     Building starts nothing. Each part with background work or a connection is an async context manager
-    (`pitbox.lifecycle.Lifecycle`, or httpx's client) entered below, in this order: auth (the shared login
+    (`pitbox.lifecycle.Lifecycle`, or httpx's client) entered below, in this order: logins (the shared login
     limiter's Redis), the HTTP client, voice (syntheses in flight, the Piper worker), the hub (the broker, the
     keep-alives), sessions (ending idle ones), video (retention), cues, coaching (the live-coaching workers),
     telemetry (the ingest worker processes) and compaction. So each part stops before those it uses: ingest
@@ -108,11 +112,15 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         database = await stack.enter_async_context(open_database(settings))
         pool = database.pool
         access = Access(pool)
-        auth = AuthService(
+        tokens = build_token_issuer(settings)
+        passwords = Passwords()
+        credentials = Credentials(pool, tokens, access)
+        revocations = Revocations(credentials)
+        logins = Logins(
             pool,
-            build_token_issuer(settings),
-            Passwords(),
-            access,
+            tokens,
+            passwords,
+            revocations,
             token_ttl=timedelta(seconds=settings.access_token_ttl_s),
             login_limit_per_minute=settings.login_rate_per_minute,
             redis_url=settings.redis_url,
@@ -130,8 +138,8 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         voice_clips = VoiceClips(pool, voice, access)
         hub = Hub(broker_for(settings.redis_url, settings.nats_url), hub_limits(settings))
         # Revocations reach every instance's credential cache through the hub's broker, not after its 5 s.
-        hub.listen(REVOCATIONS_CHANNEL, auth.forget_announced)
-        auth.announce_revocations(lambda ids: hub.publish(REVOCATIONS_CHANNEL, ids))
+        hub.listen(REVOCATIONS_CHANNEL, revocations.forget_announced)
+        revocations.announce_revocations(lambda ids: hub.publish(REVOCATIONS_CHANNEL, ids))
         sessions = SessionService(pool, access, hub, idle_timeout_s=settings.session_idle_timeout_s)
         video_retention_days = settings.video_retention_days
         video = VideoService(
@@ -184,7 +192,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             every_s=settings.compaction_interval_s,
         )
         started_in_order: tuple[AbstractAsyncContextManager[object], ...] = (
-            auth,
+            logins,
             http,
             voice,
             hub,
@@ -202,10 +210,13 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             database=database,
             metrics=metrics,
             access=access,
-            auth=auth,
+            credentials=credentials,
+            logins=logins,
+            users=Users(pool, passwords, revocations),
+            keys=Keys(pool, access, revocations),
             hub=hub,
-            teams=TeamService(pool, access, on_rights_changed=auth.forget_key_principals),
-            invitations=InvitationService(pool, access, on_rights_changed=auth.forget_key_principals),
+            teams=TeamService(pool, access, on_rights_changed=revocations.forget_key_principals),
+            invitations=InvitationService(pool, access, on_rights_changed=revocations.forget_key_principals),
             tracks=TrackService(pool, access),
             voice=voice,
             voice_clips=voice_clips,

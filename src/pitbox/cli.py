@@ -167,7 +167,7 @@ def users_create(
     settings = _settings()
     result = _run_with_services(
         settings,
-        lambda s: s.auth.create_user(email, role, password=password, display_name=name, team_id=team_id),
+        lambda s: s.users.create_user(email, role, password=password, display_name=name, team_id=team_id),
     )
     _print_json(result)
 
@@ -177,13 +177,13 @@ def users_disable(user: Annotated[str, typer.Argument(help="Email or id of the u
     """Disable a user: no more logins; running servers refuse their tokens at once when they share a broker
     (REDIS_URL or NATS_URL) and within 5 s otherwise, and end their open sockets at the next re-check
     (WS_RECHECK_S). Prints the user as JSON."""
-    _print_json(_run_with_services(_settings(), lambda s: s.auth.set_disabled(user, True)))
+    _print_json(_run_with_services(_settings(), lambda s: s.users.set_disabled(user, True)))
 
 
 @users_app.command("enable")
 def users_enable(user: Annotated[str, typer.Argument(help="Email or id of the user.")]) -> None:
     """Enable a disabled user again: they sign in afresh (tokens from before stay refused)."""
-    _print_json(_run_with_services(_settings(), lambda s: s.auth.set_disabled(user, False)))
+    _print_json(_run_with_services(_settings(), lambda s: s.users.set_disabled(user, False)))
 
 
 @token_app.command("create")
@@ -196,8 +196,8 @@ def token_create(
     settings = _settings()
 
     async def work(services: Any) -> str:
-        row = await services.auth.resolve_user(user)
-        token, _ = services.auth.issue_token(row["id"], lifetime)
+        row = await services.users.resolve_user(user)
+        token, _ = services.logins.issue_token(row["id"], lifetime)
         return str(token)
 
     token = _run_with_services(settings, work)
@@ -216,7 +216,7 @@ def keys_create(
     settings = _settings()
     result = _run_with_services(
         settings,
-        lambda s: s.auth.create_key(None, scopes=scope, driver_id=driver_id, team_id=team_id, name=name),
+        lambda s: s.keys.create_key(None, scopes=scope, driver_id=driver_id, team_id=team_id, name=name),
     )
     _print_json({"id": result["id"], "key": result["key"], "scopes": result["scopes"]})
 

@@ -120,12 +120,12 @@ async def build_demo_world(services: Services, data_dir: Path) -> DemoWorld:
     credentials = data_dir / "demo_credentials.json"
     if credentials.exists():
         saved = orjson.loads(credentials.read_bytes())
-        user = await services.auth.resolve_user(saved["email"])
-        token, _ = services.auth.issue_token(user["id"])
+        user = await services.users.resolve_user(saved["email"])
+        token, _ = services.logins.issue_token(user["id"])
         return DemoWorld(saved["email"], saved["password"], token, saved["teamId"], saved["driverId"])
     password = secrets.token_urlsafe(12)
     try:
-        created = await services.auth.create_user(
+        created = await services.users.create_user(
             DEMO_EMAIL, "manager", password=password, display_name="Demo"
         )
     except Conflict:
@@ -139,7 +139,7 @@ async def build_demo_world(services: Services, data_dir: Path) -> DemoWorld:
         )
     )
     credentials.chmod(0o600)
-    token, _ = services.auth.issue_token(uuid.UUID(created["id"]))
+    token, _ = services.logins.issue_token(uuid.UUID(created["id"]))
     return DemoWorld(DEMO_EMAIL, password, token, str(team.id), str(driver.id))
 
 

@@ -6,7 +6,10 @@ import time
 from dataclasses import dataclass, field
 
 from pitbox.auth.access import Access
-from pitbox.auth.service import AuthService
+from pitbox.auth.credentials import Credentials
+from pitbox.auth.keys import Keys
+from pitbox.auth.logins import Logins
+from pitbox.auth.users import Users
 from pitbox.coaching.service import CoachingService
 from pitbox.config import Settings
 from pitbox.cues.service import CueService
@@ -32,7 +35,10 @@ class Services:
     database: Database
     metrics: Metrics
     access: Access
-    auth: AuthService
+    credentials: Credentials
+    logins: Logins
+    users: Users
+    keys: Keys
     hub: Hub
     teams: TeamService
     invitations: InvitationService

@@ -56,7 +56,7 @@ async def _call(client: httpx.AsyncClient, case: Case, headers: dict[str, str]) 
 
 @pytest.fixture
 async def victim_key(world: World, team: Team) -> str:
-    created = await world.services.auth.create_key(
+    created = await world.services.keys.create_key(
         None, scopes=["telemetry:write"], driver_id=uuid.UUID(team.driver.driver_id or "")
     )
     return str(created["id"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
 
 import asyncpg
 import httpx
@@ -14,8 +13,7 @@ from pitbox.app import build_token_issuer
 from pitbox.auth import api_keys
 from pitbox.auth import store as auth_store
 from pitbox.auth.access import Access
-from pitbox.auth.passwords import Passwords
-from pitbox.auth.service import AuthService
+from pitbox.auth.credentials import Credentials
 from pitbox.errors import Unauthorized
 from tests.conftest import RunningServer, Team, assert_error
 
@@ -34,14 +32,8 @@ async def test_key_revoked_on_another_instance_is_refused_once_the_cache_bound_p
     assert server.settings.database_url is not None
     pool = await asyncpg.create_pool(server.settings.database_url, min_size=1, max_size=2)
     try:
-        other_instance = AuthService(
-            pool,
-            build_token_issuer(server.settings),
-            Passwords(),
-            Access(pool),
-            token_ttl=timedelta(hours=1),
-            login_limit_per_minute=10,
-            principal_cache_s=CACHE_S,
+        other_instance = Credentials(
+            pool, build_token_issuer(server.settings), Access(pool), principal_cache_s=CACHE_S
         )
         assert (await other_instance.authenticate(key)).kind == "api_key"
         revoked = await client.delete(f"/api/keys/{created.json()['id']}", headers=team.manager.headers)

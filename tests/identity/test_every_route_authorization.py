@@ -86,7 +86,7 @@ async def _victim(client: httpx.AsyncClient, world: World, team: Team) -> Victim
         headers=h,
     )
     assert feedback.status_code in (200, 201), feedback.text
-    key = await world.services.auth.create_key(None, scopes=["telemetry:write"], driver_id=_uuid(driver))
+    key = await world.services.keys.create_key(None, scopes=["telemetry:write"], driver_id=_uuid(driver))
     invited = await client.post(  # an id that is no user is invited like a user of another team would be
         f"/api/teams/{team.id}/members",
         json={"userId": str(uuid.uuid4()), "role": "engineer"},

@@ -85,10 +85,12 @@ async def test_a_revocation_on_one_instance_reaches_the_other_ones_credential_ca
         assert created.status_code == 201, created.text
         key = {"X-API-Key": created.json()["key"]}
         assert (await on_b.get("/api/me", headers=key)).status_code == 200  # b now trusts it for 5 s
-        heard = b.services.auth.revocations_heard
+        heard = b.services.credentials.revocations_heard
         revoked = await on_a.delete(f"/api/keys/{created.json()['id']}", headers=team.manager.headers)
         assert revoked.status_code == 200, revoked.text
-        await eventually(lambda: b.services.auth.revocations_heard > heard, "b to hear of the revocation")
+        await eventually(
+            lambda: b.services.credentials.revocations_heard > heard, "b to hear of the revocation"
+        )
         assert_error(await on_b.get("/api/me", headers=key), 401, "invalid_api_key")
 
 
@@ -108,13 +110,13 @@ async def test_pitbox_users_disable_reaches_running_servers_through_the_broker(
     user = await world.user("engineer")
     async with httpx.AsyncClient(base_url=a.url) as on_a:
         assert (await on_a.get("/api/me", headers=user.headers)).status_code == 200  # a now trusts it for 5 s
-        heard = a.services.auth.revocations_heard
+        heard = a.services.credentials.revocations_heard
         broker = (
             {"REDIS_URL": a.settings.redis_url} if a.settings.redis_url else {"NATS_URL": a.settings.nats_url}
         )
         disabled = await pitbox_cli(a, "users", "disable", user.email, env=broker)
         assert disabled.returncode == 0, disabled.stderr
         await eventually(
-            lambda: a.services.auth.revocations_heard > heard, "a to hear of the CLI's revocation"
+            lambda: a.services.credentials.revocations_heard > heard, "a to hear of the CLI's revocation"
         )
         assert_error(await on_a.get("/api/me", headers=user.headers), 401, "invalid_token")

@@ -197,7 +197,7 @@ async def test_expired_token_closes_the_socket_4401(server: RunningServer, team:
     # The token must expire while the socket is open, so it must outlive connecting and signing in: a short
     # lifetime keeps the test quick, and doubles while a busy machine takes longer than that to sign in.
     for ttl_s in (2, 4, 8, 16):
-        token, _ = server.services.auth.issue_token(uuid.UUID(team.driver.id), timedelta(seconds=ttl_s))
+        token, _ = server.services.logins.issue_token(uuid.UUID(team.driver.id), timedelta(seconds=ttl_s))
         async with await open_socket(server, token) as ws:
             if (await next_frame(ws))["type"] != "authenticated":
                 continue  # expired before it was signed in: that is a refusal, not what this test is about

@@ -87,7 +87,7 @@ async def test_laps_survive_a_restart_between_batches_including_a_reset(
     )
     services = server.services
     restarted = TelemetryService(services.database.pool, services.access, NullPublisher())
-    principal = await services.auth.authenticate(team.driver.token)
+    principal = await services.credentials.authenticate(team.driver.token)
     for seq, samples in enumerate(batches[half:], start=half):
         message = {"driverId": team.driver.driver_id, "sessionId": session_id, "seq": seq, "samples": samples}
         assert not (await restarted.ingest_message(principal, message))["duplicate"]

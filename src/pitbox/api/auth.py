@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, client_ip
 from pitbox.api.errors import error_responses
+from pitbox.auth.logins import KNOWN_SOURCE_DAYS
 from pitbox.auth.models import KeyMe, LoginRequest, Me, PasswordChange, TokenResponse, UserMe
-from pitbox.auth.service import KNOWN_SOURCE_DAYS
 
 #: The cookie that marks a device an account signed in from (OWASP's device cookie).
 DEVICE_COOKIE = "pitbox_device"
@@ -28,7 +28,7 @@ async def login(
     """Throttled per source address and per account (back-off, not a lock); 401 for wrong credentials, 429 while
     waiting. A successful login sets a device cookie: that device keeps signing in while someone elsewhere
     guesses the account's password (docs/security.md)."""
-    token, expires, device = await services.auth.login(
+    token, expires, device = await services.logins.login(
         body.email, body.password, client_ip(request), request.cookies.get(DEVICE_COOKIE)
     )
     response.set_cookie(
@@ -48,7 +48,7 @@ async def login(
 )
 async def me(principal: CurrentPrincipal, services: ServicesDep) -> UserMe | KeyMe:
     """Who the token or key belongs to."""
-    return await services.auth.describe(principal)
+    return await services.users.describe(principal)
 
 
 @router.post(
@@ -60,7 +60,7 @@ async def me(principal: CurrentPrincipal, services: ServicesDep) -> UserMe | Key
 async def logout(principal: CurrentPrincipal, services: ServicesDep) -> Response:
     """At once here and, through the broker, on the other instances; its open sockets close at their next
     re-check (WS_RECHECK_S)."""
-    await services.auth.logout(principal)
+    await services.logins.logout(principal)
     return Response(status_code=204)
 
 
@@ -72,7 +72,7 @@ async def logout(principal: CurrentPrincipal, services: ServicesDep) -> Response
 )
 async def logout_all(principal: CurrentPrincipal, services: ServicesDep) -> Response:
     """For a lost laptop or phone: sign in again afterwards for a new token."""
-    await services.auth.logout_everywhere(principal)
+    await services.logins.logout_everywhere(principal)
     return Response(status_code=204)
 
 
@@ -87,5 +87,7 @@ async def change_password(
     body: PasswordChange, principal: CurrentPrincipal, services: ServicesDep
 ) -> TokenResponse:
     """403 for a wrong current password (counted with the account's failed logins: 429 past the limit)."""
-    token, expires = await services.auth.change_password(principal, body.current_password, body.new_password)
+    token, expires = await services.logins.change_password(
+        principal, body.current_password, body.new_password
+    )
     return TokenResponse(access_token=token, expires_at=expires)

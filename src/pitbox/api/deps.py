@@ -36,7 +36,7 @@ async def get_principal(
         if request.headers.get("authorization"):
             raise Unauthorized("malformed Authorization header; use 'Bearer <token>'", code="invalid_token")
         raise Unauthorized("authentication required", code="missing_credentials")
-    return await services.auth.authenticate(credential.strip())
+    return await services.credentials.authenticate(credential.strip())
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

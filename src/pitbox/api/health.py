@@ -93,5 +93,5 @@ async def status(services: ServicesDep, principal: CurrentPrincipal) -> Status:
     return Status(
         version=__version__,
         uptime_s=round(time.monotonic() - services.started_at, 3),
-        identity=await services.auth.describe(principal),
+        identity=await services.users.describe(principal),
     )

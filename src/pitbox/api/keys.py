@@ -22,16 +22,16 @@ router = APIRouter(prefix="/api/keys", tags=["keys"])
 async def create_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
-    return await services.auth.create_key(
+    return await services.keys.create_key(
         principal, scopes=body.scopes, driver_id=body.driver_id, team_id=body.team_id, name=body.name
     )
 
 
 @router.get("", summary="API keys the caller manages", response_model=list[ApiKey])
 async def list_keys(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
-    return await services.auth.list_keys(principal)
+    return await services.keys.list_keys(principal)
 
 
 @router.delete("/{key_id}", summary="Revoke an API key", response_model=ApiKey)
 async def revoke_key(key_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
-    return await services.auth.revoke_key(principal, key_id)
+    return await services.keys.revoke_key(principal, key_id)

@@ -92,7 +92,7 @@ async def principal_from_header_or_query(
 ) -> Principal:
     """The caller from the usual headers, or from `?token=` (redacted from every log line)."""
     if token:
-        return await services.auth.authenticate(token)
+        return await services.credentials.authenticate(token)
     return await get_principal(request, services, bearer, api_key)
 
 

@@ -73,7 +73,7 @@ class WebSocketEndpoint:
             services.hub,
             receive,
             send,
-            authenticate=services.auth.authenticate,
+            authenticate=services.credentials.authenticate,
             authorize_channel=services.access.require_channel,
             ingest=services.telemetry.ingest_message,
             transport=direct_transport(extensions.get(SERVER_SEND_EXTENSION)),

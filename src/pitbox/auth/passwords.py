@@ -1,9 +1,12 @@
-"""Password hashing with argon2id."""
+"""Passwords: hashing with argon2id, and the rule a new one must meet."""
 
 from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from pitbox.auth.models import MIN_PASSWORD
+from pitbox.errors import Invalid
 
 
 class Passwords:
@@ -26,3 +29,10 @@ class Passwords:
             )
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+
+def check_password(password: str, field: str = "password") -> None:
+    """Invalid (naming `field`) for a password shorter than MIN_PASSWORD."""
+    if len(password) < MIN_PASSWORD:
+        message = f"must have at least {MIN_PASSWORD} characters"
+        raise Invalid(f"{field} {message}", details=[{"field": field, "message": message}])

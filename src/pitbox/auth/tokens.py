@@ -144,3 +144,13 @@ class TokenIssuer:
             token_id=token_id if isinstance(token_id, str) and 0 < len(token_id) <= MAX_TOKEN_ID else None,
             issued_at=datetime.fromtimestamp(issued_at, UTC) if isinstance(issued_at, int | float) else None,
         )
+
+
+def token_cut_off() -> datetime:
+    """Now, to the millisecond (tokens' `iat` precision): tokens issued up to it are refused from now on.
+
+    Taken from this server's clock; a token issued by another instance whose clock is behind could fall on
+    the wrong side of it by that difference.
+    """
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -19,7 +19,7 @@ class NullPublisher:
         """Drop the message."""
 
 
-#: Between instances: credentials revoked on one, to forget on all (see `AuthService.forget_principals`).
+#: Between instances: credentials revoked on one, to forget on all (see `Revocations.forget_principals`).
 REVOCATIONS_CHANNEL = "internal:revocations"
 
 
