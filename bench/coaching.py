@@ -103,7 +103,7 @@ async def run(repeats: int) -> None:
                                 "columns": {k: v[start : start + 600].tolist() for k, v in shifted.items()},
                             },
                         )
-                stored = [lap for lap in await services.telemetry.laps(principal, session_id) if lap.valid]
+                stored = [lap for lap in await services.lap_reads.laps(principal, session_id) if lap.valid]
                 direct_ms = []
                 for _ in range(repeats):
                     for stored_lap in stored:

@@ -54,7 +54,9 @@ from pitbox.sessions.service import SessionService
 from pitbox.teams.invitations import InvitationService
 from pitbox.teams.service import TeamService
 from pitbox.telemetry.compaction import ChunkCompactor
-from pitbox.telemetry.service import TelemetryService
+from pitbox.telemetry.lap_reads import LapReads
+from pitbox.telemetry.reads import TelemetryReads
+from pitbox.telemetry.writer import TelemetryWriter
 from pitbox.tracks.service import TrackService
 from pitbox.video import LocalFrameStore, VideoService
 from pitbox.voice.clips import VoiceClips
@@ -105,7 +107,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     (`pitbox.lifecycle.Lifecycle`, or httpx's client) entered below, in this order: logins (the shared login
     limiter's Redis), the HTTP client, voice (syntheses in flight, the Piper worker), the hub (the broker, the
     keep-alives), sessions (ending idle ones), video (retention), cues, coaching (the live-coaching workers),
-    telemetry (the ingest worker processes) and compaction. So each part stops before those it uses: ingest
+    telemetry (the ingest worker processes), its reads (the decoding threads) and compaction. So each part stops before those it uses: ingest
     before the coaching and cues it feeds, those before the hub and voice they publish to.
     """
     async with AsyncExitStack() as stack:
@@ -176,7 +178,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             if settings.live_coaching:
                 coaching.on_lap_completed(session_id, driver_id, lap_number)
 
-        telemetry = TelemetryService(
+        telemetry = TelemetryWriter(
             pool,
             access,
             hub,
@@ -184,6 +186,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             on_samples=cues.observe,
             ingest_processes=settings.ingest_processes,
         )
+        telemetry_reads = TelemetryReads(pool, access, telemetry.codec)
         compaction = ChunkCompactor(
             pool,
             telemetry.codec,
@@ -201,6 +204,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             cues,
             coaching,
             telemetry,
+            telemetry_reads,
             compaction,
         )
         for part in started_in_order:
@@ -222,6 +226,8 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             voice_clips=voice_clips,
             sessions=sessions,
             telemetry=telemetry,
+            telemetry_reads=telemetry_reads,
+            lap_reads=LapReads(pool, access, telemetry.codec),
             compaction=compaction,
             video=video,
             coaching=coaching,

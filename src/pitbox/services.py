@@ -20,7 +20,9 @@ from pitbox.sessions.service import SessionService
 from pitbox.teams.invitations import InvitationService
 from pitbox.teams.service import TeamService
 from pitbox.telemetry.compaction import ChunkCompactor
-from pitbox.telemetry.service import TelemetryService
+from pitbox.telemetry.lap_reads import LapReads
+from pitbox.telemetry.reads import TelemetryReads
+from pitbox.telemetry.writer import TelemetryWriter
 from pitbox.tracks.service import TrackService
 from pitbox.video.service import VideoService
 from pitbox.voice.clips import VoiceClips
@@ -46,7 +48,9 @@ class Services:
     voice: VoiceService
     voice_clips: VoiceClips
     sessions: SessionService
-    telemetry: TelemetryService
+    telemetry: TelemetryWriter
+    telemetry_reads: TelemetryReads
+    lap_reads: LapReads
     compaction: ChunkCompactor
     video: VideoService
     coaching: CoachingService | None = None

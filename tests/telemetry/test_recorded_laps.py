@@ -14,7 +14,7 @@ import pytest
 
 from pitbox.realtime.publisher import NullPublisher
 from pitbox.recordings import open_recording
-from pitbox.telemetry.service import TelemetryService
+from pitbox.telemetry.writer import TelemetryWriter
 from tests.conftest import RunningServer, Team, shared_data
 from tests.telemetry.conftest import new_session, post_batches
 
@@ -86,7 +86,7 @@ async def test_laps_survive_a_restart_between_batches_including_a_reset(
         300,
     )
     services = server.services
-    restarted = TelemetryService(services.database.pool, services.access, NullPublisher())
+    restarted = TelemetryWriter(services.database.pool, services.access, NullPublisher())
     principal = await services.credentials.authenticate(team.driver.token)
     for seq, samples in enumerate(batches[half:], start=half):
         message = {"driverId": team.driver.driver_id, "sessionId": session_id, "seq": seq, "samples": samples}

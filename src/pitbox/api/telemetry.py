@@ -180,23 +180,23 @@ async def read_telemetry(
 ) -> OrjsonResponse | StreamingResponse:
     query = parse_telemetry_query(request.url.query)
     if query.format == "csv" and query.points is None:
-        rows = await services.telemetry.csv_stream(principal, session_id, query)
+        rows = await services.telemetry_reads.csv_stream(principal, session_id, query)
         disposition = f'attachment; filename="session-{session_id}.csv"'
         return StreamingResponse(rows, media_type="text/csv", headers={"Content-Disposition": disposition})
     if query.format == "parquet":
-        parts = await services.telemetry.parquet_stream(principal, session_id, query)
+        parts = await services.telemetry_reads.parquet_stream(principal, session_id, query)
         disposition = f'attachment; filename="session-{session_id}.parquet"'
         return StreamingResponse(
             parts, media_type=PARQUET_MEDIA_TYPE, headers={"Content-Disposition": disposition}
         )
-    return OrjsonResponse(await services.telemetry.read(principal, session_id, query))
+    return OrjsonResponse(await services.telemetry_reads.read(principal, session_id, query))
 
 
 @router.get("/api/sessions/{session_id}/laps", summary="A session's completed laps with sector times")
 async def session_laps(
     session_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
 ) -> list[CompletedLap]:
-    return await services.telemetry.laps(principal, session_id)
+    return await services.lap_reads.laps(principal, session_id)
 
 
 @router.get(
@@ -232,7 +232,7 @@ async def compare_laps(
             "with: expected <sessionId>:<lap>", details=[{"field": "with", "message": "bad lap"}]
         ) from None
     names = [name.strip() for name in channels.split(",") if name.strip()]
-    return OrjsonResponse(await services.telemetry.compare(principal, session_id, lap, target, names, points))
+    return OrjsonResponse(await services.lap_reads.compare(principal, session_id, lap, target, names, points))
 
 
 @router.get("/api/laps/best", summary="Best valid lap per driver, track and car, fastest first")
@@ -244,4 +244,4 @@ async def best_laps(
     car: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[BestLap]:
-    return await services.telemetry.best_laps(principal, driver_id, track_id, car, limit)
+    return await services.lap_reads.best_laps(principal, driver_id, track_id, car, limit)

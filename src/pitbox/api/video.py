@@ -159,5 +159,5 @@ async def nearest_frame(
     if (lap is None) != (lap_dist_pct is None):
         raise Invalid("give lap and lapDistPct together", code="invalid_query")
     if lap is not None and lap_dist_pct is not None:
-        session_time = await services.telemetry.time_at_lap_distance(principal, session_id, lap, lap_dist_pct)
+        session_time = await services.lap_reads.time_at_lap_distance(principal, session_id, lap, lap_dist_pct)
     return await services.video.nearest_frame(principal, session_id, t, session_time)

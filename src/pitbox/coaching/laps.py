@@ -21,9 +21,9 @@ from pitbox.errors import Invalid, NotFound
 from pitbox.telemetry import store as telemetry_store
 from pitbox.telemetry.codec import ChunkCodec
 from pitbox.telemetry.compare import lap_length, lap_samples, with_lap_position
+from pitbox.telemetry.lap_reads import lap_from_row
 from pitbox.telemetry.laps import LAP_SIGNALS, Lap, detect_laps
 from pitbox.telemetry.reader import Selection, read_blocks
-from pitbox.telemetry.service import lap_from_row
 
 FloatArray = npt.NDArray[np.float64]
 

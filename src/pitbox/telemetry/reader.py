@@ -249,3 +249,12 @@ def _kept(
     if keep is None or bool(keep.all()):
         return None
     return keep
+
+
+def concatenate(names: list[str], blocks: list[list[FloatArray]]) -> list[FloatArray]:
+    """Blocks of the same channels, one after another: one array per channel."""
+    if not blocks:
+        return [np.empty(0, dtype=np.float64) for _ in names]
+    if len(blocks) == 1:
+        return blocks[0]
+    return [np.concatenate([block[index] for block in blocks]) for index in range(len(names))]
