@@ -108,15 +108,15 @@ async def run(repeats: int) -> None:
                 for _ in range(repeats):
                     for stored_lap in stored:
                         started = time.perf_counter()
-                        await coaching.coach_stored_lap(session_id, stored_lap.lap, started=started)
+                        await coaching.coach.coach_stored_lap(session_id, stored_lap.lap, started=started)
                         direct_ms.append((time.perf_counter() - started) * 1000)
-                        await coaching.idle()  # let the spoken version finish before the next lap
-                before = len(await coaching.session_feedback(principal, session_id, limit=1000))
+                        await coaching.live.idle()  # let the spoken version finish before the next lap
+                before = len(await coaching.pit_wall.session_feedback(principal, session_id, limit=1000))
                 for _ in range(repeats):
                     for stored_lap in stored:
-                        coaching.on_lap_completed(session_id, driver_id, stored_lap.lap)
-                        await coaching.idle()
-                feedback = await coaching.session_feedback(principal, session_id, limit=1000)
+                        coaching.live.on_lap_completed(session_id, driver_id, stored_lap.lap)
+                        await coaching.live.idle()
+                feedback = await coaching.pit_wall.session_feedback(principal, session_id, limit=1000)
                 live_ms = [float(item["latencyMs"]) for item in feedback[before:]]
         finally:
             database.cleanup()

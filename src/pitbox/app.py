@@ -40,7 +40,7 @@ from pitbox.auth.passwords import Passwords
 from pitbox.auth.revocations import Revocations
 from pitbox.auth.tokens import TokenIssuer, load_or_create_secret
 from pitbox.auth.users import Users
-from pitbox.coaching.wiring import build_coaching_service
+from pitbox.coaching.wiring import build_coaching
 from pitbox.config import Settings
 from pitbox.cues.service import CueService
 from pitbox.dashboard import router as dashboard_router
@@ -106,7 +106,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     Building starts nothing. Each part with background work or a connection is an async context manager
     (`pitbox.lifecycle.Lifecycle`, or httpx's client) entered below, in this order: logins (the shared login
     limiter's Redis), the HTTP client, voice (syntheses in flight, the Piper worker), the hub (the broker, the
-    keep-alives), sessions (ending idle ones), video (retention), cues, coaching (the live-coaching workers),
+    keep-alives), sessions (ending idle ones), video (retention), cues, coaching speech (clips in progress) and live coaching (its workers),
     telemetry (the ingest worker processes), its reads (the decoding threads) and compaction. So each part stops before those it uses: ingest
     before the coaching and cues it feeds, those before the hub and voice they publish to.
     """
@@ -162,7 +162,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             enabled=settings.live_cues,
         )
         cues.listen(hub.listen)
-        coaching = build_coaching_service(
+        coaching = build_coaching(
             settings,
             pool,
             access,
@@ -176,7 +176,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         def lap_completed(session_id: uuid.UUID, driver_id: uuid.UUID, lap_number: int) -> None:
             cues.on_lap_completed(session_id, driver_id, lap_number)
             if settings.live_coaching:
-                coaching.on_lap_completed(session_id, driver_id, lap_number)
+                coaching.live.on_lap_completed(session_id, driver_id, lap_number)
 
         telemetry = TelemetryWriter(
             pool,
@@ -202,7 +202,8 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             sessions,
             video,
             cues,
-            coaching,
+            coaching.speech,
+            coaching.live,
             telemetry,
             telemetry_reads,
             compaction,

@@ -10,7 +10,7 @@ from pitbox.auth.credentials import Credentials
 from pitbox.auth.keys import Keys
 from pitbox.auth.logins import Logins
 from pitbox.auth.users import Users
-from pitbox.coaching.service import CoachingService
+from pitbox.coaching.wiring import Coaching
 from pitbox.config import Settings
 from pitbox.cues.service import CueService
 from pitbox.db.pool import Database
@@ -53,6 +53,6 @@ class Services:
     lap_reads: LapReads
     compaction: ChunkCompactor
     video: VideoService
-    coaching: CoachingService | None = None
+    coaching: Coaching | None = None
     cues: CueService | None = None
     started_at: float = field(default_factory=time.monotonic)

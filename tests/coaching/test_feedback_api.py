@@ -204,7 +204,7 @@ async def test_live_coaching_calls_a_new_best_a_new_best_and_only_the_best_your_
     await ingest(client, team.driver, later, LANGLEY.format("14-50-46"))  # laps 184, 185: slower than 175
     coaching = server.services.coaching
     assert coaching is not None
-    await coaching.idle()  # ingest queued each completed lap without waiting for its coaching
+    await coaching.live.idle()  # ingest queued each completed lap without waiting for its coaching
     # One batch held both laps: by the time they are coached each has the other to be compared with.
     first = {
         item["lap"]: item
@@ -279,7 +279,7 @@ async def test_live_coaching_skips_a_reference_whose_length_says_another_track(
     await ingest(client, team.driver, mislabelled, "motec_ld/Sample1.ld")
     coaching = server.services.coaching
     assert coaching is not None
-    await coaching.idle()
+    await coaching.live.idle()
     feedback = (await client.get(f"/api/sessions/{mislabelled}/feedback", headers=team.driver.headers)).json()
     assert feedback, "the session's own laps are references for each other"
     calder_times = {f"({lap.time:.3f} s)" for lap in calder.laps}

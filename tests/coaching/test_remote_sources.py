@@ -21,7 +21,7 @@ from starlette.routing import Route
 from pitbox.auth.principal import Principal
 from pitbox.coaching.agent import AgentClient, CircuitBreaker
 from pitbox.coaching.gradient import GradientClient
-from pitbox.coaching.service import CoachingService
+from pitbox.coaching.wiring import Coaching, assemble_coaching
 from tests.conftest import RunningServer, Team, free_port
 
 from .conftest import LANGLEY, RealLaps
@@ -153,9 +153,9 @@ async def coaching_with(
     *,
     agent: AgentClient | None = None,
     gradient: GradientClient | None = None,
-) -> CoachingService:
+) -> Coaching:
     services = server.services
-    return CoachingService(
+    return assemble_coaching(
         services.database.pool,
         services.access,
         services.hub,
@@ -166,9 +166,7 @@ async def coaching_with(
     )
 
 
-async def ask(
-    coaching: CoachingService, client: httpx.AsyncClient, team: Team, langley: RealLaps
-) -> dict[str, Any]:
+async def ask(coaching: Coaching, client: httpx.AsyncClient, team: Team, langley: RealLaps) -> dict[str, Any]:
     session_id = await new_session(client, team)
     principal = Principal(kind="user", user_id=uuid.UUID(team.manager.id), role="manager")
     slowest = max(langley.others, key=lambda lap: lap.time)
@@ -176,7 +174,7 @@ async def ask(
         "columns": columns_json(slowest.columns),
         "reference": {"columns": columns_json(langley.best.columns)},
     }
-    return await coaching.request_feedback(
+    return await coaching.requests.request_feedback(
         principal, uuid.UUID(team.driver.driver_id or ""), uuid.UUID(session_id), telemetry
     )
 
@@ -209,21 +207,21 @@ async def test_a_telemetry_object_is_passed_on_to_the_agent(
     async with httpx.AsyncClient() as http:
         agent = AgentClient(http, f"{stub.url}/agent", timeout_s=2.0)
         coaching = await coaching_with(server, http, agent=agent)
-        feedback = await coaching.request_feedback(principal, driver_id, session, telemetry)
+        feedback = await coaching.requests.request_feedback(principal, driver_id, session, telemetry)
         assert stub.state.requests[-1]["telemetryData"] == telemetry
         assert stub.state.requests[-1]["lap"] is None and stub.state.requests[-1]["analysis"] is None
         assert feedback["source"] == "agent" and feedback["summary"] == "Agent: 120.5 km/h noted."
         assert [item["text"] for item in feedback["items"]] == ["Agent: build tyre temperature."]
 
         stub.state.mode = "garbage"  # the agent fails: the note that there is no lap yet stands
-        feedback = await coaching.request_feedback(principal, driver_id, session, telemetry)
+        feedback = await coaching.requests.request_feedback(principal, driver_id, session, telemetry)
         assert feedback["source"] == "analyst (agent failed: bad_answer: not JSON)"
         assert feedback["items"] == [] and feedback["summary"].startswith("No lap to coach")
 
         stub.state.mode = "ok"  # once a lap is completed the agent gets its analysis and the object
         await ingest(client, team.driver, session_id, LANGLEY.format("14-46-23"))
         laps = (await client.get(f"/api/sessions/{session_id}/laps", headers=team.driver.headers)).json()
-        feedback = await coaching.request_feedback(principal, driver_id, session, telemetry)
+        feedback = await coaching.requests.request_feedback(principal, driver_id, session, telemetry)
     sent = stub.state.requests[-1]
     assert sent["telemetryData"] == telemetry and sent["analysis"]["lap"] == sent["lap"]
     assert sent["lap"] == feedback["lap"] == max(laps, key=lambda lap: lap["tEnd"])["lap"]
@@ -319,19 +317,19 @@ async def test_gradient_rephrases_the_analysis_keeping_its_numbers(
 
 async def test_a_full_backlog_drops_laps_instead_of_waiting(server: RunningServer) -> None:
     services = server.services
-    coaching = CoachingService(
+    coaching = assemble_coaching(
         services.database.pool, services.access, services.hub, queue_size=2, workers=1, speak_feedback=False
     )
-    await coaching.start()
+    await coaching.live.start()
     try:
         session_id, driver_id = uuid.uuid4(), uuid.uuid4()
-        accepted = [coaching.on_lap_completed(session_id, driver_id, lap) for lap in range(5)]
+        accepted = [coaching.live.on_lap_completed(session_id, driver_id, lap) for lap in range(5)]
         assert accepted == [True, True, False, False, False]
-        assert coaching.counters["dropped"] == 3 and coaching.backlog == 2
-        await coaching.idle()
-        assert coaching.backlog == 0
+        assert coaching.counters["dropped"] == 3 and coaching.live.backlog == 2
+        await coaching.live.idle()
+        assert coaching.live.backlog == 0
     finally:
-        await coaching.close()
+        await coaching.live.close()
 
 
 async def test_unreachable_or_slow_gradient_leaves_the_built_in_text(

@@ -154,7 +154,7 @@ async def live_feedback(
     """The feedback live coaching gave a session's laps, each with the laps driven by then."""
     coaching = server.services.coaching
     assert coaching is not None
-    await coaching.idle()  # ingest queued each completed lap; its coaching runs in the background
+    await coaching.live.idle()  # ingest queued each completed lap; its coaching runs in the background
     listed = await client.get(f"/api/sessions/{session['id']}/feedback", headers=team.driver.headers)
     return [(feedback, list(driven)) for feedback in listed.json()]
 

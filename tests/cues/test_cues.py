@@ -197,7 +197,7 @@ async def posted(
 async def settled(server: RunningServer) -> None:
     """Every lap coached and every cue's background step done (audio, claims, efficacy)."""
     assert server.services.coaching is not None and server.services.cues is not None
-    await server.services.coaching.idle()
+    await server.services.coaching.live.idle()
     await server.services.cues.idle()
 
 

@@ -50,7 +50,7 @@ async def test_the_drivers_view_hears_a_cue_as_it_fires_sees_it_on_the_map_and_t
 
         lap_3 = data.line_times[2] + 0.5
         await post(lap_3, -1.0)
-        await services.coaching.idle()
+        await services.coaching.live.idle()
         await services.cues.idle()  # lap 2's cue armed, its audio made
         await page.page.wait_for_selector("#cue-list li.cue[data-state=armed]")
         await post(data.line_times[-1] + 1.0, lap_3)

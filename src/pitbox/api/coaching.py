@@ -15,14 +15,14 @@ from pitbox.coaching.schemas import (
     SessionCoaching,
     SessionCoachingState,
 )
-from pitbox.coaching.service import CoachingService
+from pitbox.coaching.wiring import Coaching
 from pitbox.errors import Unavailable
 
 router = APIRouter(tags=["coaching"])
 
 
-def _coaching(services: ServicesDep) -> CoachingService:
-    coaching: CoachingService | None = getattr(services, "coaching", None)
+def _coaching(services: ServicesDep) -> Coaching:
+    coaching: Coaching | None = getattr(services, "coaching", None)
     if coaching is None:
         raise Unavailable("coaching is not running", code="coaching_unavailable")
     return coaching
@@ -33,7 +33,7 @@ async def request_feedback(
     body: FeedbackRequest, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
     """Analyse a lap against a reference and answer the stored feedback (also pushed on `ai:<driverId>`)."""
-    return await _coaching(services).request_feedback(
+    return await _coaching(services).requests.request_feedback(
         principal, body.driver_id, body.session_id, body.telemetry_data
     )
 
@@ -50,7 +50,7 @@ async def session_feedback(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """Every feedback of the session, oldest first, pending ones included with their status."""
-    return await _coaching(services).session_feedback(principal, session_id, limit)
+    return await _coaching(services).pit_wall.session_feedback(principal, session_id, limit)
 
 
 @router.post(
@@ -62,7 +62,7 @@ async def approve_feedback(
     feedback_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
     """Publish a feedback that waited for approval; 409 when it is not pending."""
-    return await _coaching(services).approve(principal, feedback_id)
+    return await _coaching(services).pit_wall.approve(principal, feedback_id)
 
 
 @router.post(
@@ -75,7 +75,7 @@ async def pit_wall(
     session_id: uuid.UUID, body: PitWallMessage, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
     """Speak `text` to the session's driver and publish it on `ai:<driverId>` (engineers and managers)."""
-    return await _coaching(services).pit_wall(principal, session_id, body.text)
+    return await _coaching(services).pit_wall.pit_wall(principal, session_id, body.text)
 
 
 @router.put("/api/sessions/{session_id}/coaching", summary="Set the session's approval gate and cue switch")
@@ -84,6 +84,6 @@ async def session_coaching(
 ) -> SessionCoachingState:
     """With `approvalRequired`, AI feedback (and its in-lap cues) is stored as pending until approved; with
     `cuesMuted`, no in-lap cue is said. Answers both switches as they now are."""
-    return await _coaching(services).set_session_coaching(
+    return await _coaching(services).pit_wall.set_session_coaching(
         principal, session_id, approval_required=body.approval_required, cues_muted=body.cues_muted
     )
