@@ -106,9 +106,10 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     Building starts nothing. Each part with background work or a connection is an async context manager
     (`pitbox.lifecycle.Lifecycle`, or httpx's client) entered below, in this order: logins (the shared login
     limiter's Redis), the HTTP client, voice (syntheses in flight, the Piper worker), the hub (the broker, the
-    keep-alives), sessions (ending idle ones), video (retention), cues, coaching speech (clips in progress) and live coaching (its workers),
-    telemetry (the ingest worker processes), its reads (the decoding threads) and compaction. So each part stops before those it uses: ingest
-    before the coaching and cues it feeds, those before the hub and voice they publish to.
+    keep-alives), sessions (ending idle ones), video (retention), cues, coaching's speech (clips in progress),
+    live coaching (its workers), telemetry ingest (the worker processes), telemetry reads (the decoding
+    threads) and compaction. So each part stops before those it uses: ingest before the coaching and cues it
+    feeds, those before the hub and voice they publish to.
     """
     async with AsyncExitStack() as stack:
         database = await stack.enter_async_context(open_database(settings))
