@@ -248,7 +248,7 @@ def replay(
     from rich.console import Console
     from rich.progress import Progress
 
-    from pitbox.client import PitboxClient, PitboxError
+    from pitbox.client import ApiError, PitboxClient
     from pitbox.errors import PitboxError as DomainError
     from pitbox.recordings import open_recording
     from pitbox.replay import replay_recording, session_fields
@@ -290,7 +290,7 @@ def replay(
 
     try:
         asyncio.run(main())
-    except PitboxError as exc:
+    except ApiError as exc:
         typer.echo(f"pitbox: server answered {exc}", err=True)
         raise typer.Exit(FAILED) from None
     except OSError as exc:

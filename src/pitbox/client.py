@@ -22,7 +22,7 @@ import websockets
 JSON = dict[str, Any]
 
 
-class PitboxError(Exception):
+class ApiError(Exception):
     """An error answer from the server, with its status and the error shape's code and message."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -81,7 +81,7 @@ class Subscription:
             }
         )
         if answer["type"] == "error":
-            raise PitboxError(422, str(answer.get("code", "error")), str(answer.get("message", "")))
+            raise ApiError(422, str(answer.get("code", "error")), str(answer.get("message", "")))
         return answer
 
     async def subscribe(self, channel: str, **options: Any) -> JSON:
@@ -118,22 +118,22 @@ class PitboxClient:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call; the decoded JSON answer, or PitboxError for an error answer."""
+        """One API call; the decoded JSON answer, or ApiError for an error answer."""
         response = await self._send(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One API call's response; PitboxError for an error answer."""
+        """One API call's response; ApiError for an error answer."""
         headers = {**self._headers(), **kwargs.pop("headers", {})}
         response = await self._http.request(method, path, headers=headers, **kwargs)
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
-                raise PitboxError(response.status_code, error["code"], error["message"])
+                raise ApiError(response.status_code, error["code"], error["message"])
             except (ValueError, KeyError, TypeError):
-                raise PitboxError(response.status_code, "http_error", response.text[:200]) from None
+                raise ApiError(response.status_code, "http_error", response.text[:200]) from None
         return response
 
     async def login(self, email: str, password: str) -> str:
@@ -209,5 +209,5 @@ class PitboxClient:
             for channel in channels:
                 answer = await subscription.subscribe(channel, **options)
                 if answer.get("type") == "error":
-                    raise PitboxError(403, answer.get("code", "error"), answer.get("message", channel))
+                    raise ApiError(403, answer.get("code", "error"), answer.get("message", channel))
             yield subscription

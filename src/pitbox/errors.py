@@ -1,22 +1,29 @@
-"""The small set of domain errors. The API maps each to one status and the one JSON error shape."""
+"""The generic domain errors, one per status, and the situations several domains share. The API maps each to
+its status and the one JSON error shape."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 
 class PitboxError(Exception):
-    """Base of every error a caller may see; `code` is stable, `message` is for people."""
+    """Base of every error a caller may see; `code` is stable, `message` is for people.
+
+    Each situation a client may tell apart is a class of its own with its `code`, in its domain's `errors.py`
+    (shared ones below); raising a base class answers its generic code."""
 
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+    def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
         self.message = message
-        if code is not None:
-            self.code = code
         self.details = details
+
+    @classmethod
+    def at(cls, field: str, message: str) -> Self:
+        """This error about one field: `"<field>: <message>"`, with details naming the field."""
+        return cls(f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
 class Invalid(PitboxError):
@@ -91,3 +98,30 @@ class Unavailable(PitboxError):
 
     status = 503
     code = "unavailable"
+
+
+# Situations shared by several domains.
+
+
+class AbsurdTime(Invalid):
+    """A sample's time goes backwards within a batch (telemetry) or a frame's time is implausible (video)."""
+
+    code = "absurd_time"
+
+
+class BadCursor(Invalid):
+    """A paging cursor this API did not give out (or one from another listing)."""
+
+    code = "bad_cursor"
+
+
+class FrameTooLarge(PayloadTooLarge):
+    """A frame over its size limit: a WebSocket message, or a video frame's image."""
+
+    code = "frame_too_large"
+
+
+class InvalidJson(BadRequest):
+    """A body that is not JSON at all."""
+
+    code = "invalid_json"

@@ -11,7 +11,7 @@ from typing import Any
 
 import websockets
 
-from pitbox.client import PitboxClient, PitboxError, Subscription
+from pitbox.client import ApiError, PitboxClient, Subscription
 from pitbox.recordings.models import Recording
 from pitbox.sessions.models import MAX_TRACK_LENGTH_M, MIN_TRACK_LENGTH_M
 from pitbox.telemetry.laps import measured_track_length
@@ -96,7 +96,7 @@ async def replay_recording(
         if transport == "websocket":
             try:
                 socket = await stack.enter_async_context(client.subscribe())
-            except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed, PitboxError):
+            except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed, ApiError):
                 socket = None  # no socket (a proxy without WebSocket, an old server): HTTP batches
         sender = _Sender(client, socket)
         sent, batches, seconds = await _paced(

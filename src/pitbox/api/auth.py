@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, client_ip
-from pitbox.api.errors import error_responses
+from pitbox.api.errors import error_responses, errors
+from pitbox.auth.errors import InvalidCredentials, NoPassword, NotAToken, TokenNotRevocable, WrongPassword
 from pitbox.auth.logins import KNOWN_SOURCE_DAYS
 from pitbox.auth.models import KeyMe, LoginRequest, Me, PasswordChange, TokenResponse, UserMe
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/api", tags=["identity"])
     response_model=TokenResponse,
     response_model_by_alias=True,
     summary="Exchange email and password for a bearer token",
-    responses=error_responses(401, 429),
+    responses={**error_responses(401, 429), **errors(InvalidCredentials)},
 )
 async def login(
     body: LoginRequest, request: Request, response: Response, services: ServicesDep
@@ -55,7 +56,7 @@ async def me(principal: CurrentPrincipal, services: ServicesDep) -> UserMe | Key
     "/auth/logout",
     status_code=204,
     summary="Sign out: the token of this request stops working",
-    responses=error_responses(400, 401),
+    responses={**error_responses(400, 401), **errors(TokenNotRevocable, NotAToken)},
 )
 async def logout(principal: CurrentPrincipal, services: ServicesDep) -> Response:
     """At once here and, through the broker, on the other instances; its open sockets close at their next
@@ -68,7 +69,7 @@ async def logout(principal: CurrentPrincipal, services: ServicesDep) -> Response
     "/auth/logout-all",
     status_code=204,
     summary="Sign out everywhere: every token of the caller issued so far stops working",
-    responses=error_responses(400, 401),
+    responses={**error_responses(400, 401), **errors(NotAToken)},
 )
 async def logout_all(principal: CurrentPrincipal, services: ServicesDep) -> Response:
     """For a lost laptop or phone: sign in again afterwards for a new token."""
@@ -81,7 +82,7 @@ async def logout_all(principal: CurrentPrincipal, services: ServicesDep) -> Resp
     response_model=TokenResponse,
     response_model_by_alias=True,
     summary="Change the caller's password; every older token stops working and a fresh one is returned",
-    responses=error_responses(400, 401, 403, 409, 429),
+    responses={**error_responses(400, 401, 403, 409, 429), **errors(NotAToken, NoPassword, WrongPassword)},
 )
 async def change_password(
     body: PasswordChange, principal: CurrentPrincipal, services: ServicesDep

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.errors import errors
+from pitbox.coaching.errors import CoachingUnavailable, InvalidLap, LapNotFound, MissingField, NotPending
 from pitbox.coaching.schemas import (
     Feedback,
     FeedbackRequest,
@@ -16,7 +18,18 @@ from pitbox.coaching.schemas import (
     SessionCoachingState,
 )
 from pitbox.coaching.wiring import Coaching
-from pitbox.errors import Unavailable
+from pitbox.cues.errors import CuesUnavailable
+from pitbox.telemetry.errors import LapTooShort, MissingChannels, RaggedChunk, TooManySamples
+from pitbox.tracks.errors import ReferenceOtherTrack
+from pitbox.voice.errors import (
+    ElevenLabsFailed,
+    ElevenLabsPaused,
+    EmptyText,
+    NothingToSay,
+    TextTooLong,
+    UnknownVoice,
+    VoiceCacheBusy,
+)
 
 router = APIRouter(tags=["coaching"])
 
@@ -24,11 +37,27 @@ router = APIRouter(tags=["coaching"])
 def _coaching(services: ServicesDep) -> Coaching:
     coaching: Coaching | None = getattr(services, "coaching", None)
     if coaching is None:
-        raise Unavailable("coaching is not running", code="coaching_unavailable")
+        raise CoachingUnavailable("coaching is not running")
     return coaching
 
 
-@router.post("/api/ai/feedback", summary="Coaching for a lap", status_code=201, response_model=Feedback)
+@router.post(
+    "/api/ai/feedback",
+    summary="Coaching for a lap",
+    status_code=201,
+    response_model=Feedback,
+    responses=errors(
+        CoachingUnavailable,
+        InvalidLap,
+        LapNotFound,
+        MissingField,
+        LapTooShort,
+        MissingChannels,
+        RaggedChunk,
+        TooManySamples,
+        ReferenceOtherTrack,
+    ),
+)
 async def request_feedback(
     body: FeedbackRequest, principal: CurrentPrincipal, services: ServicesDep
 ) -> dict[str, Any]:
@@ -42,6 +71,7 @@ async def request_feedback(
     "/api/sessions/{session_id}/feedback",
     summary="A session's coaching feedback",
     response_model=list[Feedback],
+    responses=errors(CoachingUnavailable),
 )
 async def session_feedback(
     session_id: uuid.UUID,
@@ -57,6 +87,7 @@ async def session_feedback(
     "/api/feedback/{feedback_id}/approve",
     summary="Release a pending feedback to the driver",
     response_model=Feedback,
+    responses=errors(CoachingUnavailable, NotPending),
 )
 async def approve_feedback(
     feedback_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
@@ -70,6 +101,16 @@ async def approve_feedback(
     summary="Talk to the driver",
     status_code=201,
     response_model=Feedback,
+    responses=errors(
+        CoachingUnavailable,
+        EmptyText,
+        TextTooLong,
+        UnknownVoice,
+        NothingToSay,
+        ElevenLabsFailed,
+        ElevenLabsPaused,
+        VoiceCacheBusy,
+    ),
 )
 async def pit_wall(
     session_id: uuid.UUID, body: PitWallMessage, principal: CurrentPrincipal, services: ServicesDep
@@ -78,7 +119,11 @@ async def pit_wall(
     return await _coaching(services).pit_wall.pit_wall(principal, session_id, body.text)
 
 
-@router.put("/api/sessions/{session_id}/coaching", summary="Set the session's approval gate and cue switch")
+@router.put(
+    "/api/sessions/{session_id}/coaching",
+    summary="Set the session's approval gate and cue switch",
+    responses=errors(CoachingUnavailable, CuesUnavailable),
+)
 async def session_coaching(
     session_id: uuid.UUID, body: SessionCoaching, principal: CurrentPrincipal, services: ServicesDep
 ) -> SessionCoachingState:

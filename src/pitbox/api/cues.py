@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.errors import errors
+from pitbox.cues.errors import CuesUnavailable
 from pitbox.cues.models import Cue
 from pitbox.cues.service import CueService
-from pitbox.errors import Unavailable
 
 router = APIRouter(tags=["coaching"])
 
@@ -18,11 +19,15 @@ router = APIRouter(tags=["coaching"])
 def _cues(services: ServicesDep) -> CueService:
     cues: CueService | None = getattr(services, "cues", None)
     if cues is None:
-        raise Unavailable("in-lap cues are not running", code="cues_unavailable")
+        raise CuesUnavailable("in-lap cues are not running")
     return cues
 
 
-@router.get("/api/sessions/{session_id}/cues", summary="A session's in-lap cues, with their efficacy")
+@router.get(
+    "/api/sessions/{session_id}/cues",
+    summary="A session's in-lap cues, with their efficacy",
+    responses=errors(CuesUnavailable),
+)
 async def session_cues(
     session_id: uuid.UUID,
     principal: CurrentPrincipal,

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from pitbox.auth.errors import InvalidToken, MissingCredentials
 from pitbox.auth.principal import Principal
-from pitbox.errors import Unauthorized
 from pitbox.services import Services
 
 bearer_scheme = HTTPBearer(auto_error=False, description="A JWT from /api/auth/login, or an API key `pbk_…`.")
@@ -34,8 +34,8 @@ async def get_principal(
     credential = bearer.credentials if bearer is not None else api_key
     if not credential:
         if request.headers.get("authorization"):
-            raise Unauthorized("malformed Authorization header; use 'Bearer <token>'", code="invalid_token")
-        raise Unauthorized("authentication required", code="missing_credentials")
+            raise InvalidToken("malformed Authorization header; use 'Bearer <token>'")
+        raise MissingCredentials("authentication required")
     return await services.credentials.authenticate(credential.strip())
 
 

@@ -13,7 +13,29 @@ from starlette.requests import ClientDisconnect
 
 from pitbox.api.allow import methods_of_path
 from pitbox.api.responses import OrjsonResponse
-from pitbox.errors import PitboxError, RateLimited, Unauthorized
+from pitbox.auth.errors import (
+    InvalidApiKey,
+    InvalidToken,
+    MissingCredentials,
+    MissingScope,
+    RoleRequired,
+    TokenExpired,
+    TokenRevoked,
+    UserRequired,
+)
+from pitbox.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    PitboxError,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMedia,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -113,12 +135,53 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+#: Codes any operation may answer with a status, whatever its own situations: the generic one of each status,
+#: and for operations behind authentication the credential and access situations every such route shares.
+_EVERY_ROUTE: dict[int, tuple[type[PitboxError], ...]] = {
+    400: (BadRequest,),
+    409: (Conflict,),
+    413: (PayloadTooLarge,),
+    415: (UnsupportedMedia,),
+    422: (Invalid,),
+    429: (RateLimited,),
+    503: (Unavailable,),
+}
+_AUTHENTICATED: dict[int, tuple[type[PitboxError], ...]] = {
+    401: (Unauthorized, MissingCredentials, InvalidToken, TokenExpired, TokenRevoked, InvalidApiKey),
+    403: (Forbidden, RoleRequired, MissingScope, UserRequired),
+    404: (NotFound,),
+}
+#: The OpenAPI extension that lists, per status, every `code` an operation may answer.
+CODES_KEY = "x-error-codes"
+
+
+def errors(*situations: type[PitboxError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the situations a route can meet: one per status, in the one error shape,
+    each situation's code and docstring in the description and the codes under `x-error-codes`."""
+    by_status: dict[int, list[type[PitboxError]]] = {}
+    for situation in situations:
+        by_status.setdefault(situation.status, []).append(situation)
+    return {
+        status: {
+            "description": "\n".join(
+                [_DESCRIPTIONS.get(status, "Error") + ":"]
+                + [f"- `{s.code}`: {(s.__doc__ or '').strip()}" for s in listed]
+            ),
+            "content": {"application/json": {"schema": _ERROR_REF}},
+            CODES_KEY: sorted({s.code for s in listed}),
+        }
+        for status, listed in sorted(by_status.items())
+    }
+
+
 def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
     """Give every operation the error statuses it can answer, all in the one shape (a shared `Error` schema).
 
     Every route may meet a malformed request (400), bad input (422) or a database that is down (503); routes
     behind authentication add 401, 403 and 404; routes with a body add 409, 413 and 415. Error responses a
-    route declared itself keep their own status list but get the one shape.
+    route declared itself (`errors(...)`: its situations) keep their own description but get the one shape.
+    Each error status lists under `x-error-codes` every code the route may answer with it: its own
+    situations', the status's generic code, and for authenticated routes the credential and access codes.
     """
     components = openapi.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -141,6 +204,12 @@ def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
                     not schema or schema.get("$ref", "").endswith("HTTPValidationError")
                 ):
                     response["content"] = {"application/json": {"schema": _ERROR_REF}}
+            shared = {**_EVERY_ROUTE, **(_AUTHENTICATED if operation.get("security") else {})}
+            for status, response in responses.items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if status[:1] in "45" and status.isdigit() and schema == _ERROR_REF:
+                    codes = set(response.get(CODES_KEY, ())) | {s.code for s in shared.get(int(status), ())}
+                    response[CODES_KEY] = sorted(codes or {_HTTP_CODES.get(int(status), "error")})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return openapi

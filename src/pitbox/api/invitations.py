@@ -7,6 +7,8 @@ import uuid
 from fastapi import APIRouter, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.errors import errors
+from pitbox.teams.errors import UserHasDriver
 from pitbox.teams.models import Invitation, InvitationAccepted
 
 router = APIRouter(prefix="/api", tags=["teams"])
@@ -17,7 +19,11 @@ async def my_invitations(principal: CurrentPrincipal, services: ServicesDep) -> 
     return await services.invitations.mine(principal)
 
 
-@router.post("/me/invitations/{invitation_id}/accept", summary="Join the team of an invitation")
+@router.post(
+    "/me/invitations/{invitation_id}/accept",
+    summary="Join the team of an invitation",
+    responses=errors(UserHasDriver),
+)
 async def accept_invitation(
     invitation_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep
 ) -> InvitationAccepted:

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.errors import errors
+from pitbox.auth.errors import InvalidOwner
 from pitbox.auth.models import ApiKey, ApiKeyCreate, ApiKeyCreated
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
@@ -18,6 +20,7 @@ router = APIRouter(prefix="/api/keys", tags=["keys"])
     status_code=201,
     summary="Create an API key (the key is shown once)",
     response_model=ApiKeyCreated,
+    responses=errors(InvalidOwner),
 )
 async def create_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, services: ServicesDep

@@ -9,12 +9,20 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.errors import errors
+from pitbox.errors import BadCursor
 from pitbox.sessions.models import Session, SessionCreate, SessionFilter, SessionSummary
+from pitbox.tracks.errors import TrackLengthMismatch, UnknownTrack
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 
-@router.post("", status_code=201, summary="Create a session for a driver")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a session for a driver",
+    responses=errors(UnknownTrack, TrackLengthMismatch),
+)
 async def create_session(body: SessionCreate, principal: CurrentPrincipal, services: ServicesDep) -> Session:
     return await services.sessions.create(principal, body)
 
@@ -33,7 +41,7 @@ NEXT_PAGE_HEADER = {
     summary="A driver's sessions, newest first, paged and filtered",
     description="A JSON array of sessions, newest first. When there are more, the `Link` header holds the URL "
     'of the next page (`rel="next"`), every filter kept: follow it until there is none.',
-    responses={200: {"headers": NEXT_PAGE_HEADER}},
+    responses={200: {"headers": NEXT_PAGE_HEADER}, **errors(BadCursor)},
 )
 async def list_sessions(
     driver_id: uuid.UUID,

@@ -7,7 +7,9 @@ import uuid
 from fastapi import APIRouter, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.errors import errors
 from pitbox.api.responses import OrjsonResponse
+from pitbox.teams.errors import LastManager
 from pitbox.teams.models import (
     Invitation,
     Member,
@@ -68,6 +70,7 @@ async def list_members(
     responses={
         201: {"description": "The user joined: the team's members", "model": list[Member]},
         202: {"description": "The user was invited: the invitation", "model": Invitation},
+        **errors(LastManager),
     },
 )
 async def add_member(
@@ -83,6 +86,7 @@ async def add_member(
     "/{team_id}/members/{user_id}",
     status_code=204,
     summary="Remove a member, or leave the team (your own id)",
+    responses=errors(LastManager),
 )
 async def remove_member(
     team_id: uuid.UUID, user_id: uuid.UUID, principal: CurrentPrincipal, services: ServicesDep

@@ -9,8 +9,24 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.errors import errors
 from pitbox.api.responses import OrjsonResponse
-from pitbox.errors import Invalid, UnsupportedMedia
+from pitbox.errors import AbsurdTime, BadCursor, Invalid, InvalidJson, UnsupportedMedia
+from pitbox.telemetry.errors import (
+    BadPoints,
+    InvalidTelemetry,
+    InvalidTimestamp,
+    LapTooShort,
+    MissingChannels,
+    ParquetUnavailable,
+    RaggedChunk,
+    SessionEnded,
+    TelemetryValueNotNumeric,
+    TimestampOutOfRange,
+    TooManyChannels,
+    TooManySamples,
+    UnknownChannels,
+)
 from pitbox.telemetry.models import (
     MAX_CHANNEL_NAME,
     MAX_CHANNELS,
@@ -25,6 +41,7 @@ from pitbox.telemetry.models import (
 )
 from pitbox.telemetry.parquet import MEDIA_TYPE as PARQUET_MEDIA_TYPE
 from pitbox.telemetry.query import FORMATS, MAX_LIMIT, MAX_POINTS, parse_telemetry_query
+from pitbox.tracks.errors import ReferenceOtherTrack
 
 router = APIRouter(tags=["telemetry"])
 
@@ -144,6 +161,18 @@ INGEST_BODY: dict[str, Any] = {
     responses={
         201: {"description": "Stored", "model": IngestAck},
         200: {"description": "A batch stored before", "model": IngestAck},
+        **errors(
+            InvalidJson,
+            InvalidTelemetry,
+            TooManySamples,
+            TooManyChannels,
+            RaggedChunk,
+            TelemetryValueNotNumeric,
+            AbsurdTime,
+            InvalidTimestamp,
+            TimestampOutOfRange,
+            SessionEnded,
+        ),
     },
     openapi_extra=INGEST_BODY,
 )
@@ -171,7 +200,8 @@ async def ingest_telemetry(
                 "text/csv": {"schema": {"type": "string"}},
                 PARQUET_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             },
-        }
+        },
+        **errors(BadCursor, UnknownChannels, InvalidTelemetry, BadPoints, ParquetUnavailable),
     },
     openapi_extra=READ_PARAMETERS,
 )
@@ -206,7 +236,10 @@ async def session_laps(
     "`distance[i]` metres: positive where this lap is behind the other, the sign coaching uses; at the "
     "finish it is the difference of the two laps' line-to-line times.",
     response_model=None,
-    responses={200: {"model": ComparedLaps}},
+    responses={
+        200: {"model": ComparedLaps},
+        **errors(LapTooShort, MissingChannels, BadPoints, ReferenceOtherTrack, UnknownChannels),
+    },
 )
 async def compare_laps(
     session_id: uuid.UUID,

@@ -10,10 +10,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep
+from pitbox.api.errors import errors
 from pitbox.api.voice import principal_from_header_or_query
 from pitbox.auth.principal import Principal
-from pitbox.errors import Invalid, UnsupportedMedia
+from pitbox.errors import AbsurdTime, BadCursor, FrameTooLarge, InvalidJson, UnsupportedMedia
+from pitbox.telemetry.errors import LapTooShort, MissingChannels
 from pitbox.telemetry.models import MAX_T
+from pitbox.video.errors import (
+    EmptyFrame,
+    FrameChangedRetry,
+    ImageTooLarge,
+    InvalidBase64,
+    InvalidImage,
+    InvalidQuery,
+    NoFrames,
+    UnsupportedImage,
+)
 from pitbox.video.images import CONTENT_TYPES
 from pitbox.video.models import FrameMeta, FramePage, NearestFrame, UploadedFrame
 
@@ -52,7 +64,20 @@ _UPLOAD_BODY: dict[str, Any] = {
     status_code=201,
     summary="Upload a video frame (201 stored, 200 when the session already holds the identical frame)",
     openapi_extra=_UPLOAD_BODY,
-    responses={200: {"description": "The identical frame was stored before", "model": UploadedFrame}},
+    responses={
+        200: {"description": "The identical frame was stored before", "model": UploadedFrame},
+        **errors(
+            InvalidJson,
+            InvalidBase64,
+            FrameTooLarge,
+            EmptyFrame,
+            ImageTooLarge,
+            InvalidImage,
+            UnsupportedImage,
+            AbsurdTime,
+            FrameChangedRetry,
+        ),
+    },
 )
 async def upload_frame(
     request: Request,
@@ -119,7 +144,11 @@ async def frame_image(
     return Response(await services.video.image_of(frame), media_type=frame.content_type, headers=headers)
 
 
-@router.get("/api/sessions/{session_id}/video", summary="A session's frames in time order, paged")
+@router.get(
+    "/api/sessions/{session_id}/video",
+    summary="A session's frames in time order, paged",
+    responses=errors(BadCursor, InvalidQuery),
+)
 async def list_frames(
     session_id: uuid.UUID,
     principal: CurrentPrincipal,
@@ -132,7 +161,11 @@ async def list_frames(
     return await services.video.list_frames(principal, session_id, ts_from, ts_to, cursor, limit)
 
 
-@router.get("/api/sessions/{session_id}/video/nearest", summary="The frame nearest a moment of the session")
+@router.get(
+    "/api/sessions/{session_id}/video/nearest",
+    summary="The frame nearest a moment of the session",
+    responses=errors(InvalidQuery, NoFrames, MissingChannels, LapTooShort),
+)
 async def nearest_frame(
     session_id: uuid.UUID,
     principal: CurrentPrincipal,
@@ -157,7 +190,7 @@ async def nearest_frame(
     """Give `t`, `sessionTime`, or `lap` with `lapDistPct` (what the driver saw at the braking point);
     the answer carries `offsetMs`, the frame's distance from the asked moment."""
     if (lap is None) != (lap_dist_pct is None):
-        raise Invalid("give lap and lapDistPct together", code="invalid_query")
+        raise InvalidQuery("give lap and lapDistPct together")
     if lap is not None and lap_dist_pct is not None:
         session_time = await services.lap_reads.time_at_lap_distance(principal, session_id, lap, lap_dist_pct)
     return await services.video.nearest_frame(principal, session_id, t, session_time)

@@ -9,9 +9,18 @@ from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from pitbox.api.deps import CurrentPrincipal, ServicesDep, api_key_scheme, bearer_scheme, get_principal
-from pitbox.api.errors import error_responses
+from pitbox.api.errors import error_responses, errors
 from pitbox.api.responses import OrjsonResponse
 from pitbox.auth.principal import Principal
+from pitbox.voice.errors import (
+    ElevenLabsFailed,
+    ElevenLabsPaused,
+    EmptyText,
+    NothingToSay,
+    TextTooLong,
+    UnknownVoice,
+    VoiceCacheBusy,
+)
 from pitbox.voice.models import SynthesisResult
 from pitbox.voice.schemas import Synthesis, SynthesizeRequest, Voice
 
@@ -45,6 +54,15 @@ def _voice_headers(result: SynthesisResult) -> dict[str, str]:
             "content": _AUDIO_BODY,
         },
         **error_responses(429),
+        **errors(
+            EmptyText,
+            TextTooLong,
+            UnknownVoice,
+            NothingToSay,
+            ElevenLabsFailed,
+            ElevenLabsPaused,
+            VoiceCacheBusy,
+        ),
     },
 )
 async def synthesize(

@@ -19,8 +19,9 @@ from typing import Literal
 import asyncpg
 
 from pitbox.auth import store
+from pitbox.auth.errors import DriverHasSessions, MissingScope, RoleRequired, UnknownChannel, UserRequired
 from pitbox.auth.principal import Principal
-from pitbox.errors import Conflict, Forbidden, Invalid, NotFound
+from pitbox.errors import NotFound
 
 Mode = Literal["read", "write"]
 #: Who a stored thing such as a voice clip belongs to: a team, a driver or a user, by id.
@@ -33,11 +34,11 @@ def parse_channel(channel: str) -> tuple[str, uuid.UUID]:
     """(kind, id) of a channel name such as `telemetry:<driverId>`; Invalid for anything else."""
     kind, sep, raw_id = channel.partition(":")
     if not sep or kind not in CHANNEL_KINDS:
-        raise Invalid(f"unknown channel {channel[:100]!r}", code="unknown_channel")
+        raise UnknownChannel(f"unknown channel {channel[:100]!r}")
     try:
         return kind, uuid.UUID(raw_id)
     except ValueError:
-        raise Invalid(f"unknown channel {channel[:100]!r}", code="unknown_channel") from None
+        raise UnknownChannel(f"unknown channel {channel[:100]!r}") from None
 
 
 class Access:
@@ -50,15 +51,15 @@ class Access:
     def require_scope(principal: Principal, scope: str) -> None:
         """Forbidden unless the caller holds `scope` (users hold every scope)."""
         if not principal.has_scope(scope):
-            raise Forbidden(f"this API key lacks the {scope!r} scope", code="missing_scope")
+            raise MissingScope(f"this API key lacks the {scope!r} scope")
 
     @staticmethod
     def require_user(principal: Principal, *roles: str) -> None:
         """Forbidden unless the caller is a user (not an API key), with one of `roles` when given."""
         if principal.kind != "user":
-            raise Forbidden("this action needs a user, not an API key", code="user_required")
+            raise UserRequired("this action needs a user, not an API key")
         if roles and principal.role not in roles and not principal.is_admin:
-            raise Forbidden("your role does not allow this", code="role_required")
+            raise RoleRequired("your role does not allow this")
 
     async def require_driver(
         self, principal: Principal, driver_id: uuid.UUID, mode: Mode = "read", scope: str | None = None
@@ -81,7 +82,7 @@ class Access:
         if scope:
             self.require_scope(principal, scope)
         elif mode == "write" and principal.kind == "api_key":
-            raise Forbidden("API keys may only write through their scopes", code="missing_scope")
+            raise MissingScope("API keys may only write through their scopes")
 
     async def require_driver_admin(self, principal: Principal, driver_id: uuid.UUID) -> None:
         """The caller may change the driver profile itself: an admin or a manager of one of its teams."""
@@ -91,7 +92,7 @@ class Access:
             return
         assert principal.user_id is not None
         if not await store.user_manages_driver(self._pool, principal.user_id, driver_id):
-            raise Forbidden("only a manager of the driver's team may change the driver", code="role_required")
+            raise RoleRequired("only a manager of the driver's team may change the driver")
 
     async def require_driver_control(self, principal: Principal, driver_id: uuid.UUID) -> None:
         """The caller may change, re-link or delete the driver profile: an admin or a manager of every team that
@@ -103,9 +104,7 @@ class Access:
             return
         assert principal.user_id is not None
         if not await store.user_manages_every_team_of_driver(self._pool, principal.user_id, driver_id):
-            raise Forbidden(
-                "only a manager of every team that holds the driver may change it", code="role_required"
-            )
+            raise RoleRequired("only a manager of every team that holds the driver may change it")
 
     async def require_driver_deletion(self, principal: Principal, driver_id: uuid.UUID) -> None:
         """The caller may delete the driver profile and everything recorded for it: whoever controls the driver
@@ -113,9 +112,8 @@ class Access:
         admin only (Conflict `driver_has_sessions` for anyone else)."""
         await self.require_driver_control(principal, driver_id)
         if not principal.is_admin and await store.driver_has_sessions(self._pool, driver_id):
-            raise Conflict(
+            raise DriverHasSessions(
                 "this driver has recorded sessions: only an admin may delete it with them",
-                code="driver_has_sessions",
             )
 
     async def may_link_driver(self, principal: Principal, driver_id: uuid.UUID) -> bool:
@@ -171,7 +169,7 @@ class Access:
             return
         assert principal.user_id is not None
         if not await store.user_is_staff_of_driver(self._pool, principal.user_id, driver_id):
-            raise Forbidden("only the driver's team managers and engineers may do this", code="role_required")
+            raise RoleRequired("only the driver's team managers and engineers may do this")
 
     @staticmethod
     def owner_of_what_it_makes(principal: Principal) -> Owner:
@@ -235,14 +233,14 @@ class Access:
             if principal.key_team_id != team_id:
                 raise NotFound("team not found")
             if mode == "write":
-                raise Forbidden("API keys cannot change teams", code="user_required")
+                raise UserRequired("API keys cannot change teams")
             return
         assert principal.user_id is not None
         exists, role = await store.role_in_team(self._pool, principal.user_id, team_id)
         if not exists or (role is None and not principal.is_admin):
             raise NotFound("team not found")
         if mode == "write" and role != "manager" and not principal.is_admin:
-            raise Forbidden("only the team's managers may change it", code="role_required")
+            raise RoleRequired("only the team's managers may change it")
 
     async def require_member_removal(
         self, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID

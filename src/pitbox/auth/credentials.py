@@ -12,9 +12,9 @@ import asyncpg
 
 from pitbox.auth import api_keys, store
 from pitbox.auth.access import Access
+from pitbox.auth.errors import InvalidApiKey, InvalidToken, TokenRevoked
 from pitbox.auth.principal import Principal
 from pitbox.auth.tokens import TokenIssuer
-from pitbox.errors import Unauthorized
 
 #: Seconds a verified credential's Principal is reused without asking the database again. Revocations are
 #: announced to the other instances through the hub's broker; this bounds how long a revoked credential still
@@ -103,15 +103,15 @@ class Credentials:
         try:
             user_id = uuid.UUID(claims.subject)
         except ValueError:
-            raise Unauthorized("token subject is not a user id", code="invalid_token") from None
+            raise InvalidToken("token subject is not a user id") from None
         user = await store.user_for_token(self._pool, user_id, claims.token_id)
         if user is None or user["disabled"]:
-            raise Unauthorized("unknown or disabled user", code="invalid_token")
+            raise InvalidToken("unknown or disabled user")
         valid_after = user["tokens_valid_after"]
         if user["token_revoked"] or (
             valid_after is not None and (claims.issued_at is None or claims.issued_at <= valid_after)
         ):
-            raise Unauthorized("this token was signed out; sign in again", code="token_revoked")
+            raise TokenRevoked("this token was signed out; sign in again")
         return Principal(
             kind="user",
             user_id=user["id"],
@@ -125,14 +125,12 @@ class Credentials:
         parts = api_keys.split_key(plaintext)
         row = await store.key_by_prefix(self._pool, parts[0]) if parts else None
         if parts is None or row is None or not api_keys.secret_matches(parts[1], row["secret_hash"]):
-            raise Unauthorized("invalid API key", code="invalid_api_key")
+            raise InvalidApiKey("invalid API key")
         if row["revoked_at"] is not None:
-            raise Unauthorized("API key revoked", code="invalid_api_key")
+            raise InvalidApiKey("API key revoked")
         if row["bound_to_creator"] and not await self._access.key_creator_entitled(row["id"]):
             # A key ends with its creator's rights: removed from the team, no longer managing the driver.
-            raise Unauthorized(
-                "the user who made this API key no longer has the rights to", code="invalid_api_key"
-            )
+            raise InvalidApiKey("the user who made this API key no longer has the rights to")
         await store.touch_key(self._pool, row["id"])
         return Principal(
             kind="api_key",

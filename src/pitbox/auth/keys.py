@@ -10,6 +10,7 @@ import asyncpg
 
 from pitbox.auth import api_keys, store
 from pitbox.auth.access import Access
+from pitbox.auth.errors import InvalidOwner
 from pitbox.auth.principal import Principal
 from pitbox.auth.revocations import Revocations
 from pitbox.errors import Invalid, NotFound
@@ -39,7 +40,7 @@ class Keys:
                 f"unknown scopes: {', '.join(unknown)}", details={"allowed": sorted(api_keys.SCOPES)}
             )
         if (driver_id is None) == (team_id is None):
-            raise Invalid("give exactly one of driverId or teamId", code="invalid_owner")
+            raise InvalidOwner("give exactly one of driverId or teamId")
         if principal is not None:
             self._access.require_user(principal)
             if team_id is not None:

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from pitbox.auth import store
+from pitbox.auth.errors import InvalidCredentials, NoPassword, NotAToken, TokenNotRevocable, WrongPassword
 from pitbox.auth.passwords import Passwords, check_password
 from pitbox.auth.principal import Principal
 from pitbox.auth.revocations import Revocations
 from pitbox.auth.shared_ratelimit import SharedLimiter
 from pitbox.auth.tokens import TokenIssuer, token_cut_off
-from pitbox.errors import BadRequest, Conflict, Forbidden, RateLimited, Unauthorized
+from pitbox.errors import RateLimited
 from pitbox.lifecycle import Lifecycle
 
 #: Shortest password accepted.
@@ -84,7 +85,7 @@ class Logins(Lifecycle):
             raise RateLimited("too many login attempts; try again later", retry_after=wait)
         ok = self._passwords.verify(user["password_hash"] if user else None, password)
         if not ok or user is None or user["disabled"]:
-            raise Unauthorized("wrong email or password", code="invalid_credentials")
+            raise InvalidCredentials("wrong email or password")
         await self._login_limiter.succeeded(window, ticket, forgive=backoff)
         if device is None or _source("device", device) != known:
             device = secrets.token_urlsafe(32)  # a device token is one we made, never one a client chose
@@ -98,9 +99,8 @@ class Logins(Lifecycle):
         """Revoke the token this request came with (until it would have expired)."""
         user_id, token_id, expires_at = self._signed_in_token(principal)
         if token_id is None:
-            raise BadRequest(
+            raise TokenNotRevocable(
                 "this token has no id (jti) to revoke: sign out with POST /api/auth/logout-all",
-                code="token_not_revocable",
             )
         await store.revoke_token(self._pool, token_id, user_id, expires_at)
         self._revocations.forget_principals(token_id=token_id)
@@ -121,7 +121,7 @@ class Logins(Lifecycle):
         check_password(new, "newPassword")
         user = await store.user_by_id(self._pool, user_id)
         if user is None or user["password_hash"] is None:
-            raise Conflict("this account has no password here (it signs in elsewhere)", code="no_password")
+            raise NoPassword("this account has no password here (it signs in elsewhere)")
         # Counted per account: guessing needs that account's token, so unlike logins there is no spraying across
         # accounts from one address to limit.
         account = (f"password:{user_id}",)
@@ -129,7 +129,7 @@ class Logins(Lifecycle):
         if wait > 0:
             raise RateLimited("too many wrong passwords; try again later", retry_after=wait)
         if not self._passwords.verify(user["password_hash"], current):
-            raise Forbidden("the current password is wrong", code="wrong_password")
+            raise WrongPassword("the current password is wrong")
         await self._login_limiter.succeeded((), ticket, forgive=account)
         valid_after = token_cut_off()
         async with self._pool.acquire() as conn, conn.transaction():
@@ -143,9 +143,7 @@ class Logins(Lifecycle):
     def _signed_in_token(principal: Principal) -> tuple[uuid.UUID, str | None, datetime]:
         """(user, token id, expiry) of a caller signed in with a token; API keys are revoked by their own route."""
         if principal.kind != "user" or principal.user_id is None or principal.expires_at is None:
-            raise BadRequest(
-                "signed in with an API key: revoke it with DELETE /api/keys/{keyId}", code="not_a_token"
-            )
+            raise NotAToken("signed in with an API key: revoke it with DELETE /api/keys/{keyId}")
         return principal.user_id, principal.token_id, principal.expires_at
 
     def issue_token(self, user_id: uuid.UUID, ttl: timedelta | None = None) -> tuple[str, datetime]:

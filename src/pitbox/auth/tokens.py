@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 import structlog
 
-from pitbox.errors import Unauthorized
+from pitbox.auth.errors import InvalidToken, TokenExpired
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +112,7 @@ class TokenIssuer:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
-            raise Unauthorized("malformed token", code="invalid_token") from None
+            raise InvalidToken("malformed token") from None
         alg = header.get("alg")
         options = {"require": ["exp", "sub"]}
         kwargs: dict[str, Any] = {"leeway": LEEWAY_S, "options": options}
@@ -129,14 +129,14 @@ class TokenIssuer:
                 key = self._jwks.get_signing_key_from_jwt(token)
                 claims = jwt.decode(token, key.key, algorithms=EXTERNAL_ALGORITHMS, **kwargs)
             else:
-                raise Unauthorized("token algorithm not accepted", code="invalid_token")
+                raise InvalidToken("token algorithm not accepted")
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("token expired", code="token_expired") from None
+            raise TokenExpired("token expired") from None
         except (jwt.InvalidTokenError, jwt.PyJWKClientError):
-            raise Unauthorized("invalid token", code="invalid_token") from None
+            raise InvalidToken("invalid token") from None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
-            raise Unauthorized("token has no subject", code="invalid_token")
+            raise InvalidToken("token has no subject")
         token_id, issued_at = claims.get("jti"), claims.get("iat")
         return TokenClaims(
             subject=subject,

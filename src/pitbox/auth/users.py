@@ -8,12 +8,13 @@ from typing import Any
 import asyncpg
 
 from pitbox.auth import store
+from pitbox.auth.errors import EmailTaken
 from pitbox.auth.models import KeyMe, MyTeam, User, UserMe
 from pitbox.auth.passwords import Passwords, check_password
 from pitbox.auth.principal import Principal, Role
 from pitbox.auth.revocations import Revocations
 from pitbox.auth.tokens import token_cut_off
-from pitbox.errors import Conflict, Invalid, NotFound
+from pitbox.errors import Invalid, NotFound
 
 ROLES: tuple[Role, ...] = ("admin", "manager", "engineer", "driver")
 
@@ -55,7 +56,7 @@ class Users:
                     conn, email, role, display_name or email.split("@")[0], password_hash
                 )
             except asyncpg.UniqueViolationError:
-                raise Conflict("a user with this email exists", code="email_taken") from None
+                raise EmailTaken("a user with this email exists") from None
             result: dict[str, Any] = {"id": str(user["id"]), "email": email, "role": role}
             driver_id = None
             if role == "driver":

@@ -17,10 +17,12 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from pitbox.errors import Invalid, NotFound
+from pitbox.coaching.errors import InvalidLap, LapNotFound, MissingField
+from pitbox.errors import Invalid
 from pitbox.telemetry import store as telemetry_store
 from pitbox.telemetry.codec import ChunkCodec
 from pitbox.telemetry.compare import lap_length, lap_samples, with_lap_position
+from pitbox.telemetry.errors import LapTooShort, MissingChannels, RaggedChunk, TooManySamples
 from pitbox.telemetry.lap_reads import lap_from_row
 from pitbox.telemetry.laps import LAP_SIGNALS, Lap, detect_laps
 from pitbox.telemetry.reader import Selection, read_blocks
@@ -79,7 +81,7 @@ class StoredLaps:
         """Lap `lap_number` of a session with the coaching channels; NotFound when the lap is not stored."""
         row = await telemetry_store.lap_of_session(self._pool, session_id, lap_number)
         if row is None:
-            raise NotFound(f"lap {lap_number} of this session not found", code="lap_not_found")
+            raise LapNotFound(f"lap {lap_number} of this session not found")
         # One second either side: the samples around the line crossings that interpolation needs.
         selection = Selection(t_from=row["t_start"] - 1.0, t_to=row["t_end"] + 1.0)
         names = list(COACHING_CHANNELS)
@@ -96,7 +98,7 @@ class StoredLaps:
         }
         lap = lap_from_row(row)
         if "t" not in columns or columns["t"].size < 2:
-            raise Invalid(f"lap {lap_number} has no stored samples", code="lap_too_short")
+            raise LapTooShort(f"lap {lap_number} has no stored samples")
         samples = lap_samples(columns, lap)
         return LapData(
             samples,
@@ -124,11 +126,9 @@ def inline_lap(data: Mapping[str, Any], field: str) -> LapData:
     """
     columns = _columns_of(data, field)
     if "t" not in columns:
-        raise Invalid(f"{field} needs the t channel", code="missing_channels", details=[{"field": field}])
+        raise MissingChannels(f"{field} needs the t channel", details=[{"field": field}])
     if not any(name in columns for name in ("lapDistPct", "lapDist", "speed")):
-        raise Invalid(
-            f"{field} needs lapDistPct, lapDist or speed", code="missing_channels", details=[{"field": field}]
-        )
+        raise MissingChannels(f"{field} needs lapDistPct, lapDist or speed", details=[{"field": field}])
     number = lap_number(data.get("lapNumber"), f"{field}.lapNumber")
     lap_time = _lap_time(data.get("lapTime"), f"{field}.lapTime")
     valid = data.get("valid", True)
@@ -171,7 +171,7 @@ def lap_number(value: Any, field: str) -> int | None:
     if value is None:
         return None
     if type(value) is not int or not 0 <= value <= MAX_LAP_NUMBER:
-        raise Invalid(f"{field} must be a lap number", code="invalid_lap", details=[{"field": field}])
+        raise InvalidLap(f"{field} must be a lap number", details=[{"field": field}])
     return value
 
 
@@ -211,9 +211,8 @@ def _columns_of(data: Mapping[str, Any], field: str) -> dict[str, FloatArray]:
                 )
             columns[str(name)] = _numbers(values, f"{field}.columns.{name}")
             if size is not None and columns[str(name)].size != size:
-                raise Invalid(
+                raise RaggedChunk(
                     f"{field}.columns must all have the same length",
-                    code="ragged_chunk",
                     details=[{"field": f"{field}.columns"}],
                 )
             size = columns[str(name)].size
@@ -228,13 +227,12 @@ def _columns_of(data: Mapping[str, Any], field: str) -> dict[str, FloatArray]:
             for name in names
         }
     else:
-        raise Invalid(
+        raise MissingField(
             f"{field} needs `columns`, `samples`, or a `lap` number",
-            code="missing_field",
             details=[{"field": field}],
         )
     if next(iter(columns.values()), np.empty(0)).size > MAX_INLINE_SAMPLES:
-        raise Invalid(f"{field} holds too many samples", code="too_many_samples", details=[{"field": field}])
+        raise TooManySamples(f"{field} holds too many samples", details=[{"field": field}])
     return columns
 
 

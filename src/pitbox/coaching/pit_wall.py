@@ -13,11 +13,13 @@ import asyncpg
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.coaching import store
+from pitbox.coaching.errors import NotPending
 from pitbox.coaching.feedback import feedback_json
 from pitbox.coaching.schemas import SessionCoachingState
 from pitbox.coaching.speech import FeedbackPush
+from pitbox.cues.errors import CuesUnavailable
 from pitbox.cues.service import CueService
-from pitbox.errors import Conflict, Invalid, NotFound, Unavailable
+from pitbox.errors import Invalid, NotFound
 from pitbox.realtime.publisher import Publisher, ai_channel
 from pitbox.voice.clips import VoiceClips
 
@@ -65,7 +67,7 @@ class PitWall:
         await self._access.require_driver_staff(principal, driver_id)
         updated = await store.set_feedback_status(self._pool, feedback_id, "published", "pending_approval")
         if updated is None:
-            raise Conflict(f"feedback is {row['status']}, not pending approval", code="not_pending")
+            raise NotPending(f"feedback is {row['status']}, not pending approval")
         feedback = feedback_json(updated)
         self._push.push(feedback)
         if self._cues is not None:
@@ -87,7 +89,7 @@ class PitWall:
             await store.set_session_approval(self._pool, session_id, approval_required)
         if cues_muted is not None:
             if self._cues is None:
-                raise Unavailable("in-lap cues are not running", code="cues_unavailable")
+                raise CuesUnavailable("in-lap cues are not running")
             await self._cues.set_muted(session_id, cues_muted)
         session = await store.coaching_session(self._pool, session_id)
         if session is None:

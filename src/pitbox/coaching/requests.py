@@ -17,6 +17,7 @@ from pitbox.auth.principal import Principal
 from pitbox.coaching import store
 from pitbox.coaching.agent import AgentClient, AgentFailure
 from pitbox.coaching.coach import Coach
+from pitbox.coaching.errors import InvalidLap
 from pitbox.coaching.feedback import FeedbackWriter, Phrased
 from pitbox.coaching.laps import MAX_LAP_NUMBER, LapData, StoredLaps, inline_lap, lap_number
 from pitbox.coaching.references import Reference, References
@@ -136,9 +137,8 @@ class FeedbackRequests:
                 or not 0 <= number <= MAX_LAP_NUMBER
                 or number != int(number)
             ):
-                raise Invalid(
+                raise InvalidLap(
                     "telemetryData.lap must be a lap number",
-                    code="invalid_lap",
                     details=[{"field": "telemetryData.lap"}],
                 )
             # {"lap": N} asks for lap N; a sample that also says which lap it is on (SPEC's telemetry object)
@@ -208,9 +208,8 @@ class FeedbackRequests:
             ) from None
         number = lap_number(number, "telemetryData.reference.lap")
         if number is None:
-            raise Invalid(
+            raise InvalidLap(
                 "telemetryData.reference.lap must be a lap number",
-                code="invalid_lap",
                 details=[{"field": "telemetryData.reference.lap"}],
             )
         await self._access.require_session(principal, other, scope="telemetry:read")

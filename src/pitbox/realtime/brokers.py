@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from pitbox.errors import Unavailable
+from pitbox.realtime.errors import BrokerUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -175,7 +175,7 @@ class RedisBroker(_QueuedBroker):
             await self._redis.ping()
         except (OSError, aioredis.RedisError) as exc:
             await self._redis.aclose()
-            raise Unavailable(f"cannot reach Redis at REDIS_URL: {exc}", code="broker_unavailable") from exc
+            raise BrokerUnavailable(f"cannot reach Redis at REDIS_URL: {exc}") from exc
         self._deliver, self._on_gap = deliver, on_gap
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(REDIS_CHANNEL)
@@ -259,7 +259,7 @@ class NatsBroker(_QueuedBroker):
                 error_cb=on_error,
             )
         except Exception as exc:  # nats raises its own errors, OSError and TimeoutError
-            raise Unavailable(f"cannot reach NATS at NATS_URL: {exc}", code="broker_unavailable") from exc
+            raise BrokerUnavailable(f"cannot reach NATS at NATS_URL: {exc}") from exc
         self._deliver, self._on_gap = deliver, on_gap
         await self._nc.subscribe(NATS_SUBJECT, cb=on_message, pending_msgs_limit=1_000_000)
         await self._nc.flush()

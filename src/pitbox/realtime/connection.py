@@ -18,7 +18,8 @@ from typing import Any
 import structlog
 
 from pitbox.auth.principal import Principal
-from pitbox.errors import BadRequest, PitboxError, Unavailable
+from pitbox.errors import PitboxError, Unavailable
+from pitbox.realtime.errors import IdentityChanged, IngestUnsupported, MalformedFrame, UnknownFrameType
 from pitbox.realtime.frames import (
     CLOSE_AUTH_FAILED,
     CLOSE_GOING_AWAY,
@@ -304,11 +305,11 @@ class ClientConnection:
             await self._refresh(principal, frame, request_id)
         elif kind == "telemetry":
             if self._ingest is None:
-                raise BadRequest("telemetry ingest is not available on this server", code="unsupported")
+                raise IngestUnsupported("telemetry ingest is not available on this server")
             ack = await self._ingest(principal, frame)
             self.outbox.put_text(control_frame("ack", **{"id": request_id, **ack}))
         else:
-            raise BadRequest(f"unknown frame type {kind[:40]!r}", code="unknown_type")
+            raise UnknownFrameType(f"unknown frame type {kind[:40]!r}")
 
     async def _subscribe(self, principal: Principal, frame: dict[str, Any], request_id: Any) -> None:
         channel = _channel_of(frame)
@@ -316,19 +317,16 @@ class ClientConnection:
         last_seq = frame.get("lastSeq")
         epoch = frame.get("epoch")
         if max_rate is not None and (isinstance(max_rate, bool) or not isinstance(max_rate, int | float)):
-            raise BadRequest(
+            raise MalformedFrame(
                 "maxRate must be a number (messages per second)",
-                code="malformed",
                 details={"channel": channel},
             )
         if last_seq is not None and (
             isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0
         ):
-            raise BadRequest(
-                "lastSeq must be a non-negative integer", code="malformed", details={"channel": channel}
-            )
+            raise MalformedFrame("lastSeq must be a non-negative integer", details={"channel": channel})
         if epoch is not None and not isinstance(epoch, str):
-            raise BadRequest("epoch must be a string", code="malformed", details={"channel": channel})
+            raise MalformedFrame("epoch must be a string", details={"channel": channel})
         try:
             await self._authorize_channel(principal, channel)
         except PitboxError as exc:
@@ -353,10 +351,10 @@ class ClientConnection:
         """A fresh token for the same identity extends the connection past the old token's expiry."""
         token = frame.get("token")
         if not isinstance(token, str) or not token:
-            raise BadRequest("'auth' needs a 'token' string", code="malformed")
+            raise MalformedFrame("'auth' needs a 'token' string")
         fresh = await self._authenticate(token)
         if (fresh.kind, fresh.user_id, fresh.key_id) != (principal.kind, principal.user_id, principal.key_id):
-            raise BadRequest("a refreshed token must be for the same identity", code="identity_changed")
+            raise IdentityChanged("a refreshed token must be for the same identity")
         self._principal = fresh
         self._credential = token
         self._arm_expiry(fresh)
@@ -367,5 +365,5 @@ def _channel_of(frame: dict[str, Any]) -> str:
     """The frame's channel in its canonical form (a UUID written any way becomes the form published under)."""
     channel = frame.get("channel")
     if not isinstance(channel, str) or not channel or len(channel) > MAX_CHANNEL_NAME:
-        raise BadRequest("'channel' must be a non-empty string", code="malformed")
+        raise MalformedFrame("'channel' must be a non-empty string")
     return canonical_channel(channel)

@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from pitbox.errors import BadRequest, PayloadTooLarge
+from pitbox.errors import FrameTooLarge
+from pitbox.realtime.errors import MalformedFrame
 
 # Control and subscription frames are small; only telemetry ingest batches may be larger (docs/websocket.md).
 MAX_CONTROL_FRAME_BYTES = 64 * 1024
@@ -91,15 +92,13 @@ def parse_client_frame(raw: str | bytes) -> dict[str, Any]:
     """One client frame as a dict with a string `type`; BadRequest (malformed) or PayloadTooLarge otherwise."""
     size = len(raw)
     if size > MAX_INGEST_FRAME_BYTES:
-        raise PayloadTooLarge(f"frame is larger than {MAX_INGEST_FRAME_BYTES} bytes", code="frame_too_large")
+        raise FrameTooLarge(f"frame is larger than {MAX_INGEST_FRAME_BYTES} bytes")
     try:
         frame = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise BadRequest("frame is not valid JSON", code="malformed") from None
+        raise MalformedFrame("frame is not valid JSON") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        raise BadRequest("frame must be a JSON object with a string 'type'", code="malformed")
+        raise MalformedFrame("frame must be a JSON object with a string 'type'")
     if size > MAX_CONTROL_FRAME_BYTES and frame["type"] != "telemetry":
-        raise PayloadTooLarge(
-            f"{frame['type']!r} frames may not exceed {MAX_CONTROL_FRAME_BYTES} bytes", code="frame_too_large"
-        )
+        raise FrameTooLarge(f"{frame['type']!r} frames may not exceed {MAX_CONTROL_FRAME_BYTES} bytes")
     return frame

@@ -21,9 +21,9 @@ from typing import Any
 
 import structlog
 
-from pitbox.errors import Invalid
 from pitbox.lifecycle import Lifecycle, Periodic
 from pitbox.realtime.brokers import Broker
+from pitbox.realtime.errors import InvalidMaxRate, TooManySubscriptions
 from pitbox.realtime.frames import CLOSE_GOING_AWAY, ServerFrame, control_frame, encode_data, message_frame
 from pitbox.realtime.outbox import Outbox
 
@@ -292,17 +292,15 @@ class Hub(Lifecycle):
         """Subscribe and queue the answer (`subscribed`, then the missed messages or a `resync`) in order."""
         kind = channel.partition(":")[0]
         if channel not in outbox.channels and len(outbox.channels) >= self.limits.subscriptions_per_socket:
-            raise Invalid(
+            raise TooManySubscriptions(
                 f"at most {self.limits.subscriptions_per_socket} subscriptions per connection",
-                code="too_many_subscriptions",
             )
         if max_rate is not None:
             if kind not in COALESCING_KINDS:
-                raise Invalid("maxRate applies to telemetry and video channels only", code="invalid_max_rate")
+                raise InvalidMaxRate("maxRate applies to telemetry and video channels only")
             if not self.limits.min_rate <= max_rate <= self.limits.max_rate:  # NaN compares false
-                raise Invalid(
+                raise InvalidMaxRate(
                     f"maxRate must be from {self.limits.min_rate:g} to {self.limits.max_rate:g} (messages per second)",
-                    code="invalid_max_rate",
                 )
         if channel in outbox.channels:
             self.unsubscribe(outbox, channel)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pitbox.errors import Invalid, NotFound
+from pitbox.errors import NotFound
 from pitbox.recordings.assetto import looks_like_rt_car_info, read_assetto_corsa_capture
 from pitbox.recordings.csvfile import read_csv, write_csv
+from pitbox.recordings.errors import UnsupportedRecording
 from pitbox.recordings.ibt import read_ibt
 from pitbox.recordings.models import Recording, Sample
 from pitbox.recordings.motec import LD_MARKER, read_motec_ld
@@ -43,7 +44,6 @@ def open_recording(path: Path | str) -> Recording:
         return read_assetto_corsa_capture(path)
     if suffix == ".csv" and not path.name.endswith(".timing.csv"):
         return read_csv(path)
-    raise Invalid(
+    raise UnsupportedRecording(
         f"{path.name} is not a recording this service can read (.ibt, .ld, AC capture .raw, .csv)",
-        code="unsupported_recording",
     )

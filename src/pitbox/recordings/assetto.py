@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pitbox.errors import Invalid
+from pitbox.recordings.errors import CorruptRecording, EmptyRecording, MissingTiming
 from pitbox.recordings.models import Recording
 from pitbox.telemetry.aliases import to_canonical_channels
 
@@ -88,21 +88,19 @@ def read_assetto_corsa_capture(path: Path, timing_path: Path | None = None) -> R
     """The recording in an Assetto Corsa RTCarInfo UDP capture and its timing file."""
     timing_path = timing_path or timing_file_of(path)
     if not timing_path.is_file():
-        raise Invalid(
+        raise MissingTiming(
             f"{path.name} needs its timing file {timing_path.name} (packets carry no clock)",
-            code="missing_timing",
         )
     offsets, lengths, deltas = _read_timing(timing_path)
     data = path.read_bytes()
     if np.any(lengths != PACKET_SIZE) or np.any(offsets + lengths > len(data)):
-        raise Invalid(
+        raise CorruptRecording(
             f"{path.name}: packets are not {PACKET_SIZE}-byte RTCarInfo or run past the file end",
-            code="corrupt_recording",
         )
     packets = np.frombuffer(data, dtype=np.uint8)[offsets[:, None] + np.arange(PACKET_SIZE)]
     records = packets.copy().view(RT_CAR_INFO).reshape(-1)
     if np.any(records["size"] != PACKET_SIZE) or np.any(records["identifier"] != b"a"):
-        raise Invalid(f"{path.name} holds packets that are not RTCarInfo", code="corrupt_recording")
+        raise CorruptRecording(f"{path.name} holds packets that are not RTCarInfo")
 
     raw: dict[str, npt.NDArray[Any]] = {}
     for name in RT_CAR_INFO.names or ():
@@ -133,9 +131,7 @@ def _read_timing(path: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int6
         lengths = np.array([int(row["length"]) for row in rows], dtype=np.int64)
         deltas = np.array([float(row["delta_s"]) for row in rows], dtype=np.float64)
     except (KeyError, ValueError) as error:
-        raise Invalid(
-            f"{path.name} is not a capture timing file: {error}", code="corrupt_recording"
-        ) from error
+        raise CorruptRecording(f"{path.name} is not a capture timing file: {error}") from error
     if len(rows) == 0:
-        raise Invalid(f"{path.name} lists no packets", code="empty_recording")
+        raise EmptyRecording(f"{path.name} lists no packets")
     return offsets, lengths, deltas

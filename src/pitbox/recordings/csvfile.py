@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pitbox.errors import Invalid
+from pitbox.recordings.errors import CorruptRecording, InvalidTime, RecordingWithoutTime
 from pitbox.recordings.models import Recording
 from pitbox.telemetry.aliases import canonical_name
 from pitbox.telemetry.catalogue import CATALOGUE
@@ -31,29 +32,24 @@ def read_csv(path: Path, source: str | None = None) -> Recording:
             header = next(reader, None)
             rows = list(reader)
     except UnicodeDecodeError as error:
-        raise Invalid(f"{path.name} is not a UTF-8 CSV file", code="corrupt_recording") from error
+        raise CorruptRecording(f"{path.name} is not a UTF-8 CSV file") from error
     if not header:
-        raise Invalid(f"{path.name} has no header row", code="corrupt_recording")
+        raise CorruptRecording(f"{path.name} has no header row")
     names = [canonical_name(column.strip(), source) for column in header]
     if "t" not in names:
-        raise Invalid(
+        raise RecordingWithoutTime(
             f"{path.name} has no `t` column (seconds)",
-            code="recording_without_time",
             details={"columns": header},
         )
     if len(set(names)) != len(names):
         raise Invalid(f"{path.name} names one channel twice", details={"columns": header})
     bad_rows = [number for number, row in enumerate(rows, start=2) if len(row) != len(names)]
     if bad_rows:
-        raise Invalid(
-            f"{path.name}: rows {bad_rows[:5]} do not have {len(names)} cells", code="corrupt_recording"
-        )
+        raise CorruptRecording(f"{path.name}: rows {bad_rows[:5]} do not have {len(names)} cells")
     columns = {name: _column(name, [row[i] for row in rows], path.name) for i, name in enumerate(names)}
     t = np.asarray(columns["t"], dtype=np.float64)
     if len(t) and (np.isnan(t).any() or np.any(np.diff(t) < 0)):
-        raise Invalid(
-            f"{path.name}: `t` must be present in every row and never decrease", code="invalid_time"
-        )
+        raise InvalidTime(f"{path.name}: `t` must be present in every row and never decrease")
     columns["t"] = t - t[0] if len(t) else t
     rate = (len(t) - 1) / float(t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
     return Recording(
@@ -79,9 +75,8 @@ def _column(name: str, cells: list[str], file_name: str) -> npt.NDArray[Any]:
     try:
         values = np.array([float(cell) if cell.strip() else math.nan for cell in cells], dtype=np.float64)
     except ValueError as error:
-        raise Invalid(
+        raise CorruptRecording(
             f"{file_name}: column {name!r} holds a value that is not a number: {error}",
-            code="corrupt_recording",
         ) from error
     channel = CATALOGUE.get(name)
     if channel is not None and channel.integer:

@@ -11,7 +11,7 @@ import irsdk
 import numpy as np
 import numpy.typing as npt
 
-from pitbox.errors import Invalid
+from pitbox.recordings.errors import CorruptRecording, EmptyRecording
 from pitbox.recordings.models import Recording
 from pitbox.telemetry.aliases import to_canonical_channels
 
@@ -25,29 +25,26 @@ def read_ibt(path: Path) -> Recording:
     try:
         ibt.open(str(path))
     except (OSError, ValueError) as error:
-        raise Invalid(
-            f"Cannot open {path.name} as an iRacing .ibt file: {error}", code="corrupt_recording"
-        ) from error
+        raise CorruptRecording(f"Cannot open {path.name} as an iRacing .ibt file: {error}") from error
     try:
         names: list[str] = list(ibt.var_headers_names or [])
         header = ibt._header  # pyirsdk exposes no public accessor for the header fields checked here
         version = int(header.version)
         tick_rate = int(header.tick_rate)
         if version not in _KNOWN_VERSIONS or not names or tick_rate <= 0:
-            raise Invalid(
+            raise CorruptRecording(
                 f"{path.name} is not a readable iRacing .ibt file (header version {version}, "
                 f"{len(names)} variables): the file is corrupt or not telemetry",
-                code="corrupt_recording",
             )
         try:
             raw = _all_variables(ibt, names)
         except struct.error as error:
-            raise Invalid(f"{path.name} is truncated: {error}", code="corrupt_recording") from error
+            raise CorruptRecording(f"{path.name} is truncated: {error}") from error
         session_info = _session_info_text(ibt)
     finally:
         ibt.close()
     if "SessionTime" not in raw or len(raw["SessionTime"]) == 0:
-        raise Invalid(f"{path.name} holds no samples", code="empty_recording")
+        raise EmptyRecording(f"{path.name} holds no samples")
     channels = to_canonical_channels(raw, "iracing")
     t = np.asarray(channels["t"], dtype=np.float64)
     channels["t"] = t - t[0]

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pitbox.errors import Invalid
+from pitbox.recordings.errors import RecordingWithoutTime
 
 Sample = dict[str, float | int]
 
@@ -33,7 +34,7 @@ class Recording:
 
     def __post_init__(self) -> None:
         if "t" not in self.channels:
-            raise Invalid("A recording needs a time channel `t`", code="recording_without_time")
+            raise RecordingWithoutTime("A recording needs a time channel `t`")
         lengths = {name: len(values) for name, values in self.channels.items()}
         if len(set(lengths.values())) > 1:
             raise Invalid("All channels of a recording must have the same length", details=lengths)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pitbox.errors import Invalid
+from pitbox.recordings.errors import CorruptRecording, EmptyRecording
 from pitbox.recordings.models import Recording
 from pitbox.telemetry.aliases import canonical_name, to_canonical_channels
 from pitbox.telemetry.catalogue import CATALOGUE, FloatArray, Resampling
@@ -58,18 +58,18 @@ def read_motec_ld(path: Path, sample_rate_hz: float | None = None) -> Recording:
     """The recording in a MoTeC .ld file, resampled onto one time base; a corrupt file raises `Invalid`."""
     data = path.read_bytes()
     if len(data) < _HEADER.size:
-        raise Invalid(f"{path.name} is too short to be a MoTeC .ld log", code="corrupt_recording")
+        raise CorruptRecording(f"{path.name} is too short to be a MoTeC .ld log")
     header = _HEADER.unpack_from(data, 0)
     marker, meta_ptr, _data_ptr, event_ptr = header[0:4]
     if marker != LD_MARKER or not 0 < meta_ptr < len(data):
-        raise Invalid(f"{path.name} is not a MoTeC .ld log (no 0x40 marker)", code="corrupt_recording")
+        raise CorruptRecording(f"{path.name} is not a MoTeC .ld log (no 0x40 marker)")
     device_type, date, time, driver, vehicle, venue, comment = (
         _text(header[i]) for i in (8, 12, 13, 14, 15, 16, 18)
     )
 
     raw, frequencies, units = _read_channels(data, meta_ptr, path.name)
     if not raw:
-        raise Invalid(f"{path.name} holds no channels", code="empty_recording")
+        raise EmptyRecording(f"{path.name} holds no channels")
     rate = float(sample_rate_hz) if sample_rate_hz else _most_common_rate(frequencies)
     duration = max(len(values) / frequencies[name] for name, values in raw.items())
     t = np.arange(int(round(duration * rate)), dtype=np.float64) / rate
@@ -128,7 +128,7 @@ def _read_channels(
     address, seen = first, set[int]()
     while address:
         if address in seen or len(seen) >= _MAX_CHANNELS or address + _CHANNEL.size > len(data):
-            raise Invalid(f"{file_name}: broken channel list at offset {address}", code="corrupt_recording")
+            raise CorruptRecording(f"{file_name}: broken channel list at offset {address}")
         seen.add(address)
         (
             _prev,
@@ -152,9 +152,7 @@ def _read_channels(
         if dtype is None or frequency <= 0 or count == 0:
             continue  # a channel we cannot decode is skipped rather than guessed at
         if data_ptr + count * size > len(data):
-            raise Invalid(
-                f"{file_name}: channel data runs past the end of the file", code="corrupt_recording"
-            )
+            raise CorruptRecording(f"{file_name}: channel data runs past the end of the file")
         values = np.frombuffer(data, dtype=dtype, count=count, offset=data_ptr).astype(np.float64)
         name = _text(name_raw) or f"channel@{data_ptr}"
         while name in raw:  # two channels with one name: keep both

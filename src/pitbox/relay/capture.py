@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pitbox.errors import Invalid
+from pitbox.recordings.errors import CorruptRecording, MissingTiming
 
 __all__ = ["CaptureWriter", "Datagram", "read_capture", "timing_path_of"]
 
@@ -36,7 +37,7 @@ def read_capture(raw_path: Path) -> list[Datagram]:
     """Every datagram of a capture, in order; Invalid when the files are missing or do not agree."""
     timing = timing_path_of(raw_path)
     if not raw_path.is_file() or not timing.is_file():
-        raise Invalid(f"{raw_path.name} needs {timing.name} beside it", code="missing_timing")
+        raise MissingTiming(f"{raw_path.name} needs {timing.name} beside it")
     data = raw_path.read_bytes()
     datagrams = []
     try:
@@ -49,9 +50,7 @@ def read_capture(raw_path: Path) -> list[Datagram]:
                     )
                 datagrams.append(Datagram(max(float(row["delta_s"]), 0.0), data[offset : offset + length]))
     except (KeyError, ValueError) as error:
-        raise Invalid(
-            f"{timing.name} is not a capture timing file: {error}", code="corrupt_recording"
-        ) from None
+        raise CorruptRecording(f"{timing.name} is not a capture timing file: {error}") from None
     return datagrams
 
 

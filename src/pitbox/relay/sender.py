@@ -26,7 +26,7 @@ import httpx
 import orjson
 import websockets
 
-from pitbox.client import PitboxClient, PitboxError, Subscription
+from pitbox.client import ApiError, PitboxClient, Subscription
 from pitbox.relay.store import Batch, Spool, SpoolSession
 from pitbox.sessions.models import MAX_TRACK_LENGTH_M, MIN_TRACK_LENGTH_M
 
@@ -129,7 +129,7 @@ class Sender:
         except _TRANSIENT as error:
             await self._failed(f"{type(error).__name__}: {error}")
             return False
-        except PitboxError as error:
+        except ApiError as error:
             # The server said no to the session or the driver (a wrong --driver: 404, a key without the
             # scope: 403): nothing is dropped, the error is shown and asked again after a pause.
             await self._failed(str(error))
@@ -147,7 +147,7 @@ class Sender:
             me = await self._client.me()
             driver = me.get("driverId")
             if not driver:
-                raise PitboxError(400, "no_driver", "the key or token acts for no driver: give --driver")
+                raise ApiError(400, "no_driver", "the key or token acts for no driver: give --driver")
             self._driver_id = str(driver)
             self._spool.set_meta("driver_id", self._driver_id)
         return self._driver_id
@@ -184,7 +184,7 @@ class Sender:
         """A session of this name created by an earlier run that died before noting its id."""
         try:
             newest = await self._client.sessions(driver, limit=50)
-        except PitboxError:
+        except ApiError:
             return None  # e.g. a key without sessions:read: create it (an empty twin at worst)
         for row in newest:
             if row.get("name") == name:
@@ -203,7 +203,7 @@ class Sender:
         self.stats.sent += len(batch.bodies)
         try:
             await self._post(driver, server_id, batch, samples)
-        except PitboxError as error:
+        except ApiError as error:
             if error.code == "session_ended" or (error.status == 404 and error.code == "not_found"):
                 self._server_ids.pop(batch.session, None)
                 self._spool.continue_in_new_server_session(batch.session)
@@ -240,7 +240,7 @@ class Sender:
                 status = {"session_ended": 409, "not_found": 404, "forbidden": 403, "unauthorized": 401}.get(
                     code, 422
                 )
-                raise PitboxError(status, code, str(answer.get("message", "")))
+                raise ApiError(status, code, str(answer.get("message", "")))
             return answer
         body = (
             b'{"driverId":"'

@@ -14,7 +14,7 @@ import orjson
 from pydantic import Field, field_validator
 
 from pitbox.auth.models import CamelModel
-from pitbox.errors import Invalid
+from pitbox.errors import BadCursor
 from pitbox.telemetry.models import CompletedLap
 from pitbox.wire import Answer, Timestamp
 
@@ -87,9 +87,8 @@ class SessionCursor:
             started_at, session_id = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             return cls(datetime.fromisoformat(started_at), uuid.UUID(session_id))
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-            raise Invalid(
+            raise BadCursor(
                 "cursor: not a cursor this API gave out",
-                code="bad_cursor",
                 details=[{"field": "cursor", "message": "unknown cursor"}],
             ) from None
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from pitbox.auth.access import Access
+from pitbox.auth.errors import RoleRequired
 from pitbox.auth.principal import Principal
-from pitbox.errors import Conflict, Forbidden, Invalid, NotFound
+from pitbox.errors import Invalid, NotFound
 from pitbox.teams import store
+from pitbox.teams.errors import LastManager, UserHasDriver
 from pitbox.teams.models import Driver, Invitation, Member, Team, TeamDetail
 
 #: How long an invitation waits for its user.
@@ -124,7 +126,7 @@ class TeamService:
         members = await store.members(self._pool, team_id)
         managers = [m for m in members if m["role"] == "manager"]
         if len(managers) == 1 and managers[0]["user_id"] == user_id and len(members) > 1:
-            raise Conflict("the last manager cannot leave the team", code="last_manager")
+            raise LastManager("the last manager cannot leave the team")
         if not await store.remove_member(self._pool, team_id, user_id):
             raise NotFound("member not found")
         self._on_rights_changed()
@@ -150,7 +152,7 @@ class TeamService:
             try:
                 driver_id = await store.insert_driver(conn, name, user_id)
             except asyncpg.UniqueViolationError:
-                raise Conflict("this user already has a driver profile", code="user_has_driver") from None
+                raise UserHasDriver("this user already has a driver profile") from None
             except asyncpg.ForeignKeyViolationError:
                 raise NotFound("user not found") from None
             if team_id is not None:
@@ -190,7 +192,7 @@ class TeamService:
         try:
             await store.update_driver(self._pool, driver_id, name, user_id, set_user)
         except asyncpg.UniqueViolationError:
-            raise Conflict("this user already has a driver profile", code="user_has_driver") from None
+            raise UserHasDriver("this user already has a driver profile") from None
         except asyncpg.ForeignKeyViolationError:
             raise NotFound("user not found") from None
         if set_user:
@@ -209,9 +211,8 @@ class TeamService:
         await self._access.require_team(principal, team_id, "write")
         await self._access.require_driver(principal, driver_id)
         if not await self._access.may_link_driver(principal, driver_id):
-            raise Forbidden(
+            raise RoleRequired(
                 "only a manager of every team that holds the driver may put it in another team",
-                code="role_required",
             )
         await store.add_driver_to_team(self._pool, team_id, driver_id)
 

@@ -20,11 +20,12 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, NoReturn
+from typing import Any, Final, Literal
 
 import numpy as np
 
-from pitbox.errors import Invalid
+from pitbox.errors import AbsurdTime
+from pitbox.telemetry.errors import InvalidTimestamp, TimestampOutOfRange
 from pitbox.telemetry.models import MAX_T, FloatArray, IngestBatch
 
 Clock = Literal["sample", "timestamp", "server", "mixed"]
@@ -42,10 +43,6 @@ EPOCH_RANGE_S: Final = (
 )
 
 
-def _refuse(field: str, message: str, code: str = "invalid_telemetry") -> NoReturn:
-    raise Invalid(f"{field}: {message}", code=code, details=[{"field": field, "message": message}])
-
-
 def epoch_seconds(value: Any, field: str) -> float:
     """A `timestamp` as seconds since 1970 (UTC): an ISO 8601 string or a number of epoch milliseconds."""
     if type(value) in (int, float):
@@ -61,7 +58,7 @@ def epoch_seconds(value: Any, field: str) -> float:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             return moment.timestamp()
-    _refuse(field, _EXPECTED, code="invalid_timestamp")
+    raise InvalidTimestamp.at(field, _EXPECTED)
 
 
 def timestamps(values: Sequence[Any], field: Callable[[int], str]) -> FloatArray:
@@ -103,11 +100,10 @@ def resolve_clock(
     if too_far.size:
         index = int(too_far[0])
         field = clock_field(pending.shape, index, "timestamp") if from_sample[index] else "timestamp"
-        _refuse(
+        raise TimestampOutOfRange.at(
             field,
             f"is {_distance(offsets[index])} the session's start ({started_at.isoformat()}); a timestamp may be "
             f"at most {TIMESTAMP_BEFORE_START_S:.0f} s before it and {MAX_T / 86_400:.0f} days after it",
-            code="timestamp_out_of_range",
         )
     t[stamped] = np.maximum(offsets[stamped], 0.0)
     server = ~own & ~stamped
@@ -120,7 +116,7 @@ def resolve_clock(
             index = int(np.flatnonzero(~server[index:])[0]) + index
         name = "t" if own[index] else "timestamp"
         field = "timestamp" if from_body[index] else clock_field(pending.shape, index, name)
-        _refuse(field, "goes backwards within the batch", code="absurd_time")
+        raise AbsurdTime.at(field, "goes backwards within the batch")
     kinds = [
         kind for kind, used in (("sample", own), ("timestamp", stamped), ("server", server)) if used.any()
     ]

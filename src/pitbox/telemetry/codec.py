@@ -30,7 +30,13 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
-from pitbox.errors import BadRequest, Invalid
+from pitbox.telemetry.errors import (
+    CorruptChunk,
+    RaggedChunk,
+    TelemetryValueNotNumeric,
+    TooManyChannels,
+    TooManySamples,
+)
 
 FloatArray = npt.NDArray[np.float64]
 Sample = Mapping[str, float | int | None]
@@ -81,9 +87,9 @@ def rows_to_columns(rows: Sequence[Sample]) -> dict[str, FloatArray]:
             names = list(dict.fromkeys(chain.from_iterable(rows)))
             matrix = np.array([[row.get(name) for name in names] for row in rows], dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise Invalid("a telemetry value is not a number", code="telemetry_value_not_numeric") from error
+        raise TelemetryValueNotNumeric("a telemetry value is not a number") from error
     if matrix.ndim != 2:  # pragma: no cover - only when a value is itself a sequence
-        raise Invalid("a telemetry value is not a number", code="telemetry_value_not_numeric")
+        raise TelemetryValueNotNumeric("a telemetry value is not a number")
     columns = np.ascontiguousarray(matrix.T)
     return {name: columns[index] for index, name in enumerate(names)}
 
@@ -93,12 +99,12 @@ def _as_matrix(columns: Mapping[str, Iterable[float | int | None]]) -> tuple[lis
     try:
         arrays = [np.asarray(columns[name], dtype=np.float64) for name in names]
     except (TypeError, ValueError) as error:
-        raise Invalid("a telemetry value is not a number", code="telemetry_value_not_numeric") from error
+        raise TelemetryValueNotNumeric("a telemetry value is not a number") from error
     if not arrays:
         return names, np.empty((0, 0), dtype=np.float64)
     lengths = {array.shape for array in arrays}
     if len(lengths) != 1 or arrays[0].ndim != 1:
-        raise Invalid("every channel of a chunk needs the same number of samples", code="ragged_chunk")
+        raise RaggedChunk("every channel of a chunk needs the same number of samples")
     return names, np.stack(arrays)
 
 
@@ -159,9 +165,9 @@ class ChunkCodec:
         names, matrix = _as_matrix(columns)
         channels, samples = (matrix.shape[0], matrix.shape[1]) if names else (0, 0)
         if channels > 0xFFFF:
-            raise Invalid("too many channels in one chunk", code="too_many_channels")
+            raise TooManyChannels("too many channels in one chunk")
         if samples > 0xFFFFFFFF:
-            raise Invalid("too many samples in one chunk", code="too_many_samples")
+            raise TooManySamples("too many samples in one chunk")
         header = _HEADER.pack(FORMAT_VERSION, samples, channels)
         if channels == 0 or samples == 0:
             return header, names
@@ -346,9 +352,9 @@ class ChunkCodec:
         try:
             body = self._decompressor.decompress(memoryview(payload)[_HEADER.size :])
         except zstandard.ZstdError as error:
-            raise BadRequest("telemetry chunk is corrupt", code="corrupt_chunk") from error
+            raise CorruptChunk("telemetry chunk is corrupt") from error
         if len(body) < 2 * channels:
-            raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
+            raise CorruptChunk("telemetry chunk is truncated")
         # Chunks of a session mostly share a few layouts (an hour of 360 chunks: 64), and working one out costs
         # more than using it: keep the recent ones.
         key = (body[: 2 * channels], samples, rows_key, out.shape[0])
@@ -419,12 +425,12 @@ def _from_byte_planes(planes: npt.NDArray[np.uint8]) -> npt.NDArray[np.signedint
 def _samples_of(payload: bytes, channels: int) -> int:
     """The sample count in a chunk's header, once the header is checked against the expected channels."""
     if len(payload) < _HEADER.size:
-        raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
+        raise CorruptChunk("telemetry chunk is truncated")
     version, samples, stored_channels = _HEADER.unpack_from(payload)
     if version != FORMAT_VERSION:
-        raise BadRequest(f"unknown telemetry chunk version {version}", code="corrupt_chunk")
+        raise CorruptChunk(f"unknown telemetry chunk version {version}")
     if stored_channels != channels:
-        raise BadRequest("channel names do not match the chunk", code="corrupt_chunk")
+        raise CorruptChunk("channel names do not match the chunk")
     return int(samples)
 
 
@@ -544,7 +550,7 @@ class _ChunkPlan:
         """Fill the chunk's constant and missing rows (columns `start`... of `out`) from `body` now; queue its
         coded runs (and gaps)."""
         if self.size > len(body):
-            raise BadRequest("telemetry chunk is truncated", code="corrupt_chunk")
+            raise CorruptChunk("telemetry chunk is truncated")
         samples = self.samples
         view = out[:, start : start + samples]
         if self.constant_rows.size:

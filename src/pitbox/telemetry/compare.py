@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pitbox.errors import Invalid
+from pitbox.telemetry.errors import BadPoints, LapTooShort, MissingChannels
 from pitbox.telemetry.laps import Lap
 
 FloatArray = npt.NDArray[np.float64]
@@ -96,7 +97,7 @@ def compare_laps(
     trace_a, trace_b = _trace(lap_a, length), _trace(lap_b, length)
     if points is not None:
         if points < 2:
-            raise Invalid("a comparison needs at least 2 points", code="bad_points")
+            raise BadPoints("a comparison needs at least 2 points")
         grid = np.linspace(0.0, length, points)
     else:
         spacing = step or (2.0 if length > 1.0 else 1.0 / 1000)
@@ -155,17 +156,17 @@ def _track_length(lap: Columns) -> float | None:
 
 def _trace(lap: Columns, length: float) -> _Trace:
     if "t" not in lap:
-        raise Invalid("a lap needs the t channel", code="missing_channels")
+        raise MissingChannels("a lap needs the t channel")
     t = np.asarray(lap["t"], dtype=np.float64)
     if "lapDistPct" in lap:
         raw, period, scale = np.asarray(lap["lapDistPct"], dtype=np.float64), 1.0, length
     elif "lapDist" in lap:
         raw, period, scale = np.asarray(lap["lapDist"], dtype=np.float64), length, 1.0
     else:
-        raise Invalid("a lap needs lapDistPct or lapDist", code="missing_channels")
+        raise MissingChannels("a lap needs lapDistPct or lapDist")
     present = np.flatnonzero(np.isfinite(raw) & np.isfinite(t))
     if present.size < 2:
-        raise Invalid("a lap needs at least 2 samples with a position", code="lap_too_short")
+        raise LapTooShort("a lap needs at least 2 samples with a position")
     steps = np.diff(raw[present])
     steps -= period * np.rint(steps / period)  # a pass over the line is a small step, not a drop of a lap
     position = raw[present[0]] + np.concatenate(([0.0], np.cumsum(steps)))

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from tsdownsample import LTTBDownsampler
 
-from pitbox.errors import Invalid
+from pitbox.telemetry.errors import BadPoints, MissingChannels, RaggedChunk, UnknownChannels
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -40,9 +40,9 @@ def _gaps(values: FloatArray) -> npt.NDArray[np.bool_] | None:
 def _lttb(x: FloatArray, y: FloatArray, points: int, x_gaps: npt.NDArray[np.bool_] | None) -> IndexArray:
     """`lttb_indices`, given where x has gaps (worked out once for all the channels that share it)."""
     if points < 2:
-        raise Invalid("downsampling needs at least 2 points", code="bad_points")
+        raise BadPoints("downsampling needs at least 2 points")
     if x.shape != y.shape or x.ndim != 1:
-        raise Invalid("x and y need the same number of samples", code="ragged_chunk")
+        raise RaggedChunk("x and y need the same number of samples")
     y_gaps = _gaps(y)
     downsampler = LTTBDownsampler()  # type: ignore[no-untyped-call]
     gaps = [found for found in (x_gaps, y_gaps) if found is not None]
@@ -78,12 +78,12 @@ def downsample_columns(
 ) -> dict[str, tuple[FloatArray, FloatArray]]:
     """Each channel (all but `x_channel` when `channels` is None) reduced to its own `points` (x, y) points."""
     if x_channel not in columns:
-        raise Invalid(f"downsampling needs the {x_channel} channel", code="missing_channels")
+        raise MissingChannels(f"downsampling needs the {x_channel} channel")
     x = np.asarray(columns[x_channel], dtype=np.float64)
     names = [name for name in columns if name != x_channel] if channels is None else list(channels)
     missing = [name for name in names if name not in columns]
     if missing:
-        raise Invalid("unknown channels", code="unknown_channels", details={"channels": missing})
+        raise UnknownChannels("unknown channels", details={"channels": missing})
     x_gaps = _gaps(x)
     traces = {}
     for name in names:

@@ -19,15 +19,16 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import orjson
 
-from pitbox.errors import BadRequest, Invalid, PayloadTooLarge
+from pitbox.errors import AbsurdTime, InvalidJson, PayloadTooLarge
 from pitbox.telemetry.aliases import ALIASES, to_canonical_channels
 from pitbox.telemetry.clock import epoch_seconds, timestamps
 from pitbox.telemetry.codec import rows_to_columns
+from pitbox.telemetry.errors import InvalidTelemetry, TooManyChannels, TooManySamples
 from pitbox.telemetry.models import (
     MAX_BATCH_KEY,
     MAX_BODY_BYTES,
@@ -47,11 +48,6 @@ _NUMERIC = frozenset({int, float, bool, type(None)})
 _CHANNEL_NAME = re.compile(r'^[^\x00-\x1f,"=<>!&;]{1,' + str(MAX_CHANNEL_NAME) + "}$")
 #: The sample's clock when it has no `t` (ISO 8601 or epoch ms): read by `clock.py`, never stored as a channel.
 TIMESTAMP = "timestamp"
-
-
-def invalid(field: str, message: str, code: str = "invalid_telemetry") -> NoReturn:
-    """Raise the 422 that names `field`."""
-    raise Invalid(f"{field}: {message}", code=code, details=[{"field": field, "message": message}])
 
 
 def parse_body(body: bytes, uniform_rows: UniformRows) -> IngestBatch:
@@ -81,11 +77,13 @@ def decode_body(body: bytes) -> Any:
         try:
             lenient = json.loads(body)
         except (ValueError, RecursionError):
-            raise BadRequest(f"the body is not JSON: {error}", code="invalid_json") from None
+            raise InvalidJson(f"the body is not JSON: {error}") from None
         field = _non_finite_path(lenient, "")
         if field is not None:
-            invalid(field or "body", "must be a finite number (NaN and Infinity are not JSON)")
-        raise BadRequest(f"the body is not JSON: {error}", code="invalid_json") from None
+            raise InvalidTelemetry.at(
+                field or "body", "must be a finite number (NaN and Infinity are not JSON)"
+            ) from None
+        raise InvalidJson(f"the body is not JSON: {error}") from None
 
 
 def _check_size(body: bytes) -> None:
@@ -131,17 +129,19 @@ def _non_finite_path(value: Any, path: str) -> str | None:
 def parse_batch(message: Any) -> IngestBatch:
     """Check a decoded ingest message and turn it into an `IngestBatch` (canonical columns)."""
     if not isinstance(message, dict):
-        invalid("body", "must be a JSON object")
+        raise InvalidTelemetry.at("body", "must be a JSON object")
     driver_id = _uuid(message, "driverId")
     session_id = _uuid(message, "sessionId")
     shapes = [name for name in ("data", "samples", "columns") if name in message]
     if len(shapes) != 1:
-        invalid("samples", "give exactly one of data (one sample), samples (rows) or columns")
+        raise InvalidTelemetry.at(
+            "samples", "give exactly one of data (one sample), samples (rows) or columns"
+        )
     shape = shapes[0]
     payload = message[shape]
     if shape == "data":
         if not isinstance(payload, dict):
-            invalid("data", "must be an object of channel: number")
+            raise InvalidTelemetry.at("data", "must be an object of channel: number")
         columns, stamps = _columns_of_rows([payload], _data_label)
     elif shape == "samples":
         columns, stamps = _columns_of_rows(payload, _sample_label)
@@ -180,13 +180,13 @@ def _checked_batch(
 def _uuid(message: dict[str, Any], field: str) -> uuid.UUID:
     value = message.get(field)
     if value is None:
-        invalid(field, "is required")
+        raise InvalidTelemetry.at(field, "is required")
     if not isinstance(value, str):
-        invalid(field, "must be a UUID string")
+        raise InvalidTelemetry.at(field, "must be a UUID string")
     try:
         return uuid.UUID(value)
     except ValueError:
-        invalid(field, "must be a UUID string")
+        raise InvalidTelemetry.at(field, "must be a UUID string") from None
 
 
 def _columns_of_rows(
@@ -194,18 +194,18 @@ def _columns_of_rows(
 ) -> tuple[dict[str, FloatArray], FloatArray | None]:
     """The rows' columns and their own timestamps (None when no row has one)."""
     if not isinstance(rows, list):
-        invalid("samples", "must be a list of samples")
+        raise InvalidTelemetry.at("samples", "must be a list of samples")
     if not rows:
-        invalid("samples", "must hold at least one sample")
+        raise InvalidTelemetry.at("samples", "must hold at least one sample")
     if len(rows) > MAX_SAMPLES:
-        invalid("samples", f"at most {MAX_SAMPLES} samples per batch", code="too_many_samples")
+        raise TooManySamples.at("samples", f"at most {MAX_SAMPLES} samples per batch")
     # A row with a timestamp the first lacks has a different length: the careful path takes it.
     columns = None if type(rows[0]) is dict and TIMESTAMP in rows[0] else _uniform_rows_to_columns(rows)
     stamps = None
     if columns is None:
         columns, stamps = _mixed_rows_to_columns(rows, label)
     if len(columns) > MAX_CHANNELS:
-        invalid("samples", f"at most {MAX_CHANNELS} channels per batch", code="too_many_channels")
+        raise TooManyChannels.at("samples", f"at most {MAX_CHANNELS} channels per batch")
     _check_values(columns, lambda name, index: f"{label(index)}.{name}")
     return columns, stamps
 
@@ -243,13 +243,13 @@ def _mixed_rows_to_columns(
     stamped = False
     for index, row in enumerate(rows):
         if type(row) is not dict:
-            invalid(label(index), "must be an object of channel: number")
+            raise InvalidTelemetry.at(label(index), "must be an object of channel: number")
         if len(row) > MAX_CHANNELS:
-            invalid(label(index), f"at most {MAX_CHANNELS} channels per sample", code="too_many_channels")
+            raise TooManyChannels.at(label(index), f"at most {MAX_CHANNELS} channels per sample")
         if not _NUMERIC.issuperset(map(type, row.values())):
             wrong = [key for key, value in row.items() if type(value) not in _NUMERIC and key != TIMESTAMP]
             if wrong:
-                invalid(f"{label(index)}.{wrong[0]}", "must be a number or null")
+                raise InvalidTelemetry.at(f"{label(index)}.{wrong[0]}", "must be a number or null")
         stamped = stamped or TIMESTAMP in row
     if not stamped:
         return _rows_to_columns(rows), None
@@ -267,27 +267,29 @@ def _rows_to_columns(rows: Sequence[dict[str, Any]]) -> dict[str, FloatArray]:
 def _columns_of_columns(raw: Any) -> tuple[dict[str, FloatArray], FloatArray | None]:
     """The columns and the samples' own timestamps (`columns.timestamp`; None without it)."""
     if not isinstance(raw, dict) or not raw:
-        invalid("columns", "must be an object of channel: [numbers]")
+        raise InvalidTelemetry.at("columns", "must be an object of channel: [numbers]")
     if len(raw) > MAX_CHANNELS:
-        invalid("columns", f"at most {MAX_CHANNELS} channels per batch", code="too_many_channels")
+        raise TooManyChannels.at("columns", f"at most {MAX_CHANNELS} channels per batch")
     length: int | None = None
     columns: dict[str, FloatArray] = {}
     stamps = None
     for name, values in raw.items():
         if not isinstance(values, list):
-            invalid(f"columns.{name}", "must be a list of numbers")
+            raise InvalidTelemetry.at(f"columns.{name}", "must be a list of numbers")
         if length is None:
             length = len(values)
             if not 1 <= length <= MAX_SAMPLES:
-                invalid(f"columns.{name}", f"must hold 1 to {MAX_SAMPLES} samples", code="too_many_samples")
+                raise TooManySamples.at(f"columns.{name}", f"must hold 1 to {MAX_SAMPLES} samples")
         elif len(values) != length:
-            invalid(f"columns.{name}", f"has {len(values)} values where the first channel has {length}")
+            raise InvalidTelemetry.at(
+                f"columns.{name}", f"has {len(values)} values where the first channel has {length}"
+            )
         if name == TIMESTAMP:
             stamps = timestamps(values, lambda index: f"columns.{TIMESTAMP}[{index}]")
             continue
         if not _NUMERIC.issuperset(map(type, values)):
             index = next(i for i, value in enumerate(values) if type(value) not in _NUMERIC)
-            invalid(f"columns.{name}[{index}]", "must be a number or null")
+            raise InvalidTelemetry.at(f"columns.{name}[{index}]", "must be a number or null")
         columns[name] = np.array(values, dtype=np.float64)
     _check_values(columns, lambda name, index: f"columns.{name}[{index}]")
     if not columns:  # only timestamps: a clock is all the samples get
@@ -300,14 +302,14 @@ def _check_values(columns: dict[str, FloatArray], field: Callable[[str, int], st
     for name, values in columns.items():
         infinite = np.flatnonzero(np.isinf(values))
         if infinite.size:
-            invalid(field(name, int(infinite[0])), "must be a finite number")
+            raise InvalidTelemetry.at(field(name, int(infinite[0])), "must be a finite number")
 
 
 def _check_names(columns: dict[str, FloatArray], field: Callable[[str, int], str]) -> None:
     for name, values in columns.items():
         if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
             present = np.flatnonzero(~np.isnan(values))
-            invalid(
+            raise InvalidTelemetry.at(
                 field(str(name), int(present[0]) if present.size else 0),
                 f'a channel name has 1 to {MAX_CHANNEL_NAME} characters, none of ,"=<>!&;',
             )
@@ -319,7 +321,7 @@ def _canonical(message: dict[str, Any], columns: dict[str, FloatArray]) -> dict[
     if source is None:
         return columns
     if not isinstance(source, str) or source not in ALIASES:
-        invalid("source", f"must be one of {', '.join(sorted(ALIASES))}")
+        raise InvalidTelemetry.at("source", f"must be one of {', '.join(sorted(ALIASES))}")
     return {
         name: np.asarray(values, dtype=np.float64)
         for name, values in to_canonical_channels(columns, source).items()
@@ -340,17 +342,13 @@ def _check_time(
     if t is not None:
         absurd = np.flatnonzero((t < 0) | (t > MAX_T))  # NaN compares False: only the values given
         if absurd.size:
-            invalid(
-                _t_field(label, int(absurd[0])),
-                f"must be between 0 and {MAX_T:.0f} seconds",
-                code="absurd_time",
-            )
+            raise AbsurdTime.at(_t_field(label, int(absurd[0])), f"must be between 0 and {MAX_T:.0f} seconds")
         assert missing is not None
         if not missing.any():
             backwards = np.flatnonzero(np.diff(t) < 0)
             if backwards.size:
                 index = int(backwards[0]) + 1
-                invalid(_t_field(label, index), "goes backwards within the batch", code="absurd_time")
+                raise AbsurdTime.at(_t_field(label, index), "goes backwards within the batch")
             return None
     if stamps is not None and missing is not None:
         stamps = np.where(missing, stamps, np.nan)
@@ -365,7 +363,7 @@ def _check_lap_counter(columns: dict[str, FloatArray], label: Callable[[int], st
     if wrong.size:
         where = label(int(wrong[0]))
         field = f"columns.lap[{int(wrong[0])}]" if where.startswith("columns.") else f"{where}.lap"
-        invalid(field, f"must be a whole number between 0 and {MAX_LAP}")
+        raise InvalidTelemetry.at(field, f"must be a whole number between 0 and {MAX_LAP}")
 
 
 def _t_field(label: Callable[[int], str], index: int) -> str:
@@ -379,12 +377,12 @@ def _batch_key(
     batch_id = message.get("batchId")
     if batch_id is not None:
         if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= MAX_BATCH_KEY - 3:
-            invalid("batchId", f"must be a string of 1 to {MAX_BATCH_KEY - 3} characters")
+            raise InvalidTelemetry.at("batchId", f"must be a string of 1 to {MAX_BATCH_KEY - 3} characters")
         return f"id:{batch_id}"
     seq = message.get("seq")
     if seq is not None:
         if type(seq) is not int or not 0 <= seq < 2**63:
-            invalid("seq", "must be a non-negative integer")
+            raise InvalidTelemetry.at("seq", "must be a non-negative integer")
         return f"seq:{seq}"
     content = payload
     if pending is not None:

@@ -11,11 +11,12 @@ import numpy as np
 
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
-from pitbox.errors import Invalid, NotFound
+from pitbox.errors import NotFound
 from pitbox.sessions import store as session_store
 from pitbox.telemetry import store
 from pitbox.telemetry.codec import ChunkCodec
 from pitbox.telemetry.compare import compare_laps, lap_samples
+from pitbox.telemetry.errors import LapTooShort, MissingChannels
 from pitbox.telemetry.laps import Lap
 from pitbox.telemetry.models import BestLap, CompletedLap, FloatArray
 from pitbox.telemetry.reader import Selection, concatenate, read_blocks
@@ -92,9 +93,7 @@ class LapReads:
         session, lap = await self._stored_lap(session_id, lap_number)
         columns = await self._lap_samples(session, lap, [])
         if "lapDistPct" not in columns:
-            raise Invalid(
-                "this session has no lapDistPct channel to place a lap distance", code="missing_channels"
-            )
+            raise MissingChannels("this session has no lapDistPct channel to place a lap distance")
         pct = np.nan_to_num(columns["lapDistPct"], nan=0.0).copy()
         # The samples just before and after the lap's lines read near 1 and near 0: before 0, after 1.
         if pct.size > 1 and pct[0] > 0.5:
@@ -132,7 +131,7 @@ class LapReads:
         ]
         columns = dict(zip(names, concatenate(names, blocks), strict=True))
         if columns["t"].size < 2:
-            raise Invalid(f"lap {lap_number} has no stored samples", code="lap_too_short")
+            raise LapTooShort(f"lap {lap_number} has no stored samples")
         return lap_samples(columns, lap_from_row(row))
 
     async def best_laps(

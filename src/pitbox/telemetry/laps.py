@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from pitbox.errors import Invalid
+from pitbox.telemetry.errors import BadSplits, MissingChannels, RaggedChunk
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -117,7 +117,7 @@ class LapDetector:
     ) -> None:
         """Build a detector; `min_lap_s` bounds how fast `lapDistPct` may move before it counts as a jump."""
         if any(not 0.0 < split < 1.0 for split in splits) or list(splits) != sorted(splits):
-            raise Invalid("sector splits must be increasing fractions between 0 and 1", code="bad_splits")
+            raise BadSplits("sector splits must be increasing fractions between 0 and 1")
         self._splits = tuple(float(split) for split in splits)
         self._max_gap_s = max_gap_s
         self._max_rate = 1.0 / min_lap_s
@@ -157,16 +157,16 @@ class LapDetector:
 
     def _chunk(self, columns: Mapping[str, Iterable[float | int | None]]) -> _Chunk | None:
         if "t" not in columns:
-            raise Invalid("lap detection needs the t channel", code="missing_channels")
+            raise MissingChannels("lap detection needs the t channel")
         t = np.asarray(columns["t"], dtype=np.float64)
         if t.ndim != 1:
-            raise Invalid("t must be a list of numbers", code="ragged_chunk")
+            raise RaggedChunk("t must be a list of numbers")
         arrays: dict[str, FloatArray] = {}
         for name in LAP_CHANNELS[1:]:
             values = columns.get(name)
             array = np.full(t.shape, np.nan) if values is None else np.asarray(values, dtype=np.float64)
             if array.shape != t.shape:
-                raise Invalid(f"t and {name} need the same number of samples", code="ragged_chunk")
+                raise RaggedChunk(f"t and {name} need the same number of samples")
             arrays[name] = array
         present = ~np.isnan(t)
         t = t[present]
@@ -477,9 +477,7 @@ def detect_laps(
 ) -> list[Lap]:
     """All laps completed in a whole session's columns (`t` and any of LAP_CHANNELS)."""
     if not any(name in columns for name in LAP_SIGNALS):
-        raise Invalid(
-            "lap detection needs lapDistPct, lapDist, lapTime, lap or lastLapTime", code="missing_channels"
-        )
+        raise MissingChannels("lap detection needs lapDistPct, lapDist, lapTime, lap or lastLapTime")
     detector = LapDetector(splits=splits)
     return detector.feed(columns) + detector.finish()
 

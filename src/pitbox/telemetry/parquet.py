@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from pitbox.errors import Invalid
+from pitbox.telemetry.errors import ParquetUnavailable
 from pitbox.telemetry.models import FloatArray
 
 MEDIA_TYPE: Final = "application/vnd.apache.parquet"
@@ -31,9 +31,8 @@ def _pyarrow() -> tuple[ModuleType, ModuleType]:
         import pyarrow.parquet
     except ImportError:
         message = "Parquet answers need the parquet extra on the server (pip install 'pitbox[parquet]')"
-        raise Invalid(
+        raise ParquetUnavailable(
             f"format: {message}",
-            code="parquet_unavailable",
             details=[{"field": "format", "message": message}],
         ) from None
     return pyarrow, pyarrow.parquet

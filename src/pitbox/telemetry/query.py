@@ -20,9 +20,9 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from pitbox.errors import Invalid
+from pitbox.errors import BadCursor
 from pitbox.telemetry.codec import DEFAULT_EXACT_CHANNELS
-from pitbox.telemetry.ingest import invalid
+from pitbox.telemetry.errors import InvalidTelemetry, UnknownChannels
 from pitbox.telemetry.models import FloatArray
 
 DEFAULT_LIMIT: Final = 10_000
@@ -77,9 +77,9 @@ class ReadPosition:
             chunk, _, offset = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().partition(".")
             position = cls(int(chunk), int(offset))
         except (ValueError, binascii.Error, UnicodeDecodeError):
-            invalid("cursor", "not a cursor this API gave out", code="bad_cursor")
+            raise BadCursor.at("cursor", "not a cursor this API gave out") from None
         if position.chunk_no < 0 or position.offset < 0:
-            invalid("cursor", "not a cursor this API gave out", code="bad_cursor")
+            raise BadCursor.at("cursor", "not a cursor this API gave out")
         return position
 
 
@@ -111,7 +111,7 @@ def parse_telemetry_query(raw_query: str) -> TelemetryQuery:
             continue
         match = _TERM.match(unquote_plus(term))
         if match is None:
-            invalid(
+            raise InvalidTelemetry.at(
                 unquote_plus(term)[:100], "expected name=value or a channel comparison such as speed>=250"
             )
         name, op, value = match.group("name").strip(), match.group("op"), match.group("value").strip()
@@ -128,15 +128,17 @@ def parse_telemetry_query(raw_query: str) -> TelemetryQuery:
         )
     output_format = next((name for name in FORMATS if name == values.get("format", "json")), None)
     if output_format is None:
-        invalid("format", "must be json, csv or parquet")
+        raise InvalidTelemetry.at("format", "must be json, csv or parquet")
     points = _integer(values, "points", 2, MAX_POINTS)
     if output_format == "parquet" and points is not None:
-        invalid("points", "downsampled traces are JSON only: leave out format=parquet or points")
+        raise InvalidTelemetry.at(
+            "points", "downsampled traces are JSON only: leave out format=parquet or points"
+        )
     limit = _integer(values, "limit", 1, MAX_LIMIT)
     t_from = _number("from", values["from"]) if "from" in values else None
     t_to = _number("to", values["to"]) if "to" in values else None
     if t_from is not None and t_to is not None and t_to < t_from:
-        invalid("to", "must not be before from")
+        raise InvalidTelemetry.at("to", "must not be before from")
     return TelemetryQuery(
         channels=channels,
         t_from=t_from,
@@ -154,9 +156,9 @@ def _number(field: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        invalid(field, f"{text[:50]!r} is not a number")
+        raise InvalidTelemetry.at(field, f"{text[:50]!r} is not a number") from None
     if not np.isfinite(value):
-        invalid(field, "must be a finite number")
+        raise InvalidTelemetry.at(field, "must be a finite number")
     return value
 
 
@@ -166,9 +168,9 @@ def _integer(values: dict[str, str], field: str, low: int, high: int) -> int | N
     try:
         value = int(values[field])
     except ValueError:
-        invalid(field, f"{values[field][:50]!r} is not an integer")
+        raise InvalidTelemetry.at(field, f"{values[field][:50]!r} is not an integer") from None
     if not low <= value <= high:
-        invalid(field, f"must be between {low} and {high}")
+        raise InvalidTelemetry.at(field, f"must be between {low} and {high}")
     return value
 
 
@@ -178,9 +180,8 @@ def output_channels(query: TelemetryQuery, session_channels: Sequence[str]) -> l
         return ["t", *(name for name in session_channels if name != "t")]
     unknown = [name for name in query.channels if name not in session_channels and name != "t"]
     if unknown:
-        raise Invalid(
+        raise UnknownChannels(
             f"channels: unknown channel {unknown[0]!r}",
-            code="unknown_channels",
             details=[{"field": "channels", "message": f"not in this session: {', '.join(unknown)}"}],
         )
     return ["t", *(name for name in query.channels if name != "t")]

@@ -23,9 +23,9 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from pitbox.errors import BadRequest
 from pitbox.telemetry import store
 from pitbox.telemetry.codec import ChunkCodec
+from pitbox.telemetry.errors import CorruptChunk
 from pitbox.telemetry.models import FloatArray
 from pitbox.telemetry.query import ChannelFilter, ReadPosition
 
@@ -76,7 +76,7 @@ class Block:
         return ReadPosition(int(self.chunk_nos[chunk]), in_page - int(self.chunk_starts[chunk]))
 
 
-class TooManySamples(Exception):
+class ReadOverLimit(Exception):
     """More samples are stored in the window than the caller allows to be read at once."""
 
 
@@ -146,7 +146,7 @@ async def read_columns(
 ) -> list[FloatArray]:
     """Every selected sample of `names`, one array per name (selection.start is ignored).
 
-    Raises TooManySamples, before decoding anything, when the chunks in the window hold more than
+    Raises ReadOverLimit, before decoding anything, when the chunks in the window hold more than
     `max_samples`. With `decode`, the chunks are decoded in `parts` (e.g. one per worker thread) at once.
     """
     rows: list[asyncpg.Record] = []
@@ -158,7 +158,7 @@ async def read_columns(
         rows += page
         stored += sum(row["sample_count"] for row in page)
         if stored > max_samples:
-            raise TooManySamples(stored)
+            raise ReadOverLimit(stored)
     decoded = needed_channels(names, selection)
     chunks = [(row["payload"], row["channels"]) for row in rows]
     if decode is None or parts < 2 or len(chunks) < 2 * parts:
@@ -221,7 +221,7 @@ def _kept(
 ) -> npt.NDArray[np.bool_] | None:
     """Which samples of the decoded chunks `rows` the selection keeps (None: every one)."""
     if sum(row["sample_count"] for row in rows) != matrix.shape[1]:
-        raise BadRequest("telemetry chunk sample counts do not match their payloads", code="corrupt_chunk")
+        raise CorruptChunk("telemetry chunk sample counts do not match their payloads")
     row_of = {name: index for index, name in enumerate(decoded)}
     keep: npt.NDArray[np.bool_] | None = None
 

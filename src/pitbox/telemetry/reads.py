@@ -19,7 +19,7 @@ from pitbox.telemetry import store
 from pitbox.telemetry.codec import ChunkCodec
 from pitbox.telemetry.codec_threads import CodecThreads
 from pitbox.telemetry.downsample import downsample_columns
-from pitbox.telemetry.ingest import invalid
+from pitbox.telemetry.errors import InvalidTelemetry, UnknownChannels
 from pitbox.telemetry.models import FloatArray
 from pitbox.telemetry.parquet import ParquetStream
 from pitbox.telemetry.query import (
@@ -31,7 +31,7 @@ from pitbox.telemetry.query import (
     display_column,
     output_channels,
 )
-from pitbox.telemetry.reader import Block, Selection, TooManySamples, concatenate, read_blocks, read_columns
+from pitbox.telemetry.reader import Block, ReadOverLimit, Selection, concatenate, read_blocks, read_columns
 
 #: Samples formatted per CSV write (about 1 MB of text at 40 channels).
 CSV_ROWS_PER_WRITE = 5_000
@@ -146,7 +146,7 @@ class TelemetryReads(Lifecycle):
         names = output_channels(query, session_channels)
         for condition in query.filters:
             if condition.channel not in session_channels:
-                invalid(condition.channel, "is not a channel of this session", code="unknown_channels")
+                raise UnknownChannels.at(condition.channel, "is not a channel of this session")
         t_from, t_to, lap_counter, exclusive = query.t_from, query.t_to, None, False
         if query.lap is not None:
             lap = await store.lap_of_session(self._pool, session_id, query.lap)
@@ -172,8 +172,10 @@ class TelemetryReads(Lifecycle):
                 decode=self._decoders.decode_columns,
                 parts=self._decoders.workers,
             )
-        except TooManySamples:
-            invalid("points", f"more than {MAX_DOWNSAMPLE_INPUT} samples to downsample; narrow from/to")
+        except ReadOverLimit:
+            raise InvalidTelemetry.at(
+                "points", f"more than {MAX_DOWNSAMPLE_INPUT} samples to downsample; narrow from/to"
+            ) from None
         columns = dict(zip(names, selected, strict=True))
         count = int(columns["t"].size)
         traces = downsample_columns(columns, points, channels=names[1:]) if count else {}

@@ -18,12 +18,13 @@ import numpy as np
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.db.types import Connection
-from pitbox.errors import Conflict, NotFound
+from pitbox.errors import NotFound
 from pitbox.lifecycle import Lifecycle
 from pitbox.realtime.publisher import Publisher
 from pitbox.telemetry import store
 from pitbox.telemetry.clock import resolve_clock
 from pitbox.telemetry.codec import ChunkCodec
+from pitbox.telemetry.errors import SessionEnded
 from pitbox.telemetry.lap_progress import LapProgress
 from pitbox.telemetry.laps import DEFAULT_SPLITS, Lap
 from pitbox.telemetry.live_events import publish_batch
@@ -149,7 +150,7 @@ class TelemetryWriter(Lifecycle):
                     )
                     return ack, [], batch
                 if session["status"] != "active":
-                    raise Conflict("the session has ended; start a new one", code="session_ended")
+                    raise SessionEnded("the session has ended; start a new one")
                 if batch.pending is not None or payload is None:
                     batch = resolve_clock(
                         batch,

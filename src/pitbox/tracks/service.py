@@ -22,8 +22,9 @@ import asyncpg
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.db.types import Queryable
-from pitbox.errors import Conflict, Invalid, NotFound
+from pitbox.errors import NotFound
 from pitbox.tracks import store
+from pitbox.tracks.errors import ReferenceOtherTrack, TrackExists, TrackLengthMismatch, UnknownTrack
 from pitbox.tracks.models import Track, TrackCreate, TrackUpdate
 
 #: Two lengths within this fraction of each other are one circuit; beyond it, two.
@@ -66,9 +67,8 @@ def refuse_other_track(lap: DrivenOn, reference: DrivenOn, *, field: str) -> Non
         problem = f"it is {reference.lap_length_m:.0f} m long, this lap {lap.lap_length_m:.0f} m"
     else:
         return
-    raise Invalid(
+    raise ReferenceOtherTrack(
         f"the reference lap was driven on another track: {problem}",
-        code="reference_other_track",
         details=[{"field": field, "message": "another track"}],
     )
 
@@ -78,15 +78,13 @@ async def named_track(pool: asyncpg.Pool, track_id: uuid.UUID, length_m: float |
     session measured says it is another circuit (`track_length_mismatch`)."""
     row = await store.track_by_id(pool, track_id)
     if row is None:
-        raise Invalid(
+        raise UnknownTrack(
             "trackId: no such track",
-            code="unknown_track",
             details=[{"field": "trackId", "message": "no such track"}],
         )
     if not same_length(row["length_m"], length_m):
-        raise Invalid(
+        raise TrackLengthMismatch(
             f"trackLengthM: {length_m:.0f} m is not the length of this track ({row['length_m']:.0f} m)",
-            code="track_length_mismatch",
             details=[{"field": "trackLengthM", "message": "is not the length of this track"}],
         )
     return row
@@ -194,4 +192,4 @@ async def _refuse_clash(
 ) -> None:
     for row in await store.tracks_named(conn, name, configuration, exclude):
         if same_length(row["length_m"], length_m):
-            raise Conflict("a track with this name, configuration and length exists", code="track_exists")
+            raise TrackExists("a track with this name, configuration and length exists")

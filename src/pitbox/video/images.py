@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from pitbox.errors import Invalid, UnsupportedMedia
+from pitbox.video.errors import ImageTooLarge, InvalidImage, UnsupportedImage
 
 #: Accepted formats: (content type, file extension, Pillow format name).
 JPEG = ("image/jpeg", "jpg", "JPEG")
@@ -57,9 +57,8 @@ def sniff_format(data: bytes) -> tuple[str, str, str]:
         return PNG
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return WEBP
-    raise UnsupportedMedia(
+    raise UnsupportedImage(
         "the frame is not a JPEG, PNG or WebP image",
-        code="unsupported_image",
         details={"accepted": CONTENT_TYPES},
     )
 
@@ -76,9 +75,9 @@ def declared_size(data: bytes, pillow_format: str) -> tuple[int, int]:
         else:
             width, height = _jpeg_size(data)
     except (ValueError, struct.error, IndexError):
-        raise Invalid("the image header is damaged", code="invalid_image") from None
+        raise InvalidImage("the image header is damaged") from None
     if width <= 0 or height <= 0:
-        raise Invalid("the image declares no pixels", code="invalid_image")
+        raise InvalidImage("the image declares no pixels")
     return width, height
 
 
@@ -126,10 +125,9 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
 def check_pixels(width: int, height: int, limits: PixelLimits) -> None:
     """Invalid when an image of these dimensions is over the limits (an image bomb, or just too big)."""
     if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
-        raise Invalid(
+        raise ImageTooLarge(
             f"the image is {width}x{height} pixels; at most {limits.max_pixels} pixels "
             f"and {limits.max_side} on a side are accepted",
-            code="image_too_large",
             details={
                 "width": width,
                 "height": height,
@@ -156,14 +154,14 @@ def _decode_with_pillow(
             if image.size != declared:
                 # Our header reading and Pillow's disagree: trust neither more than the limits.
                 check_pixels(*image.size, limits)
-                raise Invalid("the image header is inconsistent", code="invalid_image")
+                raise InvalidImage("the image header is inconsistent")
             image.verify()
         with Image.open(io.BytesIO(data), formats=[pillow_format]) as image:
             if pillow_format == "JPEG":
                 image.draft(image.mode, (max(1, declared[0] // 8), max(1, declared[1] // 8)))
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise Invalid("the image declares too many pixels", code="image_too_large") from None
+        raise ImageTooLarge("the image declares too many pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as exc:
         # UnidentifiedImageError is an OSError; a truncated stream raises OSError from load().
-        raise Invalid(f"the frame is not a valid image: {str(exc)[:200]}", code="invalid_image") from None
+        raise InvalidImage(f"the frame is not a valid image: {str(exc)[:200]}") from None

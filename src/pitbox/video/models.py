@@ -8,12 +8,19 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import asyncpg
 import orjson
 
-from pitbox.errors import BadRequest, Invalid, PayloadTooLarge
+from pitbox.errors import (
+    AbsurdTime,
+    BadCursor,
+    FrameTooLarge,
+    Invalid,
+    InvalidJson,
+)
+from pitbox.video.errors import InvalidBase64
 from pitbox.wire import Answer, Timestamp
 
 #: Frames stamped before this are refused (a clock that was never set).
@@ -22,10 +29,6 @@ EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE_SKEW = timedelta(days=1)
 #: A data URL prefix some clients put before the base64 text; its declared type is ignored (bytes decide).
 _DATA_URL_PREFIX = b"data:"
-
-
-def _invalid(field: str, message: str, code: str = "invalid") -> NoReturn:
-    raise Invalid(f"{field}: {message}", code=code, details=[{"field": field, "message": message}])
 
 
 @dataclass(frozen=True)
@@ -48,32 +51,32 @@ class FrameMeta:
 
 def _parse_uuid(field: str, value: object) -> uuid.UUID:
     if value is None or value == "":
-        _invalid(field, "is required")
+        raise Invalid.at(field, "is required")
     if not isinstance(value, str):
-        _invalid(field, "must be a UUID string")
+        raise Invalid.at(field, "must be a UUID string")
     try:
         return uuid.UUID(value)
     except ValueError:
-        _invalid(field, "must be a UUID")
+        raise Invalid.at(field, "must be a UUID") from None
 
 
 def parse_frame_timestamp(value: object, now: datetime | None = None) -> datetime:
     """An ISO-8601 timestamp (UTC when it names no zone) between 2000 and a day from now; Invalid otherwise."""
     if value is None or value == "":
-        _invalid("timestamp", "is required")
+        raise Invalid.at("timestamp", "is required")
     if not isinstance(value, str):
-        _invalid("timestamp", "must be an ISO-8601 string such as 2023-07-17T12:34:56Z")
+        raise Invalid.at("timestamp", "must be an ISO-8601 string such as 2023-07-17T12:34:56Z")
     if "T" in value:
         value = value.replace(" ", "+")  # a `+01:00` offset typed into a query string arrives as ` 01:00`
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError:
-        _invalid("timestamp", "must be an ISO-8601 string such as 2023-07-17T12:34:56Z")
+        raise Invalid.at("timestamp", "must be an ISO-8601 string such as 2023-07-17T12:34:56Z") from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
     if stamp < EARLIEST_TIMESTAMP or stamp > now + MAX_FUTURE_SKEW:
-        _invalid("timestamp", "must be after 2000 and at most a day in the future", code="absurd_time")
+        raise AbsurdTime.at("timestamp", "must be after 2000 and at most a day in the future")
     return stamp.astimezone(UTC)
 
 
@@ -82,13 +85,13 @@ def parse_json_upload(body: bytes) -> tuple[FrameMeta, bytes]:
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise BadRequest("the body is not valid JSON", code="invalid_json") from None
+        raise InvalidJson("the body is not valid JSON") from None
     if not isinstance(message, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_json")
+        raise InvalidJson("the body must be a JSON object")
     meta = FrameMeta.from_fields(message.get("driverId"), message.get("sessionId"), message.get("timestamp"))
     frame_data = message.get("frameData")
     if not isinstance(frame_data, str) or not frame_data:
-        _invalid("frameData", "is required: the image as base64 text")
+        raise Invalid.at("frameData", "is required: the image as base64 text")
     return meta, frame_data.encode("ascii", errors="replace")
 
 
@@ -97,18 +100,16 @@ def decode_base64_frame(text: bytes, max_bytes: int) -> bytes:
     if text.startswith(_DATA_URL_PREFIX):
         header, comma, rest = text.partition(b",")
         if not comma or not header.endswith(b";base64"):
-            _invalid("frameData", "a data URL must be base64-encoded", code="invalid_base64")
+            raise InvalidBase64.at("frameData", "a data URL must be base64-encoded")
         text = rest
     if len(text) > (max_bytes + 2) // 3 * 4:
-        raise PayloadTooLarge(
-            f"frameData is larger than {max_bytes} bytes once decoded", code="frame_too_large"
-        )
+        raise FrameTooLarge(f"frameData is larger than {max_bytes} bytes once decoded")
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        _invalid("frameData", "is not well-formed base64", code="invalid_base64")
+        raise InvalidBase64.at("frameData", "is not well-formed base64") from None
     if not data:
-        _invalid("frameData", "is empty", code="invalid_base64")
+        raise InvalidBase64.at("frameData", "is empty")
     return data
 
 
@@ -170,7 +171,7 @@ class FrameCursor:
             stamp, frame_id = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             return cls(datetime.fromisoformat(stamp), uuid.UUID(frame_id))
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-            _invalid("cursor", "not a cursor this API gave out", code="bad_cursor")
+            raise BadCursor.at("cursor", "not a cursor this API gave out") from None
 
 
 def frame_key(session_id: uuid.UUID, timestamp: datetime, sha256: str, extension: str) -> str:

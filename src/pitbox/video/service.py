@@ -22,10 +22,11 @@ import structlog
 from pitbox.auth.access import Access
 from pitbox.auth.principal import Principal
 from pitbox.db.types import Connection
-from pitbox.errors import Conflict, Invalid, NotFound, PayloadTooLarge
+from pitbox.errors import FrameTooLarge, NotFound
 from pitbox.lifecycle import Lifecycle, Periodic
 from pitbox.realtime.publisher import Publisher, video_channel
 from pitbox.video import store
+from pitbox.video.errors import EmptyFrame, FrameChangedRetry, InvalidQuery, NoFrames
 from pitbox.video.frame_store import FrameStore
 from pitbox.video.images import CheckedImage, PixelLimits, check_image
 from pitbox.video.models import (
@@ -74,7 +75,7 @@ async def read_limited(chunks: AsyncIterable[bytes], max_bytes: int, what: str) 
     async for chunk in chunks:
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"{what} is larger than {max_bytes} bytes", code="frame_too_large")
+            raise FrameTooLarge(f"{what} is larger than {max_bytes} bytes")
         parts.append(chunk)
     return b"".join(parts)
 
@@ -124,7 +125,7 @@ class VideoService(Lifecycle):
         await self._authorize_write(principal, meta)
         data = await read_limited(body, self._max_frame_bytes, "the frame")
         if not data:
-            raise Invalid("the body is empty: send the image bytes", code="empty_frame")
+            raise EmptyFrame("the body is empty: send the image bytes")
         return await self._accept(meta, data)
 
     async def _authorize_write(self, principal: Principal, meta: FrameMeta) -> None:
@@ -152,7 +153,7 @@ class VideoService(Lifecycle):
                 existing = await store.frame_by_sha(conn, meta.session_id, image.sha256)
                 if existing is None:  # pruned in between: rare enough to hand back to the client
                     await self._frames.delete(key)
-                    raise Conflict("the frame changed while it was being stored; send it again", code="retry")
+                    raise FrameChangedRetry("the frame changed while it was being stored; send it again")
                 if existing["path"] != key:
                     await self._frames.delete(key)
                 return AcceptedFrame(Frame.from_row(existing), duplicate=True)
@@ -226,7 +227,7 @@ class VideoService(Lifecycle):
         """The frame closest to a wall-clock time `at`, or to telemetry's `t` (seconds since the session started)."""
         await self._access.require_session(principal, session_id, scope="video:read")
         if (at is None) == (session_time_s is None):
-            raise Invalid("give exactly one of t (ISO-8601) and sessionTime (seconds)", code="invalid_query")
+            raise InvalidQuery("give exactly one of t (ISO-8601) and sessionTime (seconds)")
         if at is None:
             started = await store.session_started_at(self._pool, session_id)
             if started is None:
@@ -237,7 +238,7 @@ class VideoService(Lifecycle):
             at = at.replace(tzinfo=UTC)
         row = await store.nearest_frame(self._pool, session_id, at)
         if row is None:
-            raise NotFound("the session has no video frames", code="no_frames")
+            raise NoFrames("the session has no video frames")
         frame = Frame.from_row(row)
         offset_ms = round((frame.timestamp - at).total_seconds() * 1000, 3)
         return NearestFrame(**VideoFrame.fields_of(frame), requested_at=at, offset_ms=offset_ms)

@@ -14,7 +14,8 @@ import asyncpg
 
 from pitbox.auth.access import Access, Owner
 from pitbox.auth.principal import Principal
-from pitbox.errors import NotFound, Unavailable
+from pitbox.errors import NotFound
+from pitbox.voice.errors import VoiceCacheBusy
 from pitbox.voice.models import AudioFile, AudioFormat, SynthesisResult
 from pitbox.voice.service import VoiceService
 from pitbox.voice.store import VoiceClipStore
@@ -47,7 +48,7 @@ class VoiceClips:
             if clip is not None:
                 return replace(result, key=clip[0], cached=clip[1])
             user_key = None  # charged once
-        raise Unavailable("the voice cache is too busy to keep this clip; retry", code="voice_cache_busy")
+        raise VoiceCacheBusy("the voice cache is too busy to keep this clip; retry")
 
     async def audio(self, principal: Principal, key: str) -> AudioFile:
         """The clip named `key` when the caller may read its owner; NotFound otherwise, as for no such clip."""

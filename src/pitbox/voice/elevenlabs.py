@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
-from pitbox.errors import Invalid, Unavailable
+from pitbox.errors import Unavailable
+from pitbox.voice.errors import ElevenLabsFailed, UnknownVoice
 from pitbox.voice.models import AudioFormat
 
 DEFAULT_ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
@@ -87,14 +88,14 @@ class ElevenLabsClient:
     async def synthesize(self, text: str, voice_id: str, audio_format: AudioFormat) -> ElevenLabsAudio:
         """Speech for `text` in `voice_id`: MP3 (mp3_44100_128) or WAV (from pcm_24000)."""
         if not ELEVENLABS_VOICE_ID.fullmatch(voice_id):
-            raise Invalid(f"unknown voice {voice_id!r}", code="unknown_voice")
+            raise UnknownVoice(f"unknown voice {voice_id!r}")
         output_format = MP3_OUTPUT_FORMAT if audio_format == "mp3" else PCM_OUTPUT_FORMAT
         try:
             async with asyncio.timeout(self._deadline_s):
                 body = await self._post_with_retries(text, voice_id, output_format)
         except TimeoutError as exc:
-            raise Unavailable(
-                "ElevenLabs did not answer in time", code="elevenlabs_failed", details={"reason": "deadline"}
+            raise ElevenLabsFailed(
+                "ElevenLabs did not answer in time", details={"reason": "deadline"}
             ) from exc
         if audio_format == "mp3":
             return ElevenLabsAudio(body, "mp3", duration_s=len(body) * 8 / MP3_BITS_PER_SECOND)
@@ -118,18 +119,16 @@ class ElevenLabsClient:
                     timeout=self._timeout,
                 )
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                failure = Unavailable(
+                failure = ElevenLabsFailed(
                     "ElevenLabs could not be reached",
-                    code="elevenlabs_failed",
                     details={"reason": type(exc).__name__},
                 )
                 log.warning("elevenlabs_transport_error", attempt=attempt + 1, error=type(exc).__name__)
                 continue
             if response.status_code == 200 and response.content:
                 return response.content
-            failure = Unavailable(
+            failure = ElevenLabsFailed(
                 f"ElevenLabs answered {response.status_code}",
-                code="elevenlabs_failed",
                 details={"status": response.status_code, "retry_after": response.headers.get("retry-after")},
             )
             log.warning("elevenlabs_error_status", attempt=attempt + 1, status=response.status_code)

@@ -12,7 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from pitbox.errors import Invalid
+from pitbox.voice.errors import NothingToSay, UnknownVoice
 
 DEFAULT_PIPER_VOICE = "en_US-joe-medium"
 
@@ -63,7 +63,7 @@ class PiperEngine:
     async def synthesize_wav(self, text: str, voice_id: str) -> bytes:
         """WAV bytes (16-bit mono PCM) of `text` spoken by `voice_id`."""
         if voice_id not in self._files:
-            raise Invalid(f"unknown voice {voice_id!r}", code="unknown_voice")
+            raise UnknownVoice(f"unknown voice {voice_id!r}")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._synthesize_blocking, text, voice_id)
 
@@ -91,7 +91,7 @@ class PiperEngine:
         chunks = list(self._voice(voice_id).synthesize(text))
         if not chunks:
             # Piper yields no sentence for text of only punctuation or symbols.
-            raise Invalid("the text has nothing to say", code="nothing_to_say")
+            raise NothingToSay("the text has nothing to say")
         sink = io.BytesIO()
         with wave.open(sink, "wb") as wav:
             wav.setframerate(chunks[0].sample_rate)

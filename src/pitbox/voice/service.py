@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import structlog
 
-from pitbox.errors import Invalid, NotFound, Unavailable
+from pitbox.errors import NotFound, Unavailable
 from pitbox.lifecycle import Lifecycle
 from pitbox.voice.elevenlabs import (
     DEFAULT_ELEVENLABS_BASE_URL,
@@ -22,6 +22,7 @@ from pitbox.voice.elevenlabs import (
     ELEVENLABS_VOICE_ID,
     ElevenLabsClient,
 )
+from pitbox.voice.errors import ElevenLabsPaused, EmptyText, TextTooLong, UnknownVoice
 from pitbox.voice.files import AudioFiles
 from pitbox.voice.models import (
     CONTENT_TYPES,
@@ -186,18 +187,16 @@ class VoiceService(Lifecycle):
     def _validated_text(self, text: str) -> str:
         # A cheap bound before normalising, so a huge body costs nothing.
         if len(text) > 8 * self._max_text_chars:
-            raise Invalid(
+            raise TextTooLong(
                 f"text is longer than {self._max_text_chars} characters",
-                code="text_too_long",
                 details={"max_chars": self._max_text_chars},
             )
         spoken = normalise_text(text)
         if not spoken:
-            raise Invalid("text is empty", code="empty_text")
+            raise EmptyText("text is empty")
         if len(spoken) > self._max_text_chars:
-            raise Invalid(
+            raise TextTooLong(
                 f"text is longer than {self._max_text_chars} characters",
-                code="text_too_long",
                 details={"max_chars": self._max_text_chars, "chars": len(spoken)},
             )
         return spoken
@@ -216,9 +215,8 @@ class VoiceService(Lifecycle):
             return [remote, local]
         if voice_id is None:
             return [local]
-        raise Invalid(
+        raise UnknownVoice(
             f"unknown voice {voice_id!r}",
-            code="unknown_voice",
             details={"voices": [v.voice_id for v in self.available_voices()]},
         )
 
@@ -277,7 +275,7 @@ class VoiceService(Lifecycle):
         else:
             assert self._elevenlabs is not None
             if time.monotonic() < self._elevenlabs_paused_until:
-                raise Unavailable("ElevenLabs is paused after a recent failure", code="elevenlabs_paused")
+                raise ElevenLabsPaused("ElevenLabs is paused after a recent failure")
             remote = await self._elevenlabs.synthesize(text, choice.voice, choice.audio_format)
             audio, duration_s = remote.audio, remote.duration_s
         self.counters[f"synthesized_{choice.provider}"] += 1

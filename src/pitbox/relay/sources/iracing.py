@@ -16,7 +16,7 @@ from typing import Any
 
 import irsdk
 
-from pitbox.errors import Invalid
+from pitbox.relay.errors import BadSnapshot
 from pitbox.relay.sources.base import CarSample, DecodeCounts, SessionInfo
 from pitbox.telemetry.aliases import SampleMapper
 
@@ -50,16 +50,14 @@ class IRacingPoller:
             started = ir.startup(test_file=str(self._test_file)) if self._test_file else ir.startup()
         if not started or not ir.is_initialized:
             if self._test_file is not None:
-                raise Invalid(
-                    f"{self._test_file.name} is not an iRacing memory snapshot", code="bad_snapshot"
-                )
+                raise BadSnapshot(f"{self._test_file.name} is not an iRacing memory snapshot")
             return False
         headers = ir._var_headers_dict
         self._names = [
             name for name, header in headers.items() if header.count == 1 and header.type in _NUMERIC_TYPES
         ]
         if not self._names and self._test_file is not None:
-            raise Invalid(f"{self._test_file.name} holds no variables", code="bad_snapshot")
+            raise BadSnapshot(f"{self._test_file.name} holds no variables")
         self._ir = ir
         return True
 
