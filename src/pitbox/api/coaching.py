@@ -21,15 +21,7 @@ from pitbox.coaching.wiring import Coaching
 from pitbox.cues.errors import CuesUnavailable
 from pitbox.telemetry.errors import LapTooShort, MissingChannels, RaggedChunk, TooManySamples
 from pitbox.tracks.errors import ReferenceOtherTrack
-from pitbox.voice.errors import (
-    ElevenLabsFailed,
-    ElevenLabsPaused,
-    EmptyText,
-    NothingToSay,
-    TextTooLong,
-    UnknownVoice,
-    VoiceCacheBusy,
-)
+from pitbox.voice.errors import SPEECH_ERRORS
 
 router = APIRouter(tags=["coaching"])
 
@@ -101,16 +93,7 @@ async def approve_feedback(
     summary="Talk to the driver",
     status_code=201,
     response_model=Feedback,
-    responses=errors(
-        CoachingUnavailable,
-        EmptyText,
-        TextTooLong,
-        UnknownVoice,
-        NothingToSay,
-        ElevenLabsFailed,
-        ElevenLabsPaused,
-        VoiceCacheBusy,
-    ),
+    responses=errors(CoachingUnavailable, *SPEECH_ERRORS),
 )
 async def pit_wall(
     session_id: uuid.UUID, body: PitWallMessage, principal: CurrentPrincipal, services: ServicesDep

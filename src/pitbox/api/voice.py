@@ -12,15 +12,7 @@ from pitbox.api.deps import CurrentPrincipal, ServicesDep, api_key_scheme, beare
 from pitbox.api.errors import error_responses, errors
 from pitbox.api.responses import OrjsonResponse
 from pitbox.auth.principal import Principal
-from pitbox.voice.errors import (
-    ElevenLabsFailed,
-    ElevenLabsPaused,
-    EmptyText,
-    NothingToSay,
-    TextTooLong,
-    UnknownVoice,
-    VoiceCacheBusy,
-)
+from pitbox.voice.errors import SPEECH_ERRORS
 from pitbox.voice.models import SynthesisResult
 from pitbox.voice.schemas import Synthesis, SynthesizeRequest, Voice
 
@@ -54,15 +46,7 @@ def _voice_headers(result: SynthesisResult) -> dict[str, str]:
             "content": _AUDIO_BODY,
         },
         **error_responses(429),
-        **errors(
-            EmptyText,
-            TextTooLong,
-            UnknownVoice,
-            NothingToSay,
-            ElevenLabsFailed,
-            ElevenLabsPaused,
-            VoiceCacheBusy,
-        ),
+        **errors(*SPEECH_ERRORS),
     },
 )
 async def synthesize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pitbox.errors import Invalid, Unavailable
+from pitbox.errors import Invalid, PitboxError, Unavailable
 
 
 class ElevenLabsFailed(Unavailable):
@@ -45,3 +45,15 @@ class VoiceCacheBusy(Unavailable):
     """The voice cache could not keep a clip in time: retry."""
 
     code = "voice_cache_busy"
+
+
+#: Every situation speaking a text can meet (a route that speaks lists them all).
+SPEECH_ERRORS: tuple[type[PitboxError], ...] = (
+    EmptyText,
+    TextTooLong,
+    UnknownVoice,
+    NothingToSay,
+    ElevenLabsFailed,
+    ElevenLabsPaused,
+    VoiceCacheBusy,
+)
