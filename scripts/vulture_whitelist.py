@@ -26,6 +26,9 @@ _.do_GET
 _.log_message
 # pytest reads a module's pytestmark.
 pytestmark
+# Members of typing.Protocol classes: the shape others implement (wire.Row: asyncpg's Record).
+_.__getitem__
+_.keys
 
 # Fields of answer models: pydantic serialises them; nothing of ours reads them by attribute.
 connections  # api/health.py

@@ -7,17 +7,26 @@ Answers are pydantic models so that /openapi.json publishes their schema and Fas
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-__all__ = ["Answer", "Timestamp"]
+__all__ = ["Answer", "Row", "Timestamp"]
 
 
 def _isoformat(value: datetime) -> str:
     return value.isoformat()
+
+
+class Row(Protocol):
+    """A database row (asyncpg's Record): its columns by name."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
 
 
 #: A point in time, written as `datetime.isoformat()` writes it.
@@ -32,6 +41,19 @@ class Answer(BaseModel):
     """A JSON answer (or a part of one): built from snake_case names, written with camelCase keys."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+    @classmethod
+    def from_record(cls, row: Row, **fields: Any) -> Self:
+        """The answer from a database row whose columns are named as its fields; `fields` gives the others
+        (a column named otherwise, a value converted). A required field with neither is a KeyError; a field
+        with a default keeps it when the row has no such column."""
+        columns = set(row.keys())
+        values = {
+            name: row[name]
+            for name, info in cls.model_fields.items()
+            if name not in fields and (info.is_required() or name in columns)
+        }
+        return cls(**values, **fields)
 
     def wire(self) -> dict[str, object]:
         """The answer as the JSON object the API sends (for messages published on the live channels)."""

@@ -91,20 +91,8 @@ class Feedback(Answer):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Feedback:
         """From an `ai_feedback` row."""
-        return cls(
-            id=row["id"],
-            session_id=row["session_id"],
-            driver_id=row["driver_id"],
-            lap=row["lap_number"],
-            kind=row["kind"],
-            source=row["source"],
-            status=row["status"],
-            summary=row["summary"],
-            items=row["items"],
-            audio_url=audio_url(row["audio_key"]) if row["audio_key"] else None,
-            latency_ms=row["latency_ms"],
-            created_by=row["created_by"],
-            created_at=row["created_at"],
+        return cls.from_record(
+            row, lap=row["lap_number"], audio_url=audio_url(row["audio_key"]) if row["audio_key"] else None
         )
 
 

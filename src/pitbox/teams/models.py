@@ -52,7 +52,7 @@ class Team(Answer):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Team:
         """From a `teams` row."""
-        return cls(id=row["id"], name=row["name"], created_at=row["created_at"])
+        return cls.from_record(row)
 
 
 class Member(Answer):
@@ -66,9 +66,7 @@ class Member(Answer):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Member:
         """From a row of `store.members`."""
-        return cls(
-            user_id=row["user_id"], email=row["email"], display_name=row["display_name"], role=row["role"]
-        )
+        return cls.from_record(row)
 
 
 class Driver(Answer):
@@ -83,13 +81,7 @@ class Driver(Answer):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Driver:
         """From a row of `store.driver_by_id` / `store.drivers_by_ids`."""
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            user_id=row["user_id"],
-            team_ids=list(row["team_ids"]),
-            created_at=row["created_at"],
-        )
+        return cls.from_record(row)
 
 
 class TeamDetail(Team):
@@ -115,16 +107,7 @@ class Invitation(Answer):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Invitation:
         """From a row of the invitation queries (with the team's name)."""
-        return cls(
-            id=row["id"],
-            team_id=row["team_id"],
-            team_name=row["team_name"],
-            user_id=row["user_id"],
-            role=row["role"],
-            invited_by=row["invited_by"],
-            created_at=row["created_at"],
-            expires_at=row["expires_at"],
-        )
+        return cls.from_record(row)
 
 
 class InvitationAccepted(Answer):

@@ -65,13 +65,4 @@ class Track(Answer):
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Track:
         """From a `tracks` row."""
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            configuration=row["configuration"],
-            country=row["country"],
-            length_m=row["length_m"],
-            sector_splits=list(row["sector_splits"]),
-            corners=row["corners"],
-            created_at=row["created_at"],
-        )
+        return cls.from_record(row)
