@@ -221,7 +221,12 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             users=Users(pool, passwords, revocations),
             keys=Keys(pool, access, revocations),
             hub=hub,
-            teams=TeamService(pool, access, on_rights_changed=revocations.forget_key_principals),
+            teams=TeamService(
+                pool,
+                access,
+                on_rights_changed=revocations.forget_key_principals,
+                on_sessions_deleted=video.delete_session_files,
+            ),
             invitations=InvitationService(pool, access, on_rights_changed=revocations.forget_key_principals),
             tracks=TrackService(pool, access),
             voice=voice,

@@ -1,4 +1,4 @@
-"""Old frames are pruned (rows and files together, also from the command line); a deleted session's files go."""
+"""Old frames are pruned (rows and files together, also from the command line); a deleted driver's session files go."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import httpx
 from pitbox.video.service import RETENTION_INTERVAL_S
 from tests.conftest import (
     TEST_JWT_SECRET,
+    Actor,
     RunningServer,
     Team,
     World,
@@ -120,19 +121,25 @@ async def test_prune_command_deletes_old_frames(
     assert files_of_session(server, session_id) == []
 
 
-async def test_deleting_a_session_deletes_its_frames_and_files(
-    client: httpx.AsyncClient, server: RunningServer, team: Team
+async def test_deleting_a_driver_deletes_their_sessions_frames_and_files(
+    client: httpx.AsyncClient, server: RunningServer, world: World, team: Team, admin: Actor
 ) -> None:
-    session_id = await new_session(client, team.driver)
-    await frames_in(client, team, session_id, 2, seed=3300)
-    assert len(files_of_session(server, session_id)) == 2
+    sessions = [await new_session(client, team.driver) for _ in range(2)]
+    for seed, session_id in enumerate(sessions):
+        await frames_in(client, team, session_id, 2, seed=3300 + 10 * seed)
+        assert len(files_of_session(server, session_id)) == 2
+    kept = await new_session(client, (other := await world.team()).driver)
+    await frames_in(client, other, kept, 1, seed=3400)
 
-    await server.services.database.pool.execute("DELETE FROM sessions WHERE id = $1", uuid.UUID(session_id))
-    await server.services.video.delete_session_files(uuid.UUID(session_id))
+    response = await client.delete(f"/api/drivers/{team.driver.driver_id}", headers=admin.headers)
 
-    assert await frame_rows(server, session_id) == 0
-    assert files_of_session(server, session_id) == []
-    assert not (Path(server.settings.data_dir) / "video" / session_id).exists()
+    assert response.status_code == 204, response.text
+    for session_id in sessions:
+        assert await frame_rows(server, session_id) == 0
+        assert files_of_session(server, session_id) == []
+        assert not (Path(server.settings.data_dir) / "video" / session_id).exists()
+    assert await frame_rows(server, kept) == 1  # another driver's frames stay
+    assert len(files_of_session(server, kept)) == 1
 
 
 async def test_a_server_with_video_retention_days_prunes_old_frames(

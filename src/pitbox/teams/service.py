@@ -8,7 +8,7 @@ by a team the caller does not manage can be neither taken, re-linked nor deleted
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -37,13 +37,21 @@ class TeamService:
     """Teams, memberships and driver profiles."""
 
     def __init__(
-        self, pool: asyncpg.Pool, access: Access, *, on_rights_changed: Callable[[], None] | None = None
+        self,
+        pool: asyncpg.Pool,
+        access: Access,
+        *,
+        on_rights_changed: Callable[[], None] | None = None,
+        on_sessions_deleted: Callable[[list[uuid.UUID]], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
         self._access = access
         # Called after a change that can take rights away (a member removed, a driver taken out of a team…):
         # credentials trusted from a cache (API keys bound to their creator's rights) are checked afresh.
         self._on_rights_changed = on_rights_changed or (lambda: None)
+        # Called with the sessions a deleted driver took with them, once their rows are gone: what lives outside
+        # the database (video frame files) goes too.
+        self._on_sessions_deleted = on_sessions_deleted
 
     async def create_team(self, principal: Principal, name: str) -> Team:
         """A new team; its creator becomes its manager."""
@@ -203,7 +211,12 @@ class TeamService:
         """Delete a driver and all their data (admins, and managers of every team that holds the driver as long
         as no session was recorded for it: `Access.require_driver_deletion`)."""
         await self._access.require_driver_deletion(principal, driver_id)
-        await store.delete_driver(self._pool, driver_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            sessions = await store.delete_driver(conn, driver_id)
+        if sessions is None:
+            raise NotFound("driver not found")
+        if sessions and self._on_sessions_deleted is not None:
+            await self._on_sessions_deleted(sessions)
 
     async def add_team_driver(self, principal: Principal, team_id: uuid.UUID, driver_id: uuid.UUID) -> None:
         """Put a driver into a team the caller manages: a driver the caller may link (their own, or one held only

@@ -146,9 +146,15 @@ async def update_driver(
     )
 
 
-async def delete_driver(conn: Conn, driver_id: uuid.UUID) -> bool:
-    """Delete a driver and everything recorded for them."""
-    return bool(await conn.fetchval("DELETE FROM drivers WHERE id = $1 RETURNING true", driver_id))
+async def delete_driver(conn: Conn, driver_id: uuid.UUID) -> list[uuid.UUID] | None:
+    """Delete a driver and everything recorded for them: the ids of the sessions that went with them, None when
+    there was no such driver. Run it in a transaction: the driver's row is locked first, so no session can start
+    between reading the ids and the delete."""
+    if await conn.fetchval("SELECT true FROM drivers WHERE id = $1 FOR UPDATE", driver_id) is None:
+        return None
+    sessions = await conn.fetch("SELECT id FROM sessions WHERE driver_id = $1", driver_id)
+    await conn.execute("DELETE FROM drivers WHERE id = $1", driver_id)
+    return [row["id"] for row in sessions]
 
 
 async def join_team(conn: Conn, team_id: uuid.UUID, user_id: uuid.UUID, role: str) -> None:

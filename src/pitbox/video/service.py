@@ -260,9 +260,10 @@ class VideoService(Lifecycle):
             log.info("video_pruned", frames=deleted, older_than_s=age.total_seconds())
         return deleted
 
-    async def delete_session_files(self, session_id: uuid.UUID) -> None:
-        """Remove a deleted session's image files (its rows go with the session by ON DELETE CASCADE)."""
-        await self._frames.delete_prefix(f"{session_id}/")
+    async def delete_session_files(self, session_ids: list[uuid.UUID]) -> None:
+        """Remove deleted sessions' image files (their rows went with the sessions by ON DELETE CASCADE)."""
+        for session_id in session_ids:
+            await self._frames.delete_prefix(f"{session_id}/")
 
     async def start(self) -> None:
         """Start pruning, now and every hour, when a retention period was given; nothing otherwise."""
