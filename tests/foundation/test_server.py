@@ -70,10 +70,12 @@ async def test_openapi_describes_every_route(client: httpx.AsyncClient) -> None:
 
 
 def says_what_it_holds(schema: dict[str, Any]) -> bool:
-    """A schema that names a model, or lists items or properties; not `{}` nor "any object" (what a
-    `dict[str, Any]` return publishes)."""
-    if "$ref" in schema or "items" in schema or schema.get("properties"):
+    """A schema that names a model, lists properties, or is an array of items that do; not `{}` nor "any
+    object" (what a `dict[str, Any]` return publishes)."""
+    if "$ref" in schema or schema.get("properties"):
         return True
+    if "items" in schema:
+        return says_what_it_holds(schema["items"])
     alternatives = schema.get("anyOf") or schema.get("oneOf") or []
     if alternatives:
         return all(says_what_it_holds(part) for part in alternatives if part.get("type") != "null")
